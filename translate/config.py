@@ -1,0 +1,178 @@
+"""Config schema (dataclasses), YAML loading with ``_base_`` merging, and ``key=value`` overrides.
+
+Precedence, lowest first: dataclass defaults < the task's ``default_config`` < YAML file (after its
+``_base_`` files) < command-line flags and ``--set key=value``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from translate.errors import ConfigError
+
+
+@dataclass
+class DataConfig:
+    root: str | None = None
+    """Data folder; None means the current folder, or the built-in demo data when the domains are absent."""
+    domains: list[str] | None = None
+    """Domain folder names under ``root`` (``[photo, anime]``); None finds trainA/trainB or the aligned layout."""
+    direction: str = "a2b"
+    """``a2b`` or ``b2a``: which side of an aligned pair is the input (facades labels->photo is b2a)."""
+    image_size: int = 256
+    """Side of the square crop fed to the networks."""
+    load_size: int | None = None
+    """Resize target before cropping; None means 286/256 of image_size as in pix2pix/CycleGAN."""
+    preprocess: str = "resize_and_crop"
+    """``resize_and_crop`` | ``crop`` | ``scale_width`` | ``scale_width_and_crop`` | ``none``."""
+    flip: bool = True
+    in_channels: int = 3
+    out_channels: int = 3
+    num_workers: int = 2
+    max_images: int | None = None
+    """Use at most this many images per domain (quick experiments)."""
+
+
+@dataclass
+class TrainConfig:
+    steps: int = 200_000
+    batch_size: int = 1
+    lr: float = 2e-4
+    betas: list[float] = field(default_factory=lambda: [0.5, 0.999])
+    schedule: str = "linear"
+    """``constant`` | ``linear`` (constant, then linear to zero over ``decay_steps``) | ``step`` | ``cosine``."""
+    decay_steps: int | None = None
+    """Linear schedule: steps of decay at the end; None means half of ``steps`` (100+100 epochs)."""
+    step_size: int = 50_000
+    """Step schedule: multiply the LR by ``gamma`` every ``step_size`` steps."""
+    gamma: float = 0.1
+    n_critic: int = 1
+    """Discriminator steps per generator step (5 for WGAN-GP)."""
+    seed: int = 0
+    device: str = "auto"
+    """``auto`` (CUDA when available), ``cpu``, ``cuda``, ``cuda:1``..."""
+    amp: bool = False
+    """bf16 autocast on CUDA; ignored on CPU, where bf16 is ~100x slower."""
+    init: str = "normal"
+    """Weight init: ``normal`` | ``xavier`` | ``kaiming`` | ``orthogonal``."""
+    init_gain: float = 0.02
+    log_every: int = 50
+    sample_every: int = 1000
+    checkpoint_every: int = 5000
+    keep_checkpoints: int = 3
+    num_samples: int = 4
+    """Images in each sample grid."""
+
+
+@dataclass
+class Config:
+    task: str = ""
+    model: dict[str, Any] = field(default_factory=dict)
+    """Keyword arguments of the task (its networks and options), checked against its signature."""
+    loss_weights: dict[str, float] = field(default_factory=dict)
+    """Overrides of the task's default loss weights, by loss name."""
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    run_dir: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    """Recursively merge ``update`` into a copy of ``base``; a ``_delete_: true`` dict replaces instead."""
+    merged = dict(base)
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict) and not value.get("_delete_"):
+            merged[key] = deep_merge(merged[key], value)
+        elif isinstance(value, dict):
+            merged[key] = {k: v for k, v in value.items() if k != "_delete_"}
+        else:
+            merged[key] = value
+    return merged
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a YAML config, merging the files listed in its ``_base_`` (relative to it) underneath."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path} is not valid YAML: {str(exc).splitlines()[0]}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path} must hold a mapping at the top level")
+    bases = raw.pop("_base_", [])
+    merged: dict[str, Any] = {}
+    for base in [bases] if isinstance(bases, str) else bases:
+        merged = deep_merge(merged, load_yaml(path.parent / base))
+    return deep_merge(merged, raw)
+
+
+def parse_override(item: str) -> dict[str, Any]:
+    """``train.lr=1e-4`` -> ``{"train": {"lr": 0.0001}}``; the value is read as YAML."""
+    if "=" not in item:
+        raise ConfigError(f"--set expects key=value, got {item!r}")
+    key, value = item.split("=", 1)
+    try:
+        parsed = yaml.safe_load(value)
+    except yaml.YAMLError:
+        parsed = value
+    nested: dict[str, Any] = parsed
+    for part in reversed(key.strip().split(".")):
+        nested = {part: nested}
+    return nested
+
+
+def _to_dataclass(cls: type, values: dict[str, Any], prefix: str) -> Any:
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    kwargs = {}
+    for key, value in values.items():
+        if key not in fields:
+            close = difflib.get_close_matches(key, fields, n=1)
+            hint = f" Did you mean {prefix}{close[0]!r}?" if close else ""
+            raise ConfigError(f"unknown config key {prefix}{key!r}.{hint} Known: {', '.join(fields)}")
+        sub = {"data": DataConfig, "train": TrainConfig}.get(key) if cls is Config else None
+        if sub is not None:
+            if not isinstance(value, dict):
+                raise ConfigError(f"config key {key!r} must be a mapping")
+            value = _to_dataclass(sub, value, f"{key}.")
+        kwargs[key] = value
+    return cls(**kwargs)
+
+
+def build_config(*layers: dict[str, Any]) -> Config:
+    """Merge config dicts (lowest precedence first) over the defaults into a checked ``Config``."""
+    merged: dict[str, Any] = {}
+    for layer in layers:
+        merged = deep_merge(merged, layer)
+    config = _to_dataclass(Config, merged, "")
+    _check_values(config)
+    return config
+
+
+def _check_values(config: Config) -> None:
+    choices = {
+        "data.direction": (config.data.direction, ("a2b", "b2a")),
+        "data.preprocess": (config.data.preprocess,
+                            ("resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none")),
+        "train.schedule": (config.train.schedule, ("constant", "linear", "step", "cosine")),
+        "train.init": (config.train.init, ("normal", "xavier", "kaiming", "orthogonal")),
+    }
+    for key, (value, allowed) in choices.items():
+        if value not in allowed:
+            raise ConfigError(f"{key} must be one of {', '.join(allowed)}; got {value!r}")
+    positive = {"train.steps": config.train.steps, "train.batch_size": config.train.batch_size,
+                "train.n_critic": config.train.n_critic, "data.image_size": config.data.image_size}
+    for key, value in positive.items():
+        if not isinstance(value, int) or value < 1:
+            raise ConfigError(f"{key} must be a positive integer; got {value!r}")
+    if not isinstance(config.model, dict) or not isinstance(config.loss_weights, dict):
+        raise ConfigError("config keys 'model' and 'loss_weights' must be mappings")
