@@ -59,3 +59,27 @@ class Task(nn.Module):
     def load_training_state(self, state: dict[str, torch.Tensor]) -> None:
         if state:
             raise ValueError(f"{type(self).__name__} has no training state to load")
+
+
+def discriminator_objective(adversarial: nn.Module, discriminator: nn.Module, real: torch.Tensor,
+                            fake: torch.Tensor) -> dict[str, torch.Tensor]:
+    """D's loss on one real and one (detached) fake batch, plus the gradient penalty when the loss needs it.
+
+    The adversarial term is halved, as in pix2pix/CycleGAN, to slow D down relative to G.
+    """
+    fake = fake.detach()
+    losses = {"adv": 0.5 * (adversarial(discriminator(real), True) + adversarial(discriminator(fake), False))}
+    if adversarial.uses_gradient_penalty:
+        from translate.losses import gradient_penalty
+
+        losses["gp"] = gradient_penalty(discriminator, real, fake)
+    return losses
+
+
+def add_losses(*parts: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Sum loss dicts name by name (two discriminators' objectives into one)."""
+    total: dict[str, torch.Tensor] = {}
+    for part in parts:
+        for name, value in part.items():
+            total[name] = total[name] + value if name in total else value
+    return total

@@ -1,0 +1,111 @@
+"""Python entry point for training: resolve the config layers, the data and the run folder, then train.
+
+The CLI's ``translate train`` is a thin layer over :func:`train`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+import translate.discriminators  # noqa: F401  (register components)
+import translate.generators  # noqa: F401
+import translate.losses  # noqa: F401
+import translate.tasks  # noqa: F401
+from translate.config import Config, build_config, load_yaml
+from translate.engine.checkpoint import latest_checkpoint
+from translate.errors import CheckpointError, ConfigError
+from translate.registry import TASKS
+
+log = logging.getLogger("translate")
+
+
+def demo_root(layout: str) -> Path:
+    """Where the built-in demo data is generated (once): ``$XDG_CACHE_HOME/translate/demo-<layout>``."""
+    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+    return cache / "translate" / f"demo-{layout}"
+
+
+def _needs_demo_data(data: dict[str, Any], dataset: str) -> bool:
+    """True when no data root was given and the folders the task reads are absent from the current folder."""
+    if data.get("root") is not None:
+        return False
+    if dataset == "aligned":
+        return not Path("train").is_dir()
+    domains = data.get("domains") or ["trainA", "trainB"]
+    return not all(Path(d).is_dir() for d in domains)
+
+
+def resolve_config(method: str, config_file: str | Path | None = None,
+                   overrides: list[dict[str, Any]] | None = None, resume_from: Path | None = None) -> Config:
+    """Layer the config: task defaults < demo preset (when demo data is used) < YAML file < overrides.
+
+    When resuming, the run's saved config replaces the task defaults and the demo decision.
+    """
+    overrides = overrides or []
+    file_layer = load_yaml(config_file) if config_file else {}
+    task_name = file_layer.get("task", method)
+    if task_name != method:
+        raise ConfigError(f"{config_file} is a {task_name} config, but the method given is {method}")
+    task = TASKS.get(method)
+    if resume_from is not None:
+        saved = resume_from / "config.yaml"
+        if not saved.is_file():
+            raise CheckpointError(f"--resume: {resume_from} has no config.yaml; is it a translate run folder?")
+        base_layers = [yaml.safe_load(saved.read_text())]
+        if base_layers[0].get("task") != method:
+            raise CheckpointError(f"{resume_from} holds a {base_layers[0].get('task')} run, not {method}")
+    else:
+        base_layers = [{"task": method}, task.default_config]
+        merged = build_config(*base_layers, file_layer, *overrides)
+        data = {"root": merged.data.root, "domains": merged.data.domains}
+        if _needs_demo_data(data, task.dataset):
+            root = prepare_demo_data(task.dataset, merged.data.domains)
+            log.warning("no data folders found and no --data-root given: training on the built-in demo "
+                        "dataset in %s with a small preset", root)
+            demo_data = {"root": str(root)}
+            if task.dataset == "unaligned":
+                demo_data["domains"] = list(merged.data.domains or ["photo", "anime"])
+            base_layers += [getattr(task, "demo_config", {}), {"data": demo_data}]
+    return build_config(*base_layers, file_layer, *overrides)
+
+
+def prepare_demo_data(dataset: str, domains: list[str] | None) -> Path:
+    from translate.data.demo import make_demo_dataset
+
+    layout = "aligned" if dataset == "aligned" else "unaligned"
+    names = tuple(domains or ["photo", "anime"])
+    if len(names) != 2:
+        raise ConfigError(f"--domains takes two names; got {list(names)}")
+    suffix = "" if layout == "aligned" else "-" + "-".join(names)
+    return make_demo_dataset(demo_root(layout + suffix), layout=layout, domains=names)
+
+
+def default_run_dir(config: Config) -> Path:
+    data_name = Path(config.data.root).name if config.data.root else Path.cwd().name
+    return Path("runs") / f"{config.task}-{data_name}"
+
+
+def train(method: str, config_file: str | Path | None = None, overrides: list[dict[str, Any]] | None = None,
+          run_dir: str | Path | None = None, resume: bool = False) -> Path:
+    """Train ``method`` (``pix2pix``, ``cyclegan``, ...) and return the run folder.
+
+    ``overrides`` are nested dicts applied last, e.g. ``[{"train": {"steps": 100}}]``.
+    A run folder that already holds checkpoints is never overwritten: resume it or choose another.
+    """
+    from translate.engine.trainer import Trainer
+
+    if resume and run_dir is None:
+        raise ConfigError("--resume needs --run-dir: the run folder to continue")
+    resume_from = Path(run_dir) if resume else None
+    config = resolve_config(method, config_file, overrides, resume_from)
+    run_path = Path(run_dir or config.run_dir or default_run_dir(config))
+    if not resume and latest_checkpoint(run_path) is not None:
+        raise ConfigError(f"{run_path} already holds a run; pass --resume to continue it, "
+                          f"or --run-dir for a new one")
+    config.run_dir = str(run_path)
+    return Trainer(config, run_path, resume=resume).fit()

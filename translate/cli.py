@@ -1,0 +1,106 @@
+"""Command line: a thin click layer over the Python API (``translate.api``, ``translate.Translator``)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import click
+
+from translate.errors import TranslateError
+
+
+class FriendlyGroup(click.Group):
+    """Turns every TranslateError (bad config, data, checkpoint) into a one-line ``Error: ...``."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except TranslateError as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+@click.group(cls=FriendlyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
+def main(verbose: bool) -> None:
+    """translate: image-to-image translation (pix2pix, CycleGAN, ...)."""
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(levelname)s: %(message)s")
+    logging.getLogger("PIL").setLevel(logging.WARNING)
+
+
+@main.command()
+@click.argument("method")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False), help="YAML recipe (may use _base_).")
+@click.option("--data-root", type=click.Path(), help="Data folder (default: current folder, else demo data).")
+@click.option("--domains", nargs=2, help="Two domain folder names under the data root, e.g. photo anime.")
+@click.option("--direction", type=click.Choice(["a2b", "b2a"]), help="Aligned pairs: which half is the input.")
+@click.option("--run-dir", type=click.Path(file_okay=False), help="Run folder (default runs/METHOD-DATA).")
+@click.option("--steps", type=int, help="Training steps (generator updates).")
+@click.option("--image-size", type=int, help="Crop size fed to the networks.")
+@click.option("--batch-size", type=int)
+@click.option("--seed", type=int)
+@click.option("--device", help="auto, cpu, cuda, cuda:1 ...")
+@click.option("--resume", is_flag=True, help="Continue the run in --run-dir from its latest checkpoint.")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
+              help="Override any config key, e.g. --set train.lr=1e-4 --set model.generator.name=unet_128.")
+def train(method: str, config_file: str | None, data_root: str | None, domains: tuple[str, str] | None,
+          direction: str | None, run_dir: str | None, steps: int | None, image_size: int | None,
+          batch_size: int | None, seed: int | None, device: str | None, resume: bool,
+          sets: tuple[str, ...]) -> None:
+    """Train METHOD (see `translate list tasks`) and write a run folder."""
+    from translate.api import train as run_training
+    from translate.config import parse_override
+
+    flags = {
+        "data": {"root": data_root, "domains": list(domains) if domains else None, "direction": direction,
+                 "image_size": image_size},
+        "train": {"steps": steps, "batch_size": batch_size, "seed": seed, "device": device},
+    }
+    flags = {section: {k: v for k, v in values.items() if v is not None} for section, values in flags.items()}
+    overrides = [flags, *(parse_override(item) for item in sets)]
+    run = run_training(method, config_file, overrides, run_dir=run_dir, resume=resume)
+    click.echo(f"run folder: {run}")
+
+
+@main.command()
+@click.argument("inputs", nargs=-1, required=True, type=click.Path())
+@click.option("--run", "run_path", required=True, type=click.Path(),
+              help="Run folder, checkpoint folder or model.safetensors.")
+@click.option("--out", "out_dir", default="translated", show_default=True, type=click.Path(file_okay=False))
+@click.option("--direction", type=click.Choice(["a2b", "b2a"]), help="Which generator (CycleGAN).")
+@click.option("--batch-size", default=8, show_default=True, type=int)
+@click.option("--device", default="cpu", show_default=True)
+def apply(inputs: tuple[str, ...], run_path: str, out_dir: str, direction: str | None, batch_size: int,
+          device: str) -> None:
+    """Translate image files and folders (recursively) with a trained model."""
+    from translate.inference import Translator
+
+    translator = Translator.from_run(run_path, direction=direction, device=device)
+    written = translator.apply_paths([Path(p) for p in inputs], Path(out_dir), batch_size=batch_size)
+    click.echo(f"wrote {len(written)} images to {out_dir}")
+
+
+@main.command("list")
+@click.argument("kind", required=False,
+                type=click.Choice(["generators", "discriminators", "losses", "tasks", "datasets"]))
+def list_components(kind: str | None) -> None:
+    """List the registered components of one kind (or of every kind)."""
+    import translate.api  # noqa: F401  (registers every component)
+    from translate.registry import DATASETS, DISCRIMINATORS, GENERATORS, LOSSES, TASKS
+
+    registries = {"tasks": TASKS, "generators": GENERATORS, "discriminators": DISCRIMINATORS,
+                  "losses": LOSSES, "datasets": DATASETS}
+    for name, registry in registries.items():
+        if kind in (None, name):
+            click.echo(f"{name}:")
+            for entry in registry.names():
+                click.echo(f"  {entry:<18} {registry.describe(entry)}")
+
+
+try:
+    from translate.data.cli_datasets import datasets as datasets_group
+
+    main.add_command(datasets_group, "datasets")
+except ImportError:  # pragma: no cover - the datasets commands are optional until installed
+    pass

@@ -1,0 +1,193 @@
+"""Inference: load a checkpoint (weights + the architecture that made them) and map images to images.
+
+>>> from translate import Translator
+>>> translator = Translator.from_run("runs/cyclegan-demo", direction="a2b")
+>>> out = translator(pil_image)                 # PIL in, PIL out; also numpy, tensors and lists
+>>> translator.apply_folder("photos/", "out/")  # mirrors sub-folders and file names
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch import nn
+from tqdm import tqdm
+
+from translate.errors import CheckpointError, DataError, TranslateError
+
+log = logging.getLogger("translate")
+
+
+class Translator:
+    """Wraps one trained generator: ``(N, in_channels, H, W)`` in ``[-1, 1]`` -> ``(N, out_channels, H, W)``.
+
+    Any image size is accepted: inputs are padded to what the network needs and the output is cropped back.
+    """
+
+    def __init__(self, generator: nn.Module, in_channels: int, out_channels: int,
+                 device: str | torch.device = "cpu") -> None:
+        self.device = torch.device(device)
+        self.generator = generator.to(self.device).eval()
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.size_multiple = int(getattr(generator, "size_multiple", 1))
+
+    @classmethod
+    def from_run(cls, path: str | Path, direction: str | None = None, device: str | torch.device = "cpu"
+                 ) -> Translator:
+        """Load from a run folder (its latest checkpoint), a checkpoint folder or a ``model.safetensors``.
+
+        ``direction`` picks the generator (``a2b`` / ``b2a``); None takes the only one, or ``a2b``.
+        """
+        import translate.api  # noqa: F401  (registers every component)
+        from translate.engine.checkpoint import load_model_checkpoint
+        from translate.engine.trainer import load_weights
+        from translate.registry import TASKS
+
+        checkpoint = load_model_checkpoint(path)
+        task = TASKS.build({"name": checkpoint.task, **checkpoint.task_kwargs})
+        load_weights(task, checkpoint.weights, Path(path))
+        translators = task.translators()
+        if direction is None:
+            direction = next(iter(translators)) if len(translators) == 1 else "a2b"
+        if direction not in translators:
+            raise CheckpointError(f"this {checkpoint.task} model translates {', '.join(translators)}; "
+                                  f"not {direction}")
+        generator = translators[direction]
+        return cls(generator, generator.in_channels, generator.out_channels, device)
+
+    from_checkpoint = from_run
+
+    # ------------------------------------------------------------------------------------ tensors
+    @torch.no_grad()
+    def translate_tensor(self, images: torch.Tensor) -> torch.Tensor:
+        """``(N, C, H, W)`` or ``(C, H, W)`` in ``[-1, 1]`` -> the same layout, translated, on the input's device."""
+        single = images.dim() == 3
+        batch = images.unsqueeze(0) if single else images
+        if batch.shape[1] != self.in_channels:
+            raise DataError(f"the model takes {self.in_channels}-channel images; got {batch.shape[1]} channels")
+        height, width = batch.shape[-2:]
+        padded = pad_to_multiple(batch.to(self.device, torch.float32), self.size_multiple)
+        output = self.generator(padded)[..., :height, :width].to(images.device)
+        return output[0] if single else output
+
+    # ------------------------------------------------------------------------------------ images
+    def to_tensor(self, image: Image.Image | np.ndarray) -> torch.Tensor:
+        """A PIL image or ``(H, W[, C])`` uint8 array -> ``(C, H, W)`` in ``[-1, 1]`` with the model's channels."""
+        if isinstance(image, Image.Image):
+            image = np.asarray(image.convert("L" if self.in_channels == 1 else "RGB"))
+        array = np.asarray(image)
+        if array.dtype != np.uint8:
+            raise DataError(f"numpy images must be uint8 (H, W[, C]); got {array.dtype}")
+        if array.ndim == 2:
+            array = array[:, :, None]
+        if array.shape[2] == 4:
+            array = array[:, :, :3]
+        if array.shape[2] != self.in_channels:
+            array = array.mean(axis=2, keepdims=True).astype(np.uint8) if self.in_channels == 1 else \
+                np.repeat(array[:, :, :1], 3, axis=2)
+        return torch.from_numpy(np.ascontiguousarray(array)).permute(2, 0, 1).float() / 127.5 - 1.0
+
+    @staticmethod
+    def to_array(tensor: torch.Tensor) -> np.ndarray:
+        """``(C, H, W)`` in ``[-1, 1]`` -> ``(H, W, C)`` uint8 (``(H, W)`` for one channel)."""
+        array = ((tensor.clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).cpu().numpy()
+        return array[:, :, 0] if array.shape[2] == 1 else array
+
+    def __call__(self, images: Any, batch_size: int = 8) -> Any:
+        """Translate a tensor batch, a PIL image, a numpy array, or a list of them; returns the same kind."""
+        if isinstance(images, torch.Tensor):
+            return self.translate_tensor(images)
+        if isinstance(images, Sequence) and not isinstance(images, str | bytes):
+            return self._translate_list(list(images), batch_size)
+        return self._translate_list([images], batch_size)[0]
+
+    def _translate_list(self, images: list[Any], batch_size: int) -> list[Any]:
+        tensors = [self.to_tensor(img) for img in images]
+        outputs = self._translate_tensors(tensors, batch_size)
+        return [Image.fromarray(self.to_array(out)) if isinstance(img, Image.Image) else self.to_array(out)
+                for img, out in zip(images, outputs)]
+
+    def _translate_tensors(self, tensors: list[torch.Tensor], batch_size: int) -> list[torch.Tensor]:
+        """Batch images of equal size together; keeps the input order."""
+        by_size: dict[tuple[int, int], list[int]] = defaultdict(list)
+        for index, tensor in enumerate(tensors):
+            by_size[tuple(tensor.shape[-2:])].append(index)
+        outputs: list[torch.Tensor | None] = [None] * len(tensors)
+        for indices in by_size.values():
+            for start in range(0, len(indices), batch_size):
+                chunk = indices[start:start + batch_size]
+                result = self.translate_tensor(torch.stack([tensors[i] for i in chunk]))
+                for i, out in zip(chunk, result):
+                    outputs[i] = out
+        return outputs  # type: ignore[return-value]
+
+    # ------------------------------------------------------------------------------------ files
+    def apply_folder(self, src: str | Path, dst: str | Path, batch_size: int = 8, progress: bool = True
+                     ) -> list[Path]:
+        """Translate every image under ``src`` into ``dst``, mirroring sub-folders and file names."""
+        return self.apply_paths([Path(src)], Path(dst), batch_size=batch_size, progress=progress)
+
+    def apply_paths(self, inputs: Sequence[str | Path], dst: str | Path, batch_size: int = 8,
+                    progress: bool = True) -> list[Path]:
+        """Translate files and folders (recursively) into ``dst``; never overwrites an input.
+
+        A file keeps its name; a folder's images keep their paths relative to it. An unreadable image
+        is skipped with a warning. Outputs are PNG unless the input was JPEG.
+        """
+        from translate.data.io import UnreadableImageError, list_images, read_image
+
+        dst = Path(dst)
+        jobs: list[tuple[Path, Path]] = []
+        for item in map(Path, inputs):
+            if item.is_dir():
+                jobs += [(f, dst / item.name / f.relative_to(item)) for f in list_images(item)]
+            elif item.is_file():
+                jobs.append((item, dst / item.name))
+            else:
+                raise DataError(f"no such file or folder: {item}")
+        if not jobs:
+            raise DataError(f"no images found in {', '.join(map(str, inputs))}")
+        input_files = {src.resolve() for src, _ in jobs}
+        written: list[Path] = []
+        with tqdm(total=len(jobs), desc="translate", unit="img", disable=not progress) as bar:
+            for start in range(0, len(jobs), batch_size):
+                chunk = jobs[start:start + batch_size]
+                tensors, targets = [], []
+                for src, target in chunk:
+                    try:
+                        tensors.append(self.to_tensor(read_image(src, channels=self.in_channels)))
+                        targets.append(output_path(target))
+                    except UnreadableImageError as exc:
+                        log.warning("skipping %s", exc)
+                for tensor, target in zip(self._translate_tensors(tensors, batch_size), targets):
+                    if target.resolve() in input_files:
+                        raise TranslateError(f"refusing to overwrite input image {target}; choose another --out")
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    Image.fromarray(self.to_array(tensor)).save(target)
+                    written.append(target)
+                bar.update(len(chunk))
+        return written
+
+
+def output_path(target: Path) -> Path:
+    """Keep JPEG as JPEG; everything else is written as lossless PNG."""
+    return target if target.suffix.lower() in (".jpg", ".jpeg", ".png") else target.with_suffix(".png")
+
+
+def pad_to_multiple(images: torch.Tensor, multiple: int) -> torch.Tensor:
+    """Pad ``(N, C, H, W)`` at the bottom/right to multiples of ``multiple``: reflect where it can, else replicate."""
+    height, width = images.shape[-2:]
+    pad_h, pad_w = -height % multiple, -width % multiple
+    if pad_h == 0 and pad_w == 0:
+        return images
+    mode = "reflect" if pad_h < height and pad_w < width else "replicate"
+    return F.pad(images, (0, pad_w, 0, pad_h), mode=mode)

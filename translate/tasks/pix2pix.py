@@ -1,0 +1,73 @@
+"""pix2pix (Isola et al., 2017): conditional GAN on aligned pairs.
+
+G: input -> output (U-Net 256); D: PatchGAN on the channel-wise concatenation (input, output);
+loss: L_cGAN(G, D) + lambda * L1(G), lambda = 100.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from translate.registry import DISCRIMINATORS, GENERATORS, LOSSES, TASKS
+from translate.tasks.base import Batch, Task, discriminator_objective
+
+
+@TASKS.register("pix2pix")
+class Pix2Pix(Task):
+    """pix2pix: U-Net G + conditional PatchGAN D on (input, output) pairs + GAN loss + 100 x L1."""
+
+    loss_weights = {"adv": 1.0, "l1": 100.0, "gp": 10.0}
+    dataset = "aligned"
+    default_config = {
+        "model": {
+            "generator": {"name": "unet_256", "norm": "batch", "dropout": True},
+            "discriminator": {"name": "patchgan", "num_layers": 3, "norm": "batch"},
+            "adversarial_loss": "vanilla",
+        },
+        "train": {"batch_size": 1, "lr": 2e-4, "betas": [0.5, 0.999], "schedule": "linear"},
+    }
+    demo_config = {
+        "model": {"generator": {"name": "unet_128", "base_channels": 32},
+                  "discriminator": {"base_channels": 32}},
+        "data": {"image_size": 64, "load_size": 72},
+        "train": {"steps": 1500, "batch_size": 4, "sample_every": 250, "checkpoint_every": 500,
+                  "log_every": 25},
+    }
+
+    def __init__(self, *, generator: str | dict[str, Any], discriminator: str | dict[str, Any],
+                 adversarial_loss: str | dict[str, Any], in_channels: int = 3, out_channels: int = 3,
+                 direction: str = "a2b") -> None:
+        super().__init__()
+        self.direction = direction
+        self.generator = GENERATORS.build(generator, in_channels=in_channels, out_channels=out_channels)
+        self.discriminator = DISCRIMINATORS.build(discriminator, in_channels=in_channels + out_channels)
+        self.adversarial = LOSSES.build(adversarial_loss)
+
+    def optimizer_groups(self) -> dict[str, list[nn.Module]]:
+        return {"generator": [self.generator], "discriminator": [self.discriminator]}
+
+    def forward(self, batch: Batch) -> dict[str, torch.Tensor]:
+        return {"output": self.generator(batch["input"])}
+
+    def generator_losses(self, batch: Batch, outputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        fake_pair = torch.cat([batch["input"], outputs["output"]], dim=1)
+        return {
+            "adv": self.adversarial(self.discriminator(fake_pair), True, for_discriminator=False),
+            "l1": F.l1_loss(outputs["output"], batch["target"]),
+        }
+
+    def discriminator_losses(self, batch: Batch, outputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        real_pair = torch.cat([batch["input"], batch["target"]], dim=1)
+        fake_pair = torch.cat([batch["input"], outputs["output"]], dim=1)
+        return discriminator_objective(self.adversarial, self.discriminator, real_pair, fake_pair)
+
+    @torch.no_grad()
+    def visuals(self, batch: Batch) -> dict[str, torch.Tensor]:
+        return {"input": batch["input"], "output": self.generator(batch["input"]), "target": batch["target"]}
+
+    def translators(self) -> dict[str, nn.Module]:
+        return {self.direction: self.generator}
