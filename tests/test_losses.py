@@ -1,0 +1,222 @@
+import math
+
+import pytest
+import torch
+from torch import nn
+
+import translate.losses  # noqa: F401  (registers the losses)
+from translate.errors import ConfigError
+from translate.losses import (
+    AdversarialLoss,
+    gradient_penalty,
+    hinge_loss,
+    lsgan_loss,
+    vanilla_gan_loss,
+    wgan_loss,
+)
+from translate.registry import LOSSES
+
+FUNCTIONS = {"vanilla": vanilla_gan_loss, "lsgan": lsgan_loss, "wgangp": wgan_loss, "hinge": hinge_loss}
+
+
+def logits(*values: float) -> torch.Tensor:
+    """A ``(1, 1, 1, n)`` patch map holding ``values``."""
+    return torch.tensor(values).view(1, 1, 1, -1)
+
+
+# ------------------------------------------------------------------------------------------ registry
+def test_names_are_registered_and_build_without_arguments():
+    for name in FUNCTIONS:
+        assert isinstance(LOSSES.build(name), AdversarialLoss)
+
+
+def test_unknown_name_lists_known_ones():
+    with pytest.raises(ConfigError) as info:
+        LOSSES.build("nope")
+    assert all(name in str(info.value) for name in FUNCTIONS)
+
+
+def test_only_wgangp_asks_for_a_gradient_penalty():
+    assert {name: LOSSES.build(name).uses_gradient_penalty for name in FUNCTIONS} == {
+        "vanilla": False,
+        "lsgan": False,
+        "wgangp": True,
+        "hinge": False,
+    }
+
+
+# -------------------------------------------------------------------------------------- known values
+@pytest.mark.parametrize(
+    ("name", "prediction", "target_is_real", "for_discriminator", "expected"),
+    [
+        ("vanilla", logits(0.0, 0.0), True, True, math.log(2)),
+        ("vanilla", logits(0.0, 0.0), False, True, math.log(2)),
+        ("vanilla", logits(2.0), True, True, math.log(1 + math.exp(-2))),
+        ("vanilla", logits(2.0), False, True, math.log(1 + math.exp(2))),
+        ("vanilla", logits(2.0), True, False, math.log(1 + math.exp(-2))),
+        ("lsgan", logits(0.5, 0.5), True, True, 0.25),
+        ("lsgan", logits(0.5, 0.5), False, True, 0.25),
+        ("lsgan", logits(2.0, 0.0), True, True, (1 + 1) / 2),
+        ("lsgan", logits(2.0, 0.0), False, True, (4 + 0) / 2),
+        ("wgangp", logits(1.0, 3.0), True, True, -2.0),
+        ("wgangp", logits(1.0, 3.0), False, True, 2.0),
+        ("wgangp", logits(1.0, 3.0), True, False, -2.0),
+        ("hinge", logits(-1.0, 0.5, 2.0), True, True, (2 + 0.5 + 0) / 3),
+        ("hinge", logits(-1.0, 0.5, 2.0), False, True, (0 + 1.5 + 3) / 3),
+        ("hinge", logits(-1.0, 0.5, 2.0), True, False, -0.5),
+    ],
+)
+def test_known_values(name, prediction, target_is_real, for_discriminator, expected):
+    loss = LOSSES.build(name)(prediction, target_is_real, for_discriminator=for_discriminator)
+    assert loss.shape == ()
+    assert loss.item() == pytest.approx(expected, abs=1e-6)
+
+
+def test_vanilla_is_stable_for_large_logits():
+    loss = vanilla_gan_loss(logits(200.0, -200.0), True)
+    assert torch.isfinite(loss)
+    assert loss.item() == pytest.approx(100.0)
+
+
+@pytest.mark.parametrize("name", FUNCTIONS)
+def test_list_of_scales_is_averaged(name):
+    torch.manual_seed(0)
+    scales = [torch.randn(2, 1, 8, 8), torch.randn(2, 1, 4, 4)]
+    for target_is_real in (True, False):
+        for for_discriminator in (True, False):
+            loss = LOSSES.build(name)
+            expected = sum(loss(s, target_is_real, for_discriminator) for s in scales) / 2
+            assert loss(scales, target_is_real, for_discriminator).item() == pytest.approx(expected.item())
+
+
+@pytest.mark.parametrize("name", FUNCTIONS)
+def test_function_equals_module(name):
+    torch.manual_seed(0)
+    prediction = torch.randn(3, 1, 5, 5)
+    for target_is_real in (True, False):
+        for for_discriminator in (True, False):
+            module_value = LOSSES.build(name)(prediction, target_is_real, for_discriminator)
+            function_value = FUNCTIONS[name](prediction, target_is_real, for_discriminator)
+            assert torch.equal(module_value, function_value)
+
+
+def test_empty_list_is_an_error():
+    with pytest.raises(ValueError):
+        lsgan_loss([], True)
+
+
+# -------------------------------------------------------------------------------------- conventions
+@pytest.mark.parametrize("name", FUNCTIONS)
+def test_discriminator_and_generator_push_the_right_way(name):
+    """D lowers its loss by raising D(real) and lowering D(fake); G's loss falls as D(fake) rises."""
+    loss = LOSSES.build(name)
+
+    def slope(target_is_real: bool, for_discriminator: bool) -> torch.Tensor:
+        prediction = torch.full((2, 1, 3, 3), 0.5, requires_grad=True)
+        loss(prediction, target_is_real, for_discriminator).backward()
+        return prediction.grad
+
+    assert (slope(True, True) < 0).all()
+    assert (slope(False, True) > 0).all()
+    assert (slope(True, False) < 0).all()
+
+
+def test_hinge_generator_loss_is_not_the_discriminator_real_loss():
+    prediction = logits(3.0)
+    assert hinge_loss(prediction, True, for_discriminator=True).item() == 0.0  # saturated hinge
+    assert hinge_loss(prediction, True, for_discriminator=False).item() == -3.0  # -E[D(G(z))]
+
+
+# -------------------------------------------------------------------------------- gradient penalty
+def linear_critic(weight: torch.Tensor) -> nn.Module:
+    """D(x) = <w, x> + b on flattened images, output ``(N, 1)``."""
+    linear = nn.Linear(weight.numel(), 1)
+    with torch.no_grad():
+        linear.weight.copy_(weight.view(1, -1))
+    return nn.Sequential(nn.Flatten(), linear)
+
+
+def pixel_critic(scale: float) -> nn.Conv2d:
+    """D(x) = scale * x per pixel: a patch map whose mean has gradient scale / (H W) per pixel."""
+    conv = nn.Conv2d(1, 1, 1, bias=False)
+    with torch.no_grad():
+        conv.weight.fill_(scale)
+    return conv
+
+
+def images(n: int = 4, shape: tuple[int, ...] = (3, 4, 4)) -> tuple[torch.Tensor, torch.Tensor]:
+    return torch.randn(n, *shape), torch.randn(n, *shape)
+
+
+def test_penalty_is_zero_for_a_unit_norm_linear_critic():
+    torch.manual_seed(0)
+    unit = torch.randn(3 * 4 * 4)
+    unit /= unit.norm()
+    real, fake = images()
+    assert gradient_penalty(linear_critic(unit), real, fake).item() == pytest.approx(0.0, abs=1e-10)
+
+
+def test_penalty_and_its_weight_gradient_for_a_norm_three_linear_critic():
+    torch.manual_seed(0)
+    unit = torch.randn(3 * 4 * 4)
+    unit /= unit.norm()
+    critic = linear_critic(3 * unit)
+    penalty = gradient_penalty(critic, *images())
+    assert penalty.item() == pytest.approx((3 - 1) ** 2, rel=1e-5)
+    penalty.backward()  # needs create_graph: the penalty depends on the weights through the gradient
+    # d/dw (||w|| - 1)^2 = 2 (||w|| - 1) w / ||w|| = 4 u
+    torch.testing.assert_close(critic[1].weight.grad.view(-1), 4 * unit)
+
+
+def test_patch_critic_uses_the_mean_over_patches():
+    real, fake = images(shape=(1, 2, 2))
+    # grad of mean(a x) is a / 4 per pixel, norm a / 4 * sqrt(4) = a / 2
+    assert gradient_penalty(pixel_critic(2.0), real, fake).item() == pytest.approx(0.0, abs=1e-10)
+    assert gradient_penalty(pixel_critic(4.0), real, fake).item() == pytest.approx(1.0, rel=1e-5)
+
+
+class MultiScale(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.scales = nn.ModuleList([pixel_critic(2.0), pixel_critic(4.0)])
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        return [d(x) for d in self.scales]
+
+
+class SourceAndClass(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.src = pixel_critic(4.0)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.src(x), 1000 * x.flatten(1)
+
+
+def test_list_output_sums_the_per_scale_penalties():
+    penalty = gradient_penalty(MultiScale(), *images(shape=(1, 2, 2)))
+    assert penalty.item() == pytest.approx(0.0 + 1.0, rel=1e-5)
+
+
+def test_tuple_output_penalises_only_the_first_element():
+    assert gradient_penalty(SourceAndClass(), *images(shape=(1, 2, 2))).item() == pytest.approx(1.0, rel=1e-5)
+
+
+def test_penalty_reaches_the_critic_weights_but_not_the_images():
+    torch.manual_seed(0)
+    critic = nn.Sequential(nn.Conv2d(3, 4, 3), nn.LeakyReLU(0.2), nn.Conv2d(4, 1, 2))
+    real = torch.randn(2, 3, 4, 4)
+    fake = torch.randn(2, 3, 4, 4, requires_grad=True)
+    gradient_penalty(critic, real, fake).backward()
+    weights = [p for p in critic.parameters() if p.dim() > 1]  # the last bias does not move the gradient
+    assert all(w.grad is not None and w.grad.abs().sum() > 0 for w in weights)
+    assert fake.grad is None
+
+
+def test_penalty_is_reproducible_from_the_global_seed():
+    critic = nn.Sequential(nn.Conv2d(3, 1, 3), nn.Tanh())
+    real, fake = images()
+    torch.manual_seed(1)
+    first = gradient_penalty(critic, real, fake)
+    torch.manual_seed(1)
+    assert torch.equal(first, gradient_penalty(critic, real, fake))

@@ -1,0 +1,139 @@
+"""Adversarial losses, interchangeable by name: ``vanilla``, ``lsgan``, ``wgangp``, ``hinge``.
+
+Each loss is a plain function and a thin Module registered in ``LOSSES``. Both hide the real/fake
+targets (junyanz's ``GANLoss``) and are called the same way::
+
+    d_loss = loss(D(real), True) + loss(D(fake.detach()), False)   # discriminator / critic
+    g_loss = loss(D(fake), True, for_discriminator=False)           # generator
+
+``prediction`` is D's raw output ``(N, 1, h, w)`` (logits / critic values), or a list of them from a
+multi-scale discriminator, whose per-scale losses are averaged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import ClassVar
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from translate.registry import LOSSES
+
+Prediction = Tensor | list[Tensor]
+
+
+def _over_scales(per_scale: Callable[[Tensor], Tensor], prediction: Prediction) -> Tensor:
+    """Mean of ``per_scale`` over the scales of a multi-scale prediction (a single tensor is one scale)."""
+    if isinstance(prediction, Tensor):
+        return per_scale(prediction)
+    if not prediction:
+        raise ValueError("an adversarial loss needs at least one prediction tensor")
+    return torch.stack([per_scale(p) for p in prediction]).mean()
+
+
+def vanilla_gan_loss(prediction: Prediction, target_is_real: bool, for_discriminator: bool = True) -> Tensor:
+    """Binary cross-entropy on logits against 1 (real) or 0 (fake) (Goodfellow et al.); scalar."""
+
+    def per_scale(p: Tensor) -> Tensor:
+        # -[y log sigmoid(p) + (1 - y) log(1 - sigmoid(p))], the non-saturating G loss when y = 1
+        target = torch.ones_like(p) if target_is_real else torch.zeros_like(p)
+        return F.binary_cross_entropy_with_logits(p, target)
+
+    return _over_scales(per_scale, prediction)
+
+
+def lsgan_loss(prediction: Prediction, target_is_real: bool, for_discriminator: bool = True) -> Tensor:
+    """Least squares against 1 (real) or 0 (fake) (Mao et al., a = 0, b = c = 1); scalar."""
+
+    def per_scale(p: Tensor) -> Tensor:
+        # E[(D(x) - 1)^2] for real, E[D(G(z))^2] for fake
+        target = torch.ones_like(p) if target_is_real else torch.zeros_like(p)
+        return F.mse_loss(p, target)
+
+    return _over_scales(per_scale, prediction)
+
+
+def wgan_loss(prediction: Prediction, target_is_real: bool, for_discriminator: bool = True) -> Tensor:
+    """Wasserstein critic loss (Arjovsky et al.): ``-E[D(x)]`` for real, ``E[D(x)]`` for fake; scalar.
+
+    The generator's ``-E[D(G(z))]`` is the call with ``target_is_real=True``.
+    """
+    # critic: E[D(G(z))] - E[D(x)], split into its real and fake halves
+    return _over_scales(lambda p: -p.mean() if target_is_real else p.mean(), prediction)
+
+
+def hinge_loss(prediction: Prediction, target_is_real: bool, for_discriminator: bool = True) -> Tensor:
+    """Hinge loss (Lim & Ye; Miyato et al.); scalar. ``for_discriminator=False`` gives G's ``-E[D(G(z))]``."""
+
+    def per_scale(p: Tensor) -> Tensor:
+        if not for_discriminator:
+            # L_G = -E[D(G(z))]
+            return -p.mean() if target_is_real else p.mean()
+        # L_D = E[max(0, 1 - D(x))] + E[max(0, 1 + D(G(z)))]
+        return F.relu(1.0 - p).mean() if target_is_real else F.relu(1.0 + p).mean()
+
+    return _over_scales(per_scale, prediction)
+
+
+class AdversarialLoss(nn.Module):
+    """Base of the adversarial loss Modules: ``loss(prediction, target_is_real, for_discriminator)``."""
+
+    uses_gradient_penalty: ClassVar[bool] = False
+    """True when the task must add :func:`gradient_penalty` to the discriminator's objective."""
+    function: ClassVar[Callable[[Prediction, bool, bool], Tensor]]
+
+    def forward(self, prediction: Prediction, target_is_real: bool, for_discriminator: bool = True) -> Tensor:
+        return type(self).function(prediction, target_is_real, for_discriminator)
+
+
+@LOSSES.register("vanilla")
+class VanillaGANLoss(AdversarialLoss):
+    """Vanilla GAN: binary cross-entropy on D's logits (pix2pix's default)."""
+
+    function = staticmethod(vanilla_gan_loss)
+
+
+@LOSSES.register("lsgan")
+class LSGANLoss(AdversarialLoss):
+    """LSGAN: least squares against 1/0 (CycleGAN's default)."""
+
+    function = staticmethod(lsgan_loss)
+
+
+@LOSSES.register("wgangp")
+class WGANGPLoss(AdversarialLoss):
+    """WGAN-GP: Wasserstein critic loss; the task adds the gradient penalty."""
+
+    uses_gradient_penalty = True
+    function = staticmethod(wgan_loss)
+
+
+@LOSSES.register("hinge")
+class HingeLoss(AdversarialLoss):
+    """Hinge loss for D, -E[D(G(z))] for G."""
+
+    function = staticmethod(hinge_loss)
+
+
+def gradient_penalty(discriminator: nn.Module, real: Tensor, fake: Tensor) -> Tensor:
+    """WGAN-GP penalty (Gulrajani et al.) on images ``(N, C, H, W)``; scalar, differentiable in D's weights.
+
+    The critic value of an image is the mean of D's output over its patches (what the losses average).
+    A list output (multi-scale D) is penalised per scale and summed; of a tuple output (StarGAN's
+    ``(src, cls)``) only the first element is used. ``eps`` comes from the global torch RNG.
+    """
+    eps = torch.rand(real.size(0), *([1] * (real.dim() - 1)), device=real.device, dtype=real.dtype)
+    # x_hat = eps * x + (1 - eps) * G(z), eps ~ U[0, 1] per sample
+    x_hat = (eps * real.detach() + (1 - eps) * fake.detach()).requires_grad_(True)
+    output = discriminator(x_hat)
+    if isinstance(output, tuple):
+        output = output[0]
+    penalty = x_hat.new_zeros(())
+    for scale in output if isinstance(output, list) else [output]:
+        critic = scale.flatten(1).mean(1)
+        (grad,) = torch.autograd.grad(critic.sum(), x_hat, create_graph=True)
+        # E[(||grad_x_hat D(x_hat)||_2 - 1)^2]
+        penalty = penalty + ((grad.flatten(1).norm(2, dim=1) - 1) ** 2).mean()
+    return penalty
