@@ -16,7 +16,7 @@ from translate.layers import INIT_TYPES, get_norm_layer, init_weights, norm_uses
 from translate.registry import DISCRIMINATORS, GENERATORS, Registry, accepted_kwargs
 
 # Smallest convenient input side per network; networks not listed use DEFAULT_SIZE.
-INPUT_SIZE = {"unet_128": 128, "unet_256": 256, "multiscale": 128}
+INPUT_SIZE = {"unet": 256, "unet_128": 128, "unet_256": 256, "multiscale": 128}
 DEFAULT_SIZE = 32
 # Options that make a network tiny; networks not listed get base_channels=4 where they accept it.
 TINY: dict[str, dict[str, Any]] = {"multiscale": {"discriminator": {"name": "patchgan", "base_channels": 4}}}

@@ -38,6 +38,7 @@ class ResnetBlock(nn.Module):
         return x + self.conv_block(x)
 
 
+@GENERATORS.register("resnet")
 class ResnetGenerator(nn.Module):
     """7x7 stem, two stride-2 downsamples, ``num_blocks`` residual blocks, two upsamples, 7x7 conv, tanh.
 
@@ -64,6 +65,7 @@ class ResnetGenerator(nn.Module):
         bias = norm_uses_bias(norm)
         num_downs = 2
         self.size_multiple = 2**num_downs
+        self.in_channels, self.out_channels = in_channels, out_channels
 
         layers: list[nn.Module] = [
             nn.ReflectionPad2d(3),

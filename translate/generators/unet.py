@@ -61,6 +61,7 @@ class UnetBlock(nn.Module):
         return y if self.outermost else torch.cat([x, y], dim=1)
 
 
+@GENERATORS.register("unet")
 class UnetGenerator(nn.Module):
     """U-Net with ``num_downs`` stride-2 levels and skip connections between mirrored levels.
 
@@ -85,6 +86,7 @@ class UnetGenerator(nn.Module):
         if num_downs < 2:
             raise ConfigError(f"a U-Net needs num_downs >= 2, got {num_downs}")
         self.size_multiple = 2**num_downs
+        self.in_channels, self.out_channels = in_channels, out_channels
 
         def width(level: int) -> int:
             return base_channels * 2 ** min(level, 3)
