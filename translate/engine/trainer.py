@@ -63,15 +63,20 @@ def move_batch(batch: Batch, device: torch.device) -> Batch:
 
 
 class Trainer:
-    """Trains ``config.task`` into ``run_dir``; ``resume=True`` continues from its latest checkpoint."""
+    """Trains ``config.task`` into ``run_dir``; ``resume=True`` continues from its latest checkpoint.
 
-    def __init__(self, config: Config, run_dir: str | Path, resume: bool = False) -> None:
+    ``dataset`` replaces the one the config describes (benchmarks and tests pass in-memory data); it must
+    index like the built-in ones and provide ``task_kwargs()``.
+    """
+
+    def __init__(self, config: Config, run_dir: str | Path, resume: bool = False,
+                 dataset: torch.utils.data.Dataset | None = None) -> None:
         self.config = config
         self.run_dir = Path(run_dir)
         self.device = resolve_device(config.train.device)
         seed_everything(config.train.seed)
 
-        self.dataset = DATASETS.build(TASKS.get(config.task).dataset, data=config.data, train=True)
+        self.dataset = dataset or DATASETS.build(TASKS.get(config.task).dataset, data=config.data, train=True)
         self.task_kwargs = {**self.dataset.task_kwargs(), **config.model}
         self.task: Task = TASKS.build({"name": config.task, **self.task_kwargs}).to(self.device)
         self.task.loss_weights = self._resolve_loss_weights()
