@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import re
+import types
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -85,6 +88,21 @@ class Config:
         return dataclasses.asdict(self)
 
 
+class _Loader(yaml.SafeLoader):
+    """YAML 1.1 reads ``1e-4`` as a string; configs mean a float."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+$"),
+    list("-+0123456789."),
+)
+
+
+def parse_yaml(text: str) -> Any:
+    return yaml.load(text, Loader=_Loader)
+
+
 def deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
     """Recursively merge ``update`` into a copy of ``base``; a ``_delete_: true`` dict replaces instead."""
     merged = dict(base)
@@ -104,7 +122,7 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
     try:
-        raw = yaml.safe_load(path.read_text()) or {}
+        raw = parse_yaml(path.read_text()) or {}
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path} is not valid YAML: {str(exc).splitlines()[0]}") from None
     if not isinstance(raw, dict):
@@ -122,7 +140,7 @@ def parse_override(item: str) -> dict[str, Any]:
         raise ConfigError(f"--set expects key=value, got {item!r}")
     key, value = item.split("=", 1)
     try:
-        parsed = yaml.safe_load(value)
+        parsed = parse_yaml(value)
     except yaml.YAMLError:
         parsed = value
     nested: dict[str, Any] = parsed
@@ -131,8 +149,30 @@ def parse_override(item: str) -> dict[str, Any]:
     return nested
 
 
+def _check_type(value: Any, hint: Any, key: str) -> Any:
+    """Check a config value against its annotation; ints are accepted where floats are expected."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        (hint,) = [a for a in args if a is not type(None)]
+        return _check_type(value, hint, key)
+    if origin is list:
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"{key} must be a list; got {value!r}")
+        return [_check_type(v, args[0], key) for v in value]
+    if origin is dict or hint is Any:
+        return value
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if not isinstance(value, hint) or (hint is int and isinstance(value, bool)):
+        raise ConfigError(f"{key} must be {hint.__name__}; got {value!r}")
+    return value
+
+
 def _to_dataclass(cls: type, values: dict[str, Any], prefix: str) -> Any:
     fields = {f.name: f for f in dataclasses.fields(cls)}
+    hints = typing.get_type_hints(cls)
     kwargs = {}
     for key, value in values.items():
         if key not in fields:
@@ -144,6 +184,8 @@ def _to_dataclass(cls: type, values: dict[str, Any], prefix: str) -> Any:
             if not isinstance(value, dict):
                 raise ConfigError(f"config key {key!r} must be a mapping")
             value = _to_dataclass(sub, value, f"{key}.")
+        else:
+            value = _check_type(value, hints[key], prefix + key)
         kwargs[key] = value
     return cls(**kwargs)
 

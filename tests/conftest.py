@@ -1,0 +1,50 @@
+"""Shared test helpers: tiny architectures per task and synthetic batches in each task's format."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+import translate.api  # noqa: F401  (registers every component)
+
+SHARED_DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+
+# Small enough that a training step takes milliseconds on a CPU; same structure as the full models.
+TINY_MODELS = {
+    "pix2pix": {"generator": {"name": "unet", "num_downs": 5, "base_channels": 4},
+                "discriminator": {"base_channels": 4, "num_layers": 2}},
+    "cyclegan": {"generator": {"name": "resnet_6blocks", "base_channels": 4},
+                 "discriminator": {"base_channels": 4, "num_layers": 2}, "pool_size": 4},
+}
+TINY_SIZE = 32
+
+
+def tiny_overrides(task: str, steps: int = 4, **train: object) -> dict:
+    """A config layer that makes ``task`` tiny and fast (a few ms per step)."""
+    return {"model": TINY_MODELS[task],
+            "data": {"image_size": TINY_SIZE, "load_size": TINY_SIZE + 4, "num_workers": 0},
+            "train": {"steps": steps, "batch_size": 2, "log_every": 1, "sample_every": 2,
+                      "checkpoint_every": 2, **train}}
+
+
+def random_batch(task: str, n: int = 2, size: int = TINY_SIZE, channels: int = 3) -> dict:
+    images = [torch.rand(n, channels, size, size) * 2 - 1 for _ in range(2)]
+    if task == "pix2pix":
+        return {"input": images[0], "target": images[1], "path": ["x"] * n}
+    return {"A": images[0], "B": images[1], "path_A": ["a"] * n, "path_B": ["b"] * n}
+
+
+def build_task(task: str, **model: object):
+    from translate.config import build_config
+    from translate.registry import TASKS
+
+    config = build_config(TASKS.get(task).default_config, {"model": TINY_MODELS[task]}, {"model": model})
+    return TASKS.build({"name": task, **config.model})
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory, monkeypatch):
+    """Demo data goes to a per-session temporary cache, never to the user's ~/.cache."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.getbasetemp() / "cache"))

@@ -1,0 +1,90 @@
+from pathlib import Path
+
+import pytest
+
+from translate.config import Config, build_config, deep_merge, load_yaml, parse_override
+from translate.errors import ConfigError
+
+CONFIGS = sorted(p for p in (Path(__file__).parents[1] / "configs").rglob("*.yaml") if "_base_" not in p.parts)
+
+
+def test_defaults_are_the_papers():
+    config = build_config()
+    assert config.train.lr == 2e-4
+    assert config.train.betas == [0.5, 0.999]
+    assert config.train.schedule == "linear"
+    assert config.data.image_size == 256
+
+
+def test_later_layers_win_and_nested_dicts_merge():
+    config = build_config({"model": {"generator": {"name": "unet_256", "norm": "batch"}}, "train": {"lr": 1.0}},
+                          {"model": {"generator": {"norm": "instance"}}, "train": {"steps": 7}})
+    assert config.model["generator"] == {"name": "unet_256", "norm": "instance"}
+    assert config.train.lr == 1.0 and config.train.steps == 7
+
+
+def test_delete_replaces_instead_of_merging():
+    merged = deep_merge({"g": {"name": "a", "x": 1}}, {"g": {"_delete_": True, "name": "b"}})
+    assert merged == {"g": {"name": "b"}}
+
+
+def test_override_parses_yaml_values_into_nested_keys():
+    assert parse_override("train.lr=1e-4") == {"train": {"lr": 1e-4}}
+    assert parse_override("data.domains=[photo, anime]") == {"data": {"domains": ["photo", "anime"]}}
+    assert parse_override("model.generator.name=unet_128") == {"model": {"generator": {"name": "unet_128"}}}
+    with pytest.raises(ConfigError, match="key=value"):
+        parse_override("train.lr")
+
+
+@pytest.mark.parametrize("bad, message", [
+    ({"trian": {}}, "unknown config key 'trian'.*Did you mean 'train'"),
+    ({"train": {"lrr": 1}}, "unknown config key train.'lrr'"),
+    ({"data": {"direction": "up"}}, "data.direction must be one of"),
+    ({"train": {"schedule": "exp"}}, "train.schedule must be one of"),
+    ({"train": {"steps": 0}}, "train.steps must be a positive integer"),
+    ({"train": 3}, "must be a mapping"),
+])
+def test_bad_values_get_one_clear_error(bad, message):
+    with pytest.raises(ConfigError, match=message):
+        build_config(bad)
+
+
+def test_base_files_are_merged_underneath(tmp_path):
+    (tmp_path / "base.yaml").write_text("train: {steps: 5, lr: 0.1}\ndata: {image_size: 32}\n")
+    (tmp_path / "child.yaml").write_text("_base_: base.yaml\ntrain: {steps: 9}\n")
+    config = build_config(load_yaml(tmp_path / "child.yaml"))
+    assert (config.train.steps, config.train.lr, config.data.image_size) == (9, 0.1, 32)
+
+
+def test_missing_or_broken_yaml_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        load_yaml(tmp_path / "nope.yaml")
+    (tmp_path / "bad.yaml").write_text("train: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_yaml(tmp_path / "bad.yaml")
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
+def test_every_shipped_config_resolves_and_builds_its_task(path):
+    import torch
+
+    from translate.api import resolve_config
+    from translate.registry import TASKS
+
+    raw = load_yaml(path)
+    config = resolve_config(raw["task"], path, [{"data": {"root": "somewhere"}}])
+    assert isinstance(config, Config)
+    # Build the task at the configured architecture (weights on the meta device: no memory, no time).
+    with torch.device("meta"):
+        task = TASKS.build({"name": config.task, "in_channels": 3, "out_channels": 3, **config.model})
+    assert task.translators()
+
+
+def test_values_are_type_checked_and_scientific_notation_is_a_float(tmp_path):
+    (tmp_path / "c.yaml").write_text("train: {lr: 1e-4, steps: 10}\n")
+    assert build_config(load_yaml(tmp_path / "c.yaml")).train.lr == 1e-4
+    assert build_config({"train": {"lr": 1}}).train.lr == 1.0
+    with pytest.raises(ConfigError, match="train.steps must be int"):
+        build_config({"train": {"steps": "many"}})
+    with pytest.raises(ConfigError, match="data.flip must be bool"):
+        build_config({"data": {"flip": "yes please"}})
