@@ -1,0 +1,79 @@
+"""The command line: train on the built-in demo data, resume, apply, list, and one-line errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from translate.cli import main
+
+TINY = ["--image-size", "32", "--batch-size", "2", "--set", "data.load_size=36", "--set", "data.num_workers=0",
+        "--set", "train.log_every=1", "--set", "train.checkpoint_every=2", "--set", "train.sample_every=2"]
+TINY_CYCLEGAN = TINY + ["--set", "model.generator={name: resnet_6blocks, base_channels: 4}",
+                        "--set", "model.discriminator.base_channels=4"]
+
+
+def run(*args: str):
+    return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+
+@pytest.fixture
+def in_tmp(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def test_train_with_no_data_uses_the_demo_dataset_then_resume_and_apply(in_tmp):
+    result = run("train", "cyclegan", "--domains", "photo", "anime", "--steps", "2", "--run-dir", "run",
+                 *TINY_CYCLEGAN)
+    assert result.exit_code == 0, result.output
+    assert "run folder: run" in result.output
+    assert (in_tmp / "run" / "checkpoints" / "step_0000002" / "model.safetensors").is_file()
+
+    result = run("train", "cyclegan", "--run-dir", "run", "--resume", "--steps", "4")
+    assert result.exit_code == 0, result.output
+    steps = [json.loads(line)["step"] for line in (in_tmp / "run" / "log.jsonl").read_text().splitlines()]
+    assert steps == [1, 2, 3, 4]
+
+    Image.new("RGB", (50, 30), "red").save(in_tmp / "photo.png")
+    result = run("apply", "photo.png", "--run", "run", "--out", "out", "--direction", "b2a")
+    assert result.exit_code == 0, result.output
+    assert Image.open(in_tmp / "out" / "photo.png").size == (50, 30)
+
+
+def test_train_reads_domain_folders_in_the_current_folder(in_tmp):
+    for domain, colour in (("day", "white"), ("night", "black")):
+        (in_tmp / domain).mkdir()
+        for i in range(3):
+            Image.new("RGB", (40, 40), colour).save(in_tmp / domain / f"{i}.png")
+    result = run("train", "cyclegan", "--domains", "day", "night", "--steps", "1", "--run-dir", "r",
+                 *TINY_CYCLEGAN)
+    assert result.exit_code == 0, result.output
+    assert "demo" not in result.output
+
+
+@pytest.mark.parametrize("args, message", [
+    (["train", "cyclegn"], "unknown task 'cyclegn'. Did you mean 'cyclegan'?"),
+    (["train", "cyclegan", "--data-root", "nowhere"], "nowhere"),
+    (["train", "cyclegan", "--set", "train.lr_g=1"], "unknown config key train.'lr_g'"),
+    (["train", "cyclegan", "--set", "model.generator.name=resnet_99blocks", "--data-root", "."],
+     "unknown generator 'resnet_99blocks'"),
+    (["train", "cyclegan", "--resume"], "--resume needs --run-dir"),
+    (["apply", "x.png", "--run", "no-such-run"], "no run folder or checkpoint at no-such-run"),
+    (["train", "pix2pix", "--config", "missing.yaml"], "config file not found"),
+])
+def test_bad_input_gets_a_one_line_error_and_no_traceback(in_tmp, args, message):
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code != 0
+    assert message in result.output
+    assert "Traceback" not in result.output
+
+
+def test_list_shows_every_kind():
+    result = run("list")
+    for name in ("pix2pix", "cyclegan", "resnet_9blocks", "unet_256", "patchgan", "lsgan", "wgangp", "hinge"):
+        assert name in result.output
+    assert "generators:" in run("list", "generators").output

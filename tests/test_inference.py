@@ -1,0 +1,97 @@
+"""Translator: load a run, translate tensors / PIL / numpy / lists / folders at any size."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from conftest import TINY_SIZE, tiny_overrides
+from translate import Translator
+from translate.api import train
+from translate.data.demo import make_demo_dataset
+from translate.errors import CheckpointError, DataError, TranslateError
+
+
+@pytest.fixture(scope="module")
+def cyclegan_run(tmp_path_factory):
+    root = make_demo_dataset(tmp_path_factory.mktemp("data") / "demo", layout="unaligned", num_train=4,
+                             num_test=2, size=TINY_SIZE)
+    layers = [{"data": {"root": str(root), "domains": ["photo", "anime"]}}, tiny_overrides("cyclegan", steps=2)]
+    return train("cyclegan", overrides=layers, run_dir=tmp_path_factory.mktemp("runs") / "cyclegan")
+
+
+def test_tensor_batches_of_any_size_keep_their_size(cyclegan_run):
+    translator = Translator.from_run(cyclegan_run, direction="a2b")
+    for shape in [(2, 3, 32, 32), (1, 3, 37, 53), (3, 5, 7)]:
+        out = translator(torch.rand(shape) * 2 - 1)
+        assert out.shape == shape and out.abs().max() <= 1
+
+
+def test_pil_numpy_and_lists_come_back_as_the_same_kind(cyclegan_run):
+    translator = Translator.from_run(cyclegan_run)
+    pil = Image.new("RGB", (45, 30), (200, 10, 10))
+    array = np.zeros((20, 24, 3), dtype=np.uint8)
+    out_pil = translator(pil)
+    assert isinstance(out_pil, Image.Image) and out_pil.size == (45, 30)
+    out_array = translator(array)
+    assert out_array.dtype == np.uint8 and out_array.shape == (20, 24, 3)
+    outs = translator([pil, array, pil], batch_size=2)
+    assert [type(o) for o in outs] == [Image.Image, np.ndarray, Image.Image]
+    assert np.array_equal(np.asarray(outs[0]), np.asarray(out_pil)), "batching must not change results"
+
+
+def test_the_two_directions_are_different_generators(cyclegan_run):
+    x = torch.rand(1, 3, 32, 32) * 2 - 1
+    a2b = Translator.from_run(cyclegan_run, direction="a2b")(x)
+    b2a = Translator.from_run(cyclegan_run, direction="b2a")(x)
+    assert not torch.equal(a2b, b2a)
+
+
+def test_apply_folder_mirrors_the_tree_and_skips_unreadable_files(cyclegan_run, tmp_path, caplog):
+    src = tmp_path / "in"
+    (src / "sub dir").mkdir(parents=True)
+    Image.new("RGB", (40, 28)).save(src / "a.png")
+    Image.new("RGB", (33, 33)).save(src / "sub dir" / "b é.jpg")
+    (src / "broken.png").write_bytes(b"not an image")
+    written = Translator.from_run(cyclegan_run).apply_folder(src, tmp_path / "out", batch_size=2, progress=False)
+    assert sorted(p.relative_to(tmp_path / "out").as_posix() for p in written) == ["in/a.png", "in/sub dir/b é.jpg"]
+    assert Image.open(tmp_path / "out" / "in" / "a.png").size == (40, 28)
+    assert "broken.png" in caplog.text
+
+
+def test_apply_never_overwrites_its_inputs(cyclegan_run, tmp_path):
+    Image.new("RGB", (32, 32)).save(tmp_path / "a.png")
+    before = (tmp_path / "a.png").read_bytes()
+    with pytest.raises(TranslateError, match="refusing to overwrite"):
+        Translator.from_run(cyclegan_run).apply_paths([tmp_path / "a.png"], tmp_path, progress=False)
+    assert (tmp_path / "a.png").read_bytes() == before
+
+
+def test_bad_checkpoints_get_clear_errors(cyclegan_run, tmp_path):
+    with pytest.raises(CheckpointError, match="no run folder or checkpoint"):
+        Translator.from_run(tmp_path / "missing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(CheckpointError, match="holds no checkpoint"):
+        Translator.from_run(tmp_path / "empty")
+    (tmp_path / "junk.safetensors").write_bytes(b"\x00" * 64)
+    with pytest.raises(CheckpointError, match="not a readable safetensors checkpoint"):
+        Translator.from_run(tmp_path / "junk.safetensors")
+    with pytest.raises(DataError, match="no such file"):
+        Translator.from_run(cyclegan_run).apply_paths([tmp_path / "nope"], tmp_path / "out")
+
+
+def test_weights_from_another_architecture_are_refused(cyclegan_run, tmp_path):
+    from safetensors.torch import save_file
+
+    from translate.engine.checkpoint import load_model_checkpoint, resolve_model_file
+
+    checkpoint = load_model_checkpoint(cyclegan_run)
+    meta = {"format": "translate-checkpoint-1", "task": "cyclegan", "step": "0", "config": "{}",
+            "task_kwargs": __import__("json").dumps({**checkpoint.task_kwargs, "generator": {
+                "name": "resnet_9blocks", "base_channels": 4}})}
+    save_file(load_model_checkpoint(cyclegan_run).weights, tmp_path / "other.safetensors", metadata=meta)
+    assert resolve_model_file(tmp_path / "other.safetensors").name == "other.safetensors"
+    with pytest.raises(CheckpointError, match="does not fit"):
+        Translator.from_run(tmp_path / "other.safetensors")

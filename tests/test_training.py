@@ -1,0 +1,114 @@
+"""The trainer end to end on small generated data: logs, samples, checkpoints and exact resuming."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from conftest import TINY_MODELS, TINY_SIZE, tiny_overrides
+from translate.api import resolve_config, train
+from translate.data.demo import make_demo_dataset
+from translate.engine.checkpoint import checkpoint_dirs, load_model_checkpoint
+from translate.engine.trainer import Trainer
+from translate.errors import CheckpointError, ConfigError
+
+
+@pytest.fixture(scope="module")
+def demo_data(tmp_path_factory):
+    root = tmp_path_factory.mktemp("data")
+    return {
+        "pix2pix": make_demo_dataset(root / "aligned", layout="aligned", num_train=6, num_test=2, size=TINY_SIZE),
+        "cyclegan": make_demo_dataset(root / "unaligned", layout="unaligned", num_train=6, num_test=2,
+                                      size=TINY_SIZE),
+    }
+
+
+def data_layer(task: str, demo_data) -> dict:
+    layer = {"data": {"root": str(demo_data[task])}}
+    if task == "cyclegan":
+        layer["data"]["domains"] = ["photo", "anime"]
+    return layer
+
+
+class StopsAt(Trainer):
+    """A trainer whose user presses Ctrl-C during step ``stop_at`` (the real interrupt path)."""
+
+    stop_at = 2
+
+    def train_step(self, batches):
+        logged = super().train_step(batches)
+        if self.step + 1 == self.stop_at:
+            self.stop_requested = True
+        return logged
+
+
+@pytest.mark.parametrize("task", sorted(TINY_MODELS))
+def test_interrupted_and_resumed_run_equals_an_uninterrupted_one(task, demo_data, tmp_path):
+    # Linear decay over the full 4 steps, dropout, random crops/flips, image pool: all must resume exactly.
+    layers = [data_layer(task, demo_data), tiny_overrides(task, steps=4, checkpoint_every=100)]
+    config = resolve_config(task, overrides=layers)
+
+    Trainer(config, tmp_path / "straight").fit()
+    StopsAt(config, tmp_path / "resumed").fit()
+    assert load_model_checkpoint(tmp_path / "resumed").step == 2
+    Trainer(config, tmp_path / "resumed", resume=True).fit()
+
+    straight = checkpoint_dirs(tmp_path / "straight")[-1]
+    resumed = checkpoint_dirs(tmp_path / "resumed")[-1]
+    for name in ("model.safetensors", "state.safetensors"):
+        a, b = load_file(straight / name), load_file(resumed / name)
+        assert a.keys() == b.keys()
+        for key in a:
+            assert torch.equal(a[key], b[key]), f"{name}:{key} differs after resuming"
+
+
+@pytest.mark.parametrize("task", sorted(TINY_MODELS))
+def test_a_run_folder_holds_config_log_samples_and_checkpoints(task, demo_data, tmp_path):
+    run = train(task, overrides=[data_layer(task, demo_data), tiny_overrides(task, steps=4)],
+                run_dir=tmp_path / "run")
+    assert (run / "config.yaml").is_file()
+    records = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == [1, 2, 3, 4]
+    assert all("G/adv" in r and "D/adv" in r and r["lr"] >= 0 for r in records)
+    assert records[-1]["lr"] < records[0]["lr"], "linear decay lowers the learning rate"
+    assert sorted(p.name for p in (run / "samples").iterdir()) == ["step_0000002.png", "step_0000004.png"]
+    assert [p.name for p in checkpoint_dirs(run)] == ["step_0000002", "step_0000004"]
+    checkpoint = load_model_checkpoint(run)
+    assert checkpoint.task == task and checkpoint.step == 4
+    assert checkpoint.config["train"]["steps"] == 4
+
+
+def test_an_existing_run_is_never_overwritten(demo_data, tmp_path):
+    layers = [data_layer("pix2pix", demo_data), tiny_overrides("pix2pix", steps=2)]
+    train("pix2pix", overrides=layers, run_dir=tmp_path / "run")
+    with pytest.raises(ConfigError, match="already holds a run"):
+        train("pix2pix", overrides=layers, run_dir=tmp_path / "run")
+
+
+def test_resuming_another_models_run_is_refused(demo_data, tmp_path):
+    train("pix2pix", overrides=[data_layer("pix2pix", demo_data), tiny_overrides("pix2pix", steps=2)],
+          run_dir=tmp_path / "run")
+    with pytest.raises(CheckpointError, match="holds a pix2pix run, not cyclegan"):
+        train("cyclegan", overrides=[data_layer("cyclegan", demo_data)], run_dir=tmp_path / "run", resume=True)
+
+
+def test_resuming_extends_a_finished_run(demo_data, tmp_path):
+    layers = [data_layer("pix2pix", demo_data), tiny_overrides("pix2pix", steps=2)]
+    run = train("pix2pix", overrides=layers, run_dir=tmp_path / "run")
+    train("pix2pix", overrides=[{"train": {"steps": 4}}], run_dir=run, resume=True)
+    assert load_model_checkpoint(run).step == 4
+
+
+def test_unknown_loss_weight_is_a_config_error(demo_data, tmp_path):
+    layers = [data_layer("pix2pix", demo_data), tiny_overrides("pix2pix"), {"loss_weights": {"l2": 1.0}}]
+    with pytest.raises(ConfigError, match="unknown loss weight.*l2.*Known: adv, l1"):
+        train("pix2pix", overrides=layers, run_dir=tmp_path / "run")
+
+
+def test_unknown_model_option_lists_the_accepted_ones(demo_data, tmp_path):
+    layers = [data_layer("cyclegan", demo_data), tiny_overrides("cyclegan"), {"model": {"pool": 3}}]
+    with pytest.raises(ConfigError, match="unknown option.*'pool'.*pool_size"):
+        train("cyclegan", overrides=layers, run_dir=tmp_path / "run")
