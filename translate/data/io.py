@@ -1,0 +1,290 @@
+"""Finding and reading images: OpenCV first (fast), Pillow for what OpenCV cannot decode.
+
+``read_image`` always returns ``uint8`` RGB ``(H, W, 3)`` or grayscale ``(H, W, 1)``: EXIF orientation
+applied, alpha composited onto white, 16-bit and float images scaled to 8 bits, CMYK converted.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import struct
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+import cv2
+import numpy as np
+from PIL import Image, ImageOps
+
+from translate.errors import DataError
+
+IMAGE_EXTENSIONS = frozenset(
+    {
+        ".jpg",
+        ".jpeg",
+        ".jpe",
+        ".jfif",
+        ".png",
+        ".bmp",
+        ".webp",
+        ".tif",
+        ".tiff",
+        ".gif",
+        ".ppm",
+        ".pgm",
+        ".pbm",
+        ".pnm",
+    }
+)
+"""Lower-case suffixes that ``list_images`` treats as images."""
+
+EXIF_ORIENTATION = 0x0112
+
+log = logging.getLogger("translate")
+T = TypeVar("T")
+
+# OpenCV's IMREAD_UNCHANGED (needed for alpha and 16 bits) ignores EXIF orientation for these
+# formats, so it is applied here; its TIFF decoder applies the orientation tag itself.
+_MAGIC_WITH_EXIF = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"RIFF")
+
+
+class UnreadableImageError(DataError):
+    """An image file is missing, empty, corrupt, truncated or not an image."""
+
+    def __init__(self, path: str | Path, reason: str) -> None:
+        self.path = Path(path)
+        self.reason = " ".join(str(reason).split())  # one line
+        super().__init__(f"cannot read image {self.path}: {self.reason}")
+
+
+def list_images(folder: str | Path, recursive: bool = True) -> list[Path]:
+    """Image files under ``folder`` by extension (any case), sorted; hidden files and folders skipped.
+
+    Symlinked folders are followed (each real folder once). A missing folder gives an empty list.
+    """
+    folder = Path(folder)
+    found: list[Path] = []
+    seen: set[tuple[int, int]] = set()
+    pending = [folder]
+    while pending:
+        current = pending.pop()
+        try:
+            stat = current.stat()
+            if (stat.st_dev, stat.st_ino) in seen:
+                continue
+            seen.add((stat.st_dev, stat.st_ino))
+            entries = list(os.scandir(current))
+        except OSError:
+            continue
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            try:
+                if entry.is_dir():
+                    if recursive:
+                        pending.append(Path(entry.path))
+                elif os.path.splitext(entry.name)[1].lower() in IMAGE_EXTENSIONS and entry.is_file():
+                    found.append(Path(entry.path))
+            except OSError:  # a dangling symlink, a permission problem
+                continue
+    return sorted(found, key=lambda p: p.relative_to(folder).parts)
+
+
+def read_image(path: str | Path, channels: int = 3) -> np.ndarray:
+    """Read an image as ``uint8`` ``(H, W, 3)`` RGB, or ``(H, W, 1)`` grayscale for ``channels=1``.
+
+    EXIF orientation is applied; RGBA/LA/palette transparency is composited onto white; 16-bit and float
+    images are scaled to 8 bits; CMYK is converted. Raises ``UnreadableImageError`` (with the path) for
+    anything that is not a readable image.
+    """
+    if channels not in (1, 3):
+        raise ValueError(f"channels must be 1 or 3, got {channels}")
+    path = Path(path)
+    try:
+        data = np.fromfile(path, dtype=np.uint8)
+    except (OSError, ValueError) as exc:
+        raise UnreadableImageError(path, exc.strerror if isinstance(exc, OSError) else exc) from None
+    if data.size == 0:
+        raise UnreadableImageError(path, "empty file (0 bytes)")
+    image = _decode_opencv(data)
+    if image is None:
+        image = _decode_pillow(path, data)
+    return _to_channels(image, channels)
+
+
+def _decode_opencv(data: np.ndarray) -> np.ndarray | None:
+    """Decode with OpenCV into RGB(A) / gray(+alpha) order with orientation applied; None when it fails."""
+    try:
+        if hasattr(cv2, "imdecodeWithMetadata"):  # OpenCV >= 4.12: the EXIF block comes with the pixels
+            image, kinds, blocks = cv2.imdecodeWithMetadata(data, cv2.IMREAD_UNCHANGED)
+            exif = next((bytes(b) for k, b in zip(kinds, blocks) if k == cv2.IMAGE_METADATA_EXIF), b"")
+        else:  # pragma: no cover - older OpenCV
+            image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+            exif = b""
+    except cv2.error:
+        return None
+    if image is None or image.size == 0:
+        return None
+    if image.ndim == 3 and image.shape[2] == 3:
+        image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    elif image.ndim == 3 and image.shape[2] == 4:
+        image = cv2.cvtColor(image, cv2.COLOR_BGRA2RGBA)
+    elif image.ndim != 2 and not (image.ndim == 3 and image.shape[2] in (1, 2)):
+        return None
+    head = data[:12].tobytes()
+    if head.startswith(_MAGIC_WITH_EXIF) and (head[:4] != b"RIFF" or head[8:12] == b"WEBP"):
+        if not exif and not hasattr(cv2, "imdecodeWithMetadata"):  # pragma: no cover - older OpenCV
+            exif = _pillow_exif(data)
+        image = apply_orientation(image, exif_orientation(exif))
+    return image
+
+
+def _pillow_exif(data: np.ndarray) -> bytes:  # pragma: no cover - only with OpenCV < 4.12
+    try:
+        with Image.open(io.BytesIO(data.tobytes())) as pil:
+            return pil.getexif().tobytes()
+    except Exception:
+        return b""
+
+
+def _decode_pillow(path: Path, data: np.ndarray) -> np.ndarray:
+    """Decode with Pillow (what OpenCV lacks), orientation applied, as ``_decode_opencv`` does."""
+    try:
+        with Image.open(io.BytesIO(data.tobytes())) as pil:
+            pil.load()
+            pil = ImageOps.exif_transpose(pil)
+            has_alpha = pil.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in pil.info
+            if pil.mode in ("1", "L", "I", "I;16", "I;16B", "I;16L", "I;16N", "F") and not has_alpha:
+                return np.asarray(pil)
+            if pil.mode in ("LA", "La", "L") or (pil.mode in ("P", "PA") and _palette_is_gray(pil)):
+                return np.asarray(pil.convert("LA") if has_alpha else pil.convert("L"))
+            return np.asarray(pil.convert("RGBA" if has_alpha else "RGB"))
+    except Exception as exc:  # Pillow raises many types (OSError, SyntaxError, ValueError...) on bad data
+        reason = str(exc) or type(exc).__name__
+        if "cannot identify image file" in reason:
+            reason = "not an image, or a format neither OpenCV nor Pillow can decode"
+        raise UnreadableImageError(path, reason) from None
+
+
+def _palette_is_gray(pil: Image.Image) -> bool:
+    colors = np.asarray(pil.getpalette() or [], dtype=np.uint8).reshape(-1, 3)
+    return bool(colors.size) and bool((colors == colors[:, :1]).all())
+
+
+def _to_channels(image: np.ndarray, channels: int) -> np.ndarray:
+    """Any decoded array (gray, gray+alpha, RGB, RGBA; any depth) -> ``uint8`` ``(H, W, channels)``."""
+    if image.ndim == 2:
+        image = image[:, :, None]
+    image = _to_uint8(image)
+    if image.shape[2] in (2, 4):
+        image = _composite_on_white(image)
+    if channels == 3 and image.shape[2] == 1:
+        image = cv2.cvtColor(image, cv2.COLOR_GRAY2RGB)
+    elif channels == 1 and image.shape[2] == 3:
+        image = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)[:, :, None]
+    return np.ascontiguousarray(image)
+
+
+def _to_uint8(image: np.ndarray) -> np.ndarray:
+    if image.dtype == np.uint8:
+        return image
+    if image.dtype == np.bool_:
+        return image.astype(np.uint8) * 255
+    if image.dtype.kind == "u" and image.dtype.itemsize == 2:  # 16 bits, either byte order
+        return ((image.astype(np.uint32) + 128) // 257).astype(np.uint8)
+    if np.issubdtype(image.dtype, np.floating):
+        scale = 255.0 if np.nanmax(image, initial=0.0) <= 1.0 else 1.0  # [0, 1] floats, else [0, 255]
+        return np.clip(np.nan_to_num(image * scale) + 0.5, 0, 255).astype(np.uint8)
+    # 32-bit integers (Pillow's "I"): 16-bit data in practice, or 8-bit values when small
+    image = image.astype(np.int64)
+    high = 65535 if image.max(initial=0) > 255 else 255
+    return (np.clip(image, 0, high) * 255 // high).astype(np.uint8)
+
+
+def _composite_on_white(image: np.ndarray) -> np.ndarray:
+    """Gray+alpha or RGBA ``uint8`` -> gray or RGB over a white background."""
+    color, alpha = image[:, :, :-1], image[:, :, -1:]
+    if alpha.min() == 255:
+        return np.ascontiguousarray(color)
+    a = alpha.astype(np.uint16)
+    # c * a + 255 * (1 - a) in 8-bit fixed point, rounded
+    blended = (color.astype(np.uint16) * a + 255 * (255 - a) + 127) // 255
+    return blended.astype(np.uint8)
+
+
+def exif_orientation(exif: bytes) -> int:
+    """The orientation tag (1..8) of a TIFF-structured EXIF block (``Exif\\0\\0`` prefix allowed), else 1."""
+    if exif.startswith(b"Exif\x00\x00"):
+        exif = exif[6:]
+    if len(exif) < 8 or exif[:2] not in (b"II", b"MM"):
+        return 1
+    order = "<" if exif[:2] == b"II" else ">"
+    try:
+        (offset,) = struct.unpack_from(order + "I", exif, 4)
+        (count,) = struct.unpack_from(order + "H", exif, offset)
+        for i in range(count):
+            tag, kind, _, value = struct.unpack_from(order + "HHI4s", exif, offset + 2 + 12 * i)
+            if tag == EXIF_ORIENTATION:
+                (orientation,) = struct.unpack_from(order + ("H" if kind == 3 else "I"), value)
+                return orientation if 1 <= orientation <= 8 else 1
+    except struct.error:
+        pass
+    return 1
+
+
+def apply_orientation(image: np.ndarray, orientation: int) -> np.ndarray:
+    """Turn an ``(H, W[, C])`` array upright given its EXIF orientation (1..8), like ``exif_transpose``."""
+    if orientation == 2:
+        image = image[:, ::-1]
+    elif orientation == 3:
+        image = image[::-1, ::-1]
+    elif orientation == 4:
+        image = image[::-1]
+    elif orientation == 5:
+        image = image.swapaxes(0, 1)
+    elif orientation == 6:
+        image = image.swapaxes(0, 1)[:, ::-1]
+    elif orientation == 7:
+        image = image.swapaxes(0, 1)[::-1, ::-1]
+    elif orientation == 8:
+        image = image.swapaxes(0, 1)[::-1]
+    return np.ascontiguousarray(image)
+
+
+class SkippingReader:
+    """Loads ``files[index]``, moving on to the next index when a file is unreadable.
+
+    Each bad file is logged once and remembered (``bad``: path -> reason), so it is not read again;
+    ``max_consecutive`` failures in a row (a folder of bad files) raise a DataError. With DataLoader
+    workers each worker keeps its own record.
+    """
+
+    def __init__(self, max_consecutive: int = 50) -> None:
+        self.max_consecutive = max_consecutive
+        self.bad: dict[Path, str] = {}
+
+    @property
+    def skipped(self) -> int:
+        """How many distinct files were found unreadable so far."""
+        return len(self.bad)
+
+    def load(self, files: list[Path], index: int, loader: Callable[[Path], T]) -> tuple[T, Path]:
+        """``loader(files[i])`` for the first readable ``i`` from ``index`` on (wrapping), and that path."""
+        last = ""
+        for step in range(min(len(files), self.max_consecutive)):
+            path = files[(index + step) % len(files)]
+            if path in self.bad:
+                last = self.bad[path]
+                continue
+            try:
+                return loader(path), path
+            except UnreadableImageError as exc:
+                self.bad[path] = last = exc.reason
+                log.warning("skipping unreadable image %s: %s", path, exc.reason)
+        folder = files[index % len(files)].parent
+        raise DataError(
+            f"{min(len(files), self.max_consecutive)} unreadable images in a row in {folder} "
+            f"(last: {last}); are these image files?"
+        )
