@@ -59,7 +59,7 @@ def test_train_reads_domain_folders_in_the_current_folder(in_tmp):
     (["train", "cyclegn"], "unknown task 'cyclegn'. Did you mean 'cyclegan'?"),
     (["train", "cyclegan", "--data-root", "nowhere"], "nowhere"),
     (["train", "cyclegan", "--set", "train.lr_g=1"], "unknown config key train.'lr_g'"),
-    (["train", "cyclegan", "--set", "model.generator.name=resnet_99blocks", "--data-root", "."],
+    (["train", "cyclegan", "--set", "model.generator.name=resnet_99blocks"],
      "unknown generator 'resnet_99blocks'"),
     (["train", "cyclegan", "--resume"], "--resume needs --run-dir"),
     (["apply", "x.png", "--run", "no-such-run"], "no run folder or checkpoint at no-such-run"),

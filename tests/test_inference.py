@@ -39,7 +39,8 @@ def test_pil_numpy_and_lists_come_back_as_the_same_kind(cyclegan_run):
     assert out_array.dtype == np.uint8 and out_array.shape == (20, 24, 3)
     outs = translator([pil, array, pil], batch_size=2)
     assert [type(o) for o in outs] == [Image.Image, np.ndarray, Image.Image]
-    assert np.array_equal(np.asarray(outs[0]), np.asarray(out_pil)), "batching must not change results"
+    # Batched convolutions round differently in the last float bits: at most 1 grey level apart.
+    assert np.abs(np.asarray(outs[0]).astype(int) - np.asarray(out_pil)).max() <= 1
 
 
 def test_the_two_directions_are_different_generators(cyclegan_run):

@@ -81,6 +81,40 @@ def apply(inputs: tuple[str, ...], run_path: str, out_dir: str, direction: str |
     click.echo(f"wrote {len(written)} images to {out_dir}")
 
 
+@main.command("eval")
+@click.option("--run", "run_path", required=True, type=click.Path(), help="Run folder or checkpoint.")
+@click.option("--aligned", type=click.Path(file_okay=False), help="Folder of A|B pairs (e.g. facades/test).")
+@click.option("--inputs", type=click.Path(file_okay=False), help="Input images (with --targets).")
+@click.option("--targets", type=click.Path(file_okay=False), help="Ground truth with the same file names.")
+@click.option("--direction", type=click.Choice(["a2b", "b2a"]), help="Default: the direction the run trained.")
+@click.option("--label-colors", type=int, help="Also score per-pixel label accuracy over this many colours.")
+@click.option("--json", "json_out", type=click.Path(dir_okay=False), help="Also write the scores as JSON.")
+def evaluate(run_path: str, aligned: str | None, inputs: str | None, targets: str | None,
+             direction: str | None, label_colors: int | None, json_out: str | None) -> None:
+    """Score a model against paired ground truth (L1, PSNR; the untranslated input as baseline)."""
+    import dataclasses
+    import json
+
+    from translate.engine.checkpoint import load_model_checkpoint
+    from translate.errors import ConfigError
+    from translate.inference import Translator
+    from translate.metrics.evaluate import aligned_pairs, evaluate_pairs, named_pairs
+
+    if bool(aligned) == bool(inputs and targets):
+        raise ConfigError("give either --aligned DIR or both --inputs DIR and --targets DIR")
+    trained = load_model_checkpoint(run_path).config["data"]
+    direction = direction or (trained["direction"] if aligned else "a2b")
+    translator = Translator.from_run(run_path, direction=direction)
+    if aligned:
+        pairs = aligned_pairs(Path(aligned), direction, translator.in_channels)
+    else:
+        pairs = named_pairs(Path(inputs), Path(targets), translator.in_channels)
+    scores = evaluate_pairs(translator, pairs, label_colors)
+    click.echo(scores.table())
+    if json_out:
+        Path(json_out).write_text(json.dumps(dataclasses.asdict(scores), indent=2))
+
+
 @main.command("list")
 @click.argument("kind", required=False,
                 type=click.Choice(["generators", "discriminators", "losses", "tasks", "datasets"]))

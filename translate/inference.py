@@ -94,7 +94,7 @@ class Translator:
         if array.shape[2] != self.in_channels:
             array = array.mean(axis=2, keepdims=True).astype(np.uint8) if self.in_channels == 1 else \
                 np.repeat(array[:, :, :1], 3, axis=2)
-        return torch.from_numpy(np.ascontiguousarray(array)).permute(2, 0, 1).float() / 127.5 - 1.0
+        return torch.from_numpy(array.copy()).permute(2, 0, 1).float() / 127.5 - 1.0
 
     @staticmethod
     def to_array(tensor: torch.Tensor) -> np.ndarray:
@@ -112,12 +112,12 @@ class Translator:
 
     def _translate_list(self, images: list[Any], batch_size: int) -> list[Any]:
         tensors = [self.to_tensor(img) for img in images]
-        outputs = self._translate_tensors(tensors, batch_size)
+        outputs = self.translate_many(tensors, batch_size)
         return [Image.fromarray(self.to_array(out)) if isinstance(img, Image.Image) else self.to_array(out)
                 for img, out in zip(images, outputs)]
 
-    def _translate_tensors(self, tensors: list[torch.Tensor], batch_size: int) -> list[torch.Tensor]:
-        """Batch images of equal size together; keeps the input order."""
+    def translate_many(self, tensors: list[torch.Tensor], batch_size: int = 8) -> list[torch.Tensor]:
+        """Translate ``(C, H, W)`` tensors of any sizes, batching equal sizes together; keeps the order."""
         by_size: dict[tuple[int, int], list[int]] = defaultdict(list)
         for index, tensor in enumerate(tensors):
             by_size[tuple(tensor.shape[-2:])].append(index)
@@ -168,7 +168,7 @@ class Translator:
                         targets.append(output_path(target))
                     except UnreadableImageError as exc:
                         log.warning("skipping %s", exc)
-                for tensor, target in zip(self._translate_tensors(tensors, batch_size), targets):
+                for tensor, target in zip(self.translate_many(tensors, batch_size), targets):
                     if target.resolve() in input_files:
                         raise TranslateError(f"refusing to overwrite input image {target}; choose another --out")
                     target.parent.mkdir(parents=True, exist_ok=True)

@@ -110,7 +110,10 @@ class Trainer:
         sampler = ResumableSampler(len(self.dataset), seed=self.config.train.seed, start=self.samples_seen)
         loader = DataLoader(self.dataset, batch_size=self.config.train.batch_size, sampler=sampler,
                             num_workers=self.config.data.num_workers, pin_memory=self.device.type == "cuda",
-                            persistent_workers=self.config.data.num_workers > 0)
+                            persistent_workers=self.config.data.num_workers > 0,
+                            # The loader draws worker seeds from this, not from the global RNG that
+                            # checkpoints restore; augmentation is seeded per sample by the sampler.
+                            generator=torch.Generator().manual_seed(self.config.train.seed))
         for batch in loader:
             self.samples_seen += self.config.train.batch_size
             yield move_batch(batch, self.device)

@@ -31,7 +31,7 @@ class Pix2Pix(Task):
         "train": {"batch_size": 1, "lr": 2e-4, "betas": [0.5, 0.999], "schedule": "linear"},
     }
     demo_config = {
-        "model": {"generator": {"name": "unet_128", "base_channels": 32},
+        "model": {"generator": {"name": "unet", "num_downs": 6, "base_channels": 32},
                   "discriminator": {"base_channels": 32}},
         "data": {"image_size": 64, "load_size": 72},
         "train": {"steps": 1500, "batch_size": 4, "sample_every": 250, "checkpoint_every": 500,
