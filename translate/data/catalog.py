@@ -86,7 +86,9 @@ def _entry(name: str, raw: dict, source: Path) -> DatasetEntry:
         if not raw.get(key):
             raise DataError(f"{source}: entry {name!r} has no {key!r}")
     if raw["layout"] not in LAYOUT_KINDS:
-        raise DataError(f"{source}: entry {name!r} has layout {raw['layout']!r}; known: {', '.join(LAYOUT_KINDS)}")
+        raise DataError(
+            f"{source}: entry {name!r} has layout {raw['layout']!r}; known: {', '.join(LAYOUT_KINDS)}"
+        )
     if not raw.get("manual") and not raw.get("url"):
         raise DataError(f"{source}: entry {name!r} has no url and is not marked manual: true")
     known = {k: v for k, v in raw.items() if k in _FIELDS}

@@ -35,8 +35,14 @@ KINDS = ("aligned", "cyclegan", "domains", "attributes", "flat", "idx")
 IDX_PATTERN = re.compile(r"^(?P<split>.+?)[-.]?(?P<kind>images|labels)[-.]idx(?P<ndim>\d)-ubyte(?:\.gz)?$")
 CYCLEGAN_PATTERN = re.compile(r"^(train|val|test)([A-Z])$")
 ATTRIBUTE_IMAGE_FOLDERS = ("images", "img_align_celeba", "img", "Img/img_align_celeba", "Img")
-IDX_TYPES = {0x08: ("uint8", 1), 0x09: ("int8", 1), 0x0B: (">i2", 2), 0x0C: (">i4", 4), 0x0D: (">f4", 4),
-             0x0E: (">f8", 8)}
+IDX_TYPES = {
+    0x08: ("uint8", 1),
+    0x09: ("int8", 1),
+    0x0B: (">i2", 2),
+    0x0C: (">i4", 4),
+    0x0D: (">f4", 4),
+    0x0E: (">f8", 8),
+}
 _ALIGNED_SAMPLE = 8
 
 
@@ -85,7 +91,9 @@ class Layout:
         if self.kind == "cyclegan":
             return f"translate train cyclegan --data-root {root}"
         if self.kind == "domains" and len(self.domains) >= 2:
-            return f"translate train cyclegan --data-root {root} --domains {self.domains[0]} {self.domains[1]}"
+            return (
+                f"translate train cyclegan --data-root {root} --domains {self.domains[0]} {self.domains[1]}"
+            )
         return None
 
 
@@ -154,12 +162,18 @@ def _is_pair_folder(folder: Path) -> bool:
 
 
 def read_idx_header(path: Path) -> tuple[str, tuple[int, ...]]:
-    """``(numpy dtype, shape)`` from the header of an IDX file (gzipped or not); DataError when it is not one."""
+    """``(numpy dtype, shape)`` from the header of an IDX file (gzipped or not); DataError if not one."""
     opener = gzip.open if path.name.endswith(".gz") else open
     try:
         with opener(path, "rb") as f:
             head = f.read(4)
-            if len(head) < 4 or head[0] != 0 or head[1] != 0 or head[2] not in IDX_TYPES or not 1 <= head[3] <= 4:
+            if (
+                len(head) < 4
+                or head[0] != 0
+                or head[1] != 0
+                or head[2] not in IDX_TYPES
+                or not 1 <= head[3] <= 4
+            ):
                 raise DataError(f"{path} is not an IDX file (magic number {head.hex() or 'missing'})")
             ndim = head[3]
             dims = f.read(4 * ndim)
@@ -213,9 +227,18 @@ def _detect_cyclegan(root: Path, subdirs: list[Path]) -> Layout | None:
         return None
     domains = sorted({CYCLEGAN_PATTERN.match(n).group(2) for n in found})
     splits = [s for s in SPLITS if any(n.startswith(s) for n in found)]
-    groups = [ImageGroup(found[f"{s}{d}"], split=s, domain=d) for s in splits for d in domains if f"{s}{d}" in found]
-    return Layout("cyclegan", root, f"CycleGAN unpaired domains {' / '.join(domains)}: {', '.join(sorted(found))}",
-                  splits=splits, domains=domains, paths={n: p for n, p in sorted(found.items())}, groups=groups)
+    groups = [
+        ImageGroup(found[f"{s}{d}"], split=s, domain=d) for s in splits for d in domains if f"{s}{d}" in found
+    ]
+    return Layout(
+        "cyclegan",
+        root,
+        f"CycleGAN unpaired domains {' / '.join(domains)}: {', '.join(sorted(found))}",
+        splits=splits,
+        domains=domains,
+        paths={n: p for n, p in sorted(found.items())},
+        groups=groups,
+    )
 
 
 def _detect_aligned(root: Path, subdirs: list[Path]) -> Layout | None:
@@ -224,13 +247,23 @@ def _detect_aligned(root: Path, subdirs: list[Path]) -> Layout | None:
         if not any(_is_pair_folder(d) for d in split_dirs):
             return None
         splits = [s for s in SPLITS if any(d.name == s for d in split_dirs)]
-        return Layout("aligned", root, f"pix2pix A|B pairs (left half A, right half B) in {', '.join(f'{s}/' for s in splits)}",
-                      splits=splits, paths={d.name: d for d in split_dirs},
-                      groups=[ImageGroup(root / s, split=s) for s in splits])
+        return Layout(
+            "aligned",
+            root,
+            f"pix2pix A|B pairs (left half A, right half B) in {', '.join(f'{s}/' for s in splits)}",
+            splits=splits,
+            paths={d.name: d for d in split_dirs},
+            groups=[ImageGroup(root / s, split=s) for s in splits],
+        )
     if _direct_images(root, limit=1) and _is_pair_folder(root):
-        return Layout("aligned", root, "pix2pix A|B pairs (left half A, right half B) directly in the folder",
-                      paths={".": root}, groups=[ImageGroup(root, exclude=SPLITS, recursive=False)],
-                      alternatives=["flat"])
+        return Layout(
+            "aligned",
+            root,
+            "pix2pix A|B pairs (left half A, right half B) directly in the folder",
+            paths={".": root},
+            groups=[ImageGroup(root, exclude=SPLITS, recursive=False)],
+            alternatives=["flat"],
+        )
     return None
 
 
@@ -251,7 +284,9 @@ def read_attribute_header(path: Path) -> tuple[int, list[str]] | None:
         return None
     values = row[1:]
     # some files have a header over the file-name column too (one extra name)
-    if len(values) not in (len(names), len(names) - 1) or not all(v in ("1", "-1", "0", "+1") for v in values):
+    if len(values) not in (len(names), len(names) - 1) or not all(
+        v in ("1", "-1", "0", "+1") for v in values
+    ):
         return None
     if not is_image_name(row[0]):
         return None
@@ -269,14 +304,17 @@ def _is_number(text: str) -> bool:
 
 
 def _detect_attributes(root: Path, subdirs: list[Path]) -> Layout | None:
-    candidates = sorted(p for folder in (root, root / "Anno") if folder.is_dir()
-                        for p in folder.glob("*.txt") if p.is_file())
+    candidates = sorted(
+        p for folder in (root, root / "Anno") if folder.is_dir() for p in folder.glob("*.txt") if p.is_file()
+    )
     for attr_file in candidates:
         header = read_attribute_header(attr_file)
         if header is None:
             continue
         count, names = header
-        folders = [root / n for n in ATTRIBUTE_IMAGE_FOLDERS if (root / n).is_dir() and _direct_images(root / n, 1)]
+        folders = [
+            root / n for n in ATTRIBUTE_IMAGE_FOLDERS if (root / n).is_dir() and _direct_images(root / n, 1)
+        ]
         folders += [d for d in subdirs if d not in folders and _direct_images(d, 1)]
         if _direct_images(root, 1):
             folders.append(root)
@@ -286,9 +324,12 @@ def _detect_attributes(root: Path, subdirs: list[Path]) -> Layout | None:
         rel_attr = attr_file.relative_to(root).as_posix()
         rel_images = images.relative_to(root).as_posix()
         return Layout(
-            "attributes", root,
-            f"attribute file {rel_attr} ({count} images x {len(names)} attributes) for images in {rel_images}/",
-            paths={rel_attr: attr_file, rel_images: images}, attributes=names,
+            "attributes",
+            root,
+            f"attribute file {rel_attr} ({count} images x {len(names)} attributes) "
+            f"for images in {rel_images}/",
+            paths={rel_attr: attr_file, rel_images: images},
+            attributes=names,
             groups=[ImageGroup(images, exclude=SPLITS if images == root else (), recursive=images != root)],
         )
     return None
@@ -307,7 +348,9 @@ def _detect_domains(root: Path, subdirs: list[Path]) -> Layout | None:
         if inner:
             groups += [ImageGroup(inner[s], split=s, domain=folder.name) for s in SPLITS if s in inner]
             if _direct_images(folder, 1):  # images beside the split folders: part of training
-                groups.append(ImageGroup(folder, split=None, domain=folder.name, exclude=SPLITS, recursive=False))
+                groups.append(
+                    ImageGroup(folder, split=None, domain=folder.name, exclude=SPLITS, recursive=False)
+                )
         elif _has_images(folder, depth=2):
             groups.append(ImageGroup(folder, split="train" if split_containers else None, domain=folder.name))
     for container in split_containers:  # split-first: test/photo, test/anime
@@ -320,25 +363,47 @@ def _detect_domains(root: Path, subdirs: list[Path]) -> Layout | None:
     splits = [s for s in SPLITS if any(g.split == s for g in groups)]
     paths = {g.path.relative_to(root).as_posix(): g.path for g in groups}
     where = ", ".join(f"{k}/" for k in paths)
-    return Layout("domains", root, f"{len(domains)} domain folders ({', '.join(domains)}): {where}",
-                  splits=splits, domains=domains, paths=paths, groups=groups)
+    return Layout(
+        "domains",
+        root,
+        f"{len(domains)} domain folders ({', '.join(domains)}): {where}",
+        splits=splits,
+        domains=domains,
+        paths=paths,
+        groups=groups,
+    )
 
 
 def _detect_flat(root: Path, subdirs: list[Path]) -> Layout | None:
     if _direct_images(root, limit=1):
-        return Layout("flat", root, "a flat folder of images (unconditional)", paths={".": root},
-                      groups=[ImageGroup(root, exclude=SPLITS)])
+        return Layout(
+            "flat",
+            root,
+            "a flat folder of images (unconditional)",
+            paths={".": root},
+            groups=[ImageGroup(root, exclude=SPLITS)],
+        )
     split_dirs = [d for d in subdirs if d.name in SPLITS and _direct_images(d, limit=1)]
     if split_dirs:
         splits = [d.name for d in split_dirs]
-        return Layout("flat", root, f"split folders of single images (not A|B pairs): {', '.join(f'{s}/' for s in splits)}",
-                      splits=splits, paths={d.name: d for d in split_dirs},
-                      groups=[ImageGroup(d, split=d.name) for d in split_dirs])
+        return Layout(
+            "flat",
+            root,
+            f"split folders of single images (not A|B pairs): {', '.join(f'{s}/' for s in splits)}",
+            splits=splits,
+            paths={d.name: d for d in split_dirs},
+            groups=[ImageGroup(d, split=d.name) for d in split_dirs],
+        )
     with_images = [d for d in subdirs if _has_images(d, depth=3)]
     if len(with_images) == 1:
         only = with_images[0]
-        return Layout("flat", root, f"a flat folder of images in {only.name}/ (unconditional)",
-                      paths={only.name: only}, groups=[ImageGroup(only)])
+        return Layout(
+            "flat",
+            root,
+            f"a flat folder of images in {only.name}/ (unconditional)",
+            paths={only.name: only},
+            groups=[ImageGroup(only)],
+        )
     return None
 
 
@@ -352,7 +417,12 @@ def _summary(root: Path, subdirs: list[Path]) -> str:
         names = [d.name + "/" for d in subdirs[:8]]
         parts.append("folders " + " ".join(names) + (" ..." if len(subdirs) > 8 else ""))
     if files:
-        parts.append(f"{len(files)} other files (" + " ".join(sorted(files)[:5]) + (" ..." if len(files) > 5 else "") + ")")
+        parts.append(
+            f"{len(files)} other files ("
+            + " ".join(sorted(files)[:5])
+            + (" ..." if len(files) > 5 else "")
+            + ")"
+        )
     return "; ".join(parts) or "nothing"
 
 
@@ -372,7 +442,14 @@ def detect_layout(root: str | Path, prefer: str | None = None) -> Layout:
         raise DataError(f"unknown layout {prefer!r}; known: {', '.join(KINDS)}")
     subdirs = _subdirs(root)
     found: list[Layout] = []
-    for detector in (_detect_idx, _detect_cyclegan, _detect_aligned, _detect_attributes, _detect_domains, _detect_flat):
+    for detector in (
+        _detect_idx,
+        _detect_cyclegan,
+        _detect_aligned,
+        _detect_attributes,
+        _detect_domains,
+        _detect_flat,
+    ):
         layout = detector(root) if detector is _detect_idx else detector(root, subdirs)
         if layout is not None and all(f.kind != layout.kind for f in found):
             found.append(layout)
@@ -388,9 +465,82 @@ def detect_layout(root: str | Path, prefer: str | None = None) -> Layout:
         chosen.alternatives = chosen.alternatives + others
         return chosen
     empty = not subdirs and not any(True for _ in root.iterdir())
+    found_text = "empty folder" if empty else "found " + _summary(root, subdirs)
     raise DataError(
-        f"no dataset found in {root} ({'empty folder' if empty else 'found ' + _summary(root, subdirs)}); looked for: "
+        f"no dataset found in {root} ({found_text}); looked for: "
         "IDX files (*-idx3-ubyte[.gz]), CycleGAN trainA/ trainB/, pix2pix train/ val/ test/ of A|B images, "
         "an attribute file (line 1 count, line 2 names, then file +1/-1 ...) next to an image folder, "
         "two or more domain folders of images (photo/ anime/), or images directly in the folder"
     )
+
+
+# --- attribute files ------------------------------------------------------------------------------
+
+
+@dataclass
+class AttributeTable:
+    """A parsed CelebA-style attribute file: ``values[i, j]`` is +1/-1 for ``files[i]``, ``names[j]``."""
+
+    path: Path
+    declared_count: int
+    names: list[str]
+    files: list[str]
+    values: list[list[int]]
+    issues: list[tuple[int, str]]  # (line number, what is wrong): such lines are left out
+
+    def positives(self) -> dict[str, int]:
+        """How many images have each attribute (+1)."""
+        counts = [0] * len(self.names)
+        for row in self.values:
+            for j, v in enumerate(row):
+                counts[j] += v > 0
+        return dict(zip(self.names, counts))
+
+
+def read_attribute_file(path: str | Path) -> AttributeTable:
+    """Parse a CelebA-style attribute file; malformed lines are reported in ``issues`` and skipped.
+
+    Raises DataError when the first two lines are not a count and a list of attribute names.
+    """
+    path = Path(path)
+    try:
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError as exc:
+        raise DataError(f"cannot read attribute file {path}: {exc.strerror}") from None
+    if len(lines) < 2 or not lines[0].strip().isdigit() or not lines[1].split():
+        raise DataError(
+            f"{path} is not an attribute file: expected line 1 = image count, "
+            "line 2 = attribute names, then 'file +1/-1 ...' per line"
+        )
+    declared, names = int(lines[0].strip()), lines[1].split()
+    files: list[str] = []
+    values: list[list[int]] = []
+    issues: list[tuple[int, str]] = []
+    if len(lines) > 2 and len(lines[2].split()) == len(names):  # a header over the file-name column too
+        names = names[1:]
+    seen: set[str] = set()
+    for number, line in enumerate(lines[2:], start=3):
+        fields = line.split()
+        if not fields:
+            continue
+        name, raw = fields[0], fields[1:]
+        if len(raw) != len(names):
+            issues.append((number, f"{name}: {len(raw)} values for {len(names)} attributes"))
+            continue
+        try:
+            row = [int(v) for v in raw]
+        except ValueError:
+            issues.append((number, f"{name}: values must be 1 or -1"))
+            continue
+        if any(v not in (1, -1, 0) for v in row):
+            issues.append((number, f"{name}: values must be 1 or -1"))
+            continue
+        if name in seen:
+            issues.append((number, f"{name}: listed twice"))
+            continue
+        seen.add(name)
+        files.append(name)
+        values.append(row)
+    if declared != len(files) + len(issues):
+        issues.append((1, f"declares {declared} images, lists {len(files) + len(issues)}"))
+    return AttributeTable(path, declared, names, files, values, issues)

@@ -1,0 +1,122 @@
+"""``translate datasets list | download | inspect``: a click group the main CLI adds as ``datasets``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from translate.errors import TranslateError
+
+
+class _DatasetsGroup(click.Group):
+    """Turns every TranslateError into a one-line ``Error: ...`` (also when the group is used on its own)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except TranslateError as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+@click.group(cls=_DatasetsGroup)
+def datasets() -> None:
+    """Public datasets: list them, download one, inspect a dataset folder."""
+
+
+@datasets.command("list")
+@click.option("--verbose", "-v", "verbose", is_flag=True, help="Also show URL, licence and layout notes.")
+def list_datasets(verbose: bool) -> None:
+    """The datasets `download` knows (from datasets/catalog.yaml)."""
+    from translate.data.catalog import catalog_path, load_catalog
+
+    catalog = load_catalog()
+    width = max(len(n) for n in catalog)
+    click.echo(f"{'name':<{width}}  {'family':<8}  {'layout':<10}  {'size':>8}  description")
+    for entry in catalog.values():
+        size = "manual" if entry.manual else entry.size_text
+        click.echo(
+            f"{entry.name:<{width}}  {entry.family:<8}  {entry.layout:<10}  {size:>8}  {entry.description}"
+        )
+        if verbose:
+            click.echo(f"{'':<{width}}  url: {entry.url or '-'}")
+            click.echo(f"{'':<{width}}  licence: {entry.licence or '-'}")
+    click.echo(f"\nsizes are approximate (as published); catalog: {catalog_path()}")
+    click.echo("download one with: translate datasets download NAME [--root DIR] [--url MIRROR_OR_FILE]")
+
+
+@datasets.command("download")
+@click.argument("name")
+@click.option(
+    "--root",
+    default="data",
+    show_default=True,
+    envvar="TRANSLATE_DATA_ROOT",
+    type=click.Path(file_okay=False),
+    help="Folder that receives NAME/ (env TRANSLATE_DATA_ROOT).",
+)
+@click.option("--url", help="Fetch from a mirror (http/https) or a local archive (path or file://) instead.")
+@click.option("--no-progress", is_flag=True, help="No progress bar.")
+@click.option(
+    "--retries", default=3, show_default=True, type=click.IntRange(0), help="Resumes after a cut connection."
+)
+@click.option("--keep-archive", is_flag=True, help="Keep the downloaded archive in ROOT/.partial/.")
+def download(
+    name: str, root: str, url: str | None, no_progress: bool, retries: int, keep_archive: bool
+) -> None:
+    """Download NAME into ROOT/NAME/, verified and safely extracted, ready for `translate train`."""
+    from translate.data.catalog import get_entry
+    from translate.data.download import ManualDownloadError, download_dataset
+    from translate.data.layout import detect_layout
+
+    entry = get_entry(name)
+    if entry.manual and not url:
+        click.echo(entry.manual_steps_text())
+        raise ManualDownloadError(entry)
+    target = Path(root).expanduser() / entry.name
+    existed = target.is_dir() and any(target.iterdir())
+    if not existed:
+        click.echo(f"{entry.name}: {entry.description} ({entry.size_text}) from {url or entry.url}", err=True)
+    path = download_dataset(
+        entry, Path(root), url=url, progress=not no_progress, retries=retries, keep_archive=keep_archive
+    )
+    layout = detect_layout(path, prefer=entry.layout)
+    state = "already present (delete the folder to download again)" if existed else "ready"
+    click.echo(f"{entry.name} {state}: {path} ({layout.kind}: {layout.description})")
+    if entry.licence:
+        click.echo(f"licence: {entry.licence}")
+    command = layout.suggested_command()
+    if command:
+        click.echo(f"train with: {command}")
+
+
+@datasets.command("inspect")
+@click.argument("path", type=click.Path(exists=True, file_okay=False))
+@click.option(
+    "--min-size",
+    default=32,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Images whose smaller side is under this many pixels are reported as tiny.",
+)
+@click.option("--deep", is_flag=True, help="Decode every image fully (slower; finds damage inside the data).")
+@click.option(
+    "--layout",
+    "kind",
+    type=click.Choice(["aligned", "cyclegan", "domains", "attributes", "flat", "idx"]),
+    help="Read the folder as this layout when it fits several.",
+)
+@click.option(
+    "--max-problems", type=click.IntRange(0), help="List at most this many problems (default: all)."
+)
+def inspect_command(path: str, min_size: int, deep: bool, kind: str | None, max_problems: int | None) -> None:
+    """What PATH holds (layout, splits, domains, counts, sizes, channels, attributes) and each bad file."""
+    from translate.data.inspect import inspect_dataset, render_report
+    from translate.data.layout import detect_layout
+
+    layout = detect_layout(path, prefer=kind)
+    report = inspect_dataset(path, min_size=min_size, deep=deep, layout=layout)
+    click.echo(render_report(report, max_problems=max_problems))
+    if report.usable == 0:
+        raise click.ClickException(f"no usable images in {path}")

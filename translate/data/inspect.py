@@ -1,0 +1,515 @@
+"""``translate datasets inspect``: what a dataset folder holds, and every file that is a problem.
+
+``inspect_dataset(root)`` detects the layout, opens the header of every image (Pillow ``open`` +
+``verify``, in a thread pool) and returns a ``DatasetReport``; ``render_report`` turns it into text.
+
+Problems have a severity:
+
+- ``error``: the loaders cannot use the file (zero bytes, not an image, corrupt or truncated, broken
+  symlink, empty folder, an attribute line that does not parse, a listed image that is missing);
+- ``warning``: the file is used, but converted or suspicious (16-bit, CMYK, EXIF rotation, smaller
+  than ``min_size``, an A|B image that is not twice as wide as high, a symlink, a non-image file in an
+  image folder, an image without attribute labels, an extension that does not match the content).
+
+Grayscale, RGBA and palette images are not problems (the loaders convert them); they are counted in
+the modes. Names with spaces or non-ASCII characters are counted in the notes.
+"""
+
+from __future__ import annotations
+
+import gzip
+import math
+import os
+import stat
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from PIL import Image, UnidentifiedImageError
+
+from translate.data.io import exif_orientation
+from translate.data.layout import (
+    IDX_PATTERN,
+    IDX_TYPES,
+    ImageGroup,
+    Layout,
+    detect_layout,
+    is_image_name,
+    read_attribute_file,
+    read_idx_header,
+)
+from translate.errors import DataError
+
+EXIF_ORIENTATION = 0x0112
+MODE_CHANNELS = {
+    "1": 1,
+    "L": 1,
+    "P": 3,
+    "P+alpha": 4,
+    "I": 1,
+    "I;16": 1,
+    "I;16B": 1,
+    "I;16L": 1,
+    "I;16N": 1,
+    "F": 1,
+    "LA": 2,
+    "La": 2,
+    "PA": 4,
+    "RGB": 3,
+    "YCbCr": 3,
+    "LAB": 3,
+    "HSV": 3,
+    "RGBA": 4,
+    "RGBa": 4,
+    "RGBX": 4,
+    "CMYK": 4,
+}
+FORMAT_EXTENSIONS = {
+    "JPEG": {".jpg", ".jpeg", ".jpe", ".jfif"},
+    "MPO": {".jpg", ".jpeg"},
+    "PNG": {".png"},
+    "BMP": {".bmp"},
+    "WEBP": {".webp"},
+    "TIFF": {".tif", ".tiff"},
+    "GIF": {".gif"},
+    "PPM": {".ppm", ".pgm", ".pbm", ".pnm"},
+}
+_TAIL = 1024
+
+
+@dataclass
+class Problem:
+    path: Path
+    reason: str
+    severity: str = "error"  # "error": unusable; "warning": used, but converted or suspicious
+
+
+@dataclass
+class ImageInfo:
+    """What the header check found for one file (``usable`` false: the loaders will skip it)."""
+
+    path: Path
+    usable: bool
+    size: tuple[int, int] | None = None  # (width, height)
+    mode: str | None = None
+    format: str | None = None
+    bits: int = 8
+    problems: list[Problem] = field(default_factory=list)
+
+
+@dataclass
+class GroupReport:
+    label: str
+    path: Path
+    images: int = 0
+    usable: int = 0
+    other_files: int = 0
+    sizes: Counter = field(default_factory=Counter)
+    modes: Counter = field(default_factory=Counter)
+    formats: Counter = field(default_factory=Counter)
+
+
+@dataclass
+class IdxReport:
+    name: str
+    path: Path
+    dtype: str | None = None
+    shape: tuple[int, ...] = ()
+    classes: dict[int, int] | None = None  # label histogram (label files)
+
+
+@dataclass
+class DatasetReport:
+    root: Path
+    layout: Layout
+    groups: list[GroupReport] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    attributes: dict[str, int] = field(default_factory=dict)  # positives per attribute
+    attribute_rows: int = 0
+    idx: list[IdxReport] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    files_checked: int = 0
+    seconds: float = 0.0
+
+    @property
+    def images(self) -> int:
+        return sum(g.images for g in self.groups)
+
+    @property
+    def usable(self) -> int:
+        """Usable samples: images the loaders can read, or IDX images."""
+        if self.layout.kind == "idx":
+            return sum(r.shape[0] for r in self.idx if r.classes is None and r.shape and r.dtype)
+        return sum(g.usable for g in self.groups)
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "warning"]
+
+
+# --- one image ---------------------------------------------------------------------------------------
+
+
+def _head_tail(path: Path) -> tuple[bytes, bytes]:
+    with open(path, "rb") as f:
+        head = f.read(64)
+        f.seek(0, os.SEEK_END)
+        end = f.tell()
+        f.seek(max(0, end - _TAIL))
+        return head, f.read()
+
+
+def check_image(path: Path, min_size: int = 32, pair: bool = False, deep: bool = False) -> ImageInfo:
+    """Check one image file from its header (and its PNG chunks' CRCs; fully decoded with ``deep``)."""
+    info = ImageInfo(path, usable=False)
+
+    def fail(reason: str) -> ImageInfo:
+        info.problems.append(Problem(path, reason, "error"))
+        return info
+
+    try:
+        st = os.lstat(path)
+        if stat.S_ISLNK(st.st_mode):
+            target = os.readlink(path)
+            try:
+                st = os.stat(path)
+            except OSError:
+                return fail(f"broken symbolic link (to {target})")
+            info.problems.append(Problem(path, f"symbolic link (to {target})", "warning"))
+    except OSError as exc:
+        return fail(f"cannot read: {exc.strerror}")
+    if not stat.S_ISREG(st.st_mode):
+        return fail("not a regular file")
+    if st.st_size == 0:
+        return fail("zero-byte file")
+    try:
+        head, tail = _head_tail(path)
+        with Image.open(path) as image:
+            info.format, info.mode, info.size = image.format, image.mode, image.size
+            if image.mode == "P" and "transparency" in image.info:
+                info.mode = "P+alpha"
+            if image.format == "TIFF":
+                orientation = image.tag_v2.get(EXIF_ORIENTATION, 1)
+            else:  # the EXIF block parsed at open (reading more would spoil verify())
+                exif = image.info.get("exif", b"")
+                orientation = exif_orientation(exif) if isinstance(exif, bytes) else 1
+            if deep:
+                image.load()
+            else:
+                image.verify()
+    except UnidentifiedImageError:
+        return fail("not an image (content not recognised)")
+    except PermissionError as exc:
+        return fail(f"cannot read: {exc.strerror}")
+    except Exception as exc:  # Pillow raises many types on corrupt data
+        what = f"corrupt {info.format}" if info.format else "corrupt"
+        return fail(f"{what}: {' '.join(str(exc).split()) or type(exc).__name__}")
+    if info.format in ("JPEG", "MPO") and b"\xff\xd9" not in tail:
+        return fail("truncated JPEG (no end-of-image marker)")
+    if info.format == "PNG" and head[12:16] == b"IHDR":
+        info.bits = head[24]
+    elif info.mode and info.mode.startswith("I;16"):
+        info.bits = 16
+    info.usable = True
+    warn = info.problems.append
+    if info.bits == 16:
+        warn(Problem(path, f"16-bit {info.format} (scaled to 8 bits when read)", "warning"))
+    if info.mode in ("I", "F"):
+        warn(
+            Problem(
+                path,
+                f"{'32-bit integer' if info.mode == 'I' else 'floating-point'} pixels "
+                "(scaled to 8 bits when read)",
+                "warning",
+            )
+        )
+    if info.mode == "CMYK":
+        warn(Problem(path, "CMYK colours (converted to RGB when read)", "warning"))
+    if isinstance(orientation, int) and orientation not in (0, 1):
+        warn(Problem(path, f"EXIF orientation {orientation} (rotated upright when read)", "warning"))
+    width, height = info.size
+    if pair and width != 2 * height:
+        warn(Problem(path, f"not an A|B pair: {width}x{height} (width should be 2 x height)", "warning"))
+    side = min(width // 2 if pair else width, height)
+    if side < min_size:
+        warn(Problem(path, f"tiny: {width}x{height} (under {min_size} px)", "warning"))
+    expected = FORMAT_EXTENSIONS.get(info.format or "")
+    if expected and path.suffix.lower() not in expected:
+        warn(Problem(path, f"{info.format} data in a {path.suffix or 'suffix-less'} file", "warning"))
+    return info
+
+
+# --- files of a group --------------------------------------------------------------------------------
+
+
+def _walk(group: ImageGroup) -> tuple[list[Path], list[Path]]:
+    """(image files, other files) of a group, sorted; hidden entries skipped, symlinked folders once."""
+    images: list[Path] = []
+    others: list[Path] = []
+    seen: set[tuple[int, int]] = set()
+    pending = [(group.path, 0)]
+    while pending:
+        folder, depth = pending.pop()
+        try:
+            st = folder.stat()
+            if (st.st_dev, st.st_ino) in seen:
+                continue
+            seen.add((st.st_dev, st.st_ino))
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            try:
+                is_dir = entry.is_dir()
+            except OSError:
+                is_dir = False
+            if is_dir:
+                if group.recursive and not (depth == 0 and entry.name in group.exclude):
+                    pending.append((Path(entry.path), depth + 1))
+            elif is_image_name(entry.name):
+                images.append(Path(entry.path))
+            else:
+                others.append(Path(entry.path))
+    return sorted(images), sorted(others)
+
+
+def _name_notes(paths: list[Path], root: Path) -> list[str]:
+    spaces = sum(1 for p in paths if " " in p.name)
+    non_ascii = sum(1 for p in paths if not p.name.isascii())
+    notes = []
+    if spaces:
+        notes.append(f"{spaces} file names contain spaces (read fine; quote them in shell commands)")
+    if non_ascii:
+        notes.append(f"{non_ascii} file names contain non-ASCII characters (read fine)")
+    return notes
+
+
+# --- IDX ---------------------------------------------------------------------------------------------
+
+
+def _inspect_idx(name: str, path: Path) -> tuple[IdxReport, list[Problem]]:
+    report = IdxReport(name, path)
+    try:
+        report.dtype, report.shape = read_idx_header(path)
+    except DataError as exc:
+        return report, [Problem(path, str(exc).replace(f"{path}: ", "").replace(f"{path} ", ""))]
+    item = next(size for code, (dt, size) in IDX_TYPES.items() if dt == report.dtype)
+    expected = math.prod(report.shape) * item
+    is_labels = IDX_PATTERN.match(path.name).group("kind") == "labels" and len(report.shape) == 1
+    opener = gzip.open if path.name.endswith(".gz") else open
+    counts: Counter = Counter()
+    got = 0
+    try:
+        with opener(path, "rb") as f:
+            f.read(4 + 4 * len(report.shape))
+            while block := f.read(1 << 20):
+                got += len(block)
+                if is_labels and item == 1:
+                    counts.update(block)
+    except (OSError, EOFError) as exc:
+        report.dtype = None
+        return report, [Problem(path, f"corrupt or truncated ({exc}) after {got} data bytes")]
+    if got != expected:
+        report.dtype = None
+        return report, [
+            Problem(
+                path,
+                f"{'truncated' if got < expected else 'too long'}: {got} data bytes, "
+                f"header says {'x'.join(map(str, report.shape))} = {expected}",
+            )
+        ]
+    if is_labels:
+        report.classes = dict(sorted(counts.items()))
+    return report, []
+
+
+# --- the whole dataset -------------------------------------------------------------------------------
+
+
+def inspect_dataset(
+    root: str | Path,
+    min_size: int = 32,
+    deep: bool = False,
+    workers: int | None = None,
+    layout: Layout | None = None,
+) -> DatasetReport:
+    """Detect the layout of ``root`` and check every file (see the module docstring)."""
+    start = time.perf_counter()
+    root = Path(root).expanduser()
+    layout = layout or detect_layout(root)
+    report = DatasetReport(root, layout)
+    if layout.kind == "idx":
+        counts: dict[str, int] = {}
+        for name, path in layout.paths.items():
+            idx, problems = _inspect_idx(name, path)
+            report.idx.append(idx)
+            report.problems += problems
+            report.files_checked += 1
+            if idx.dtype and idx.shape:
+                match = IDX_PATTERN.match(path.name)
+                counts.setdefault(match.group("split"), idx.shape[0])
+                if counts[match.group("split")] != idx.shape[0]:
+                    report.problems.append(
+                        Problem(
+                            path,
+                            f"{idx.shape[0]} items, but its images/labels partner "
+                            f"has {counts[match.group('split')]}",
+                        )
+                    )
+        report.seconds = time.perf_counter() - start
+        return report
+
+    pair = layout.kind == "aligned"
+    jobs: list[tuple[GroupReport, list[Path]]] = []
+    all_images: list[Path] = []
+    for group in layout.groups:
+        images, others = _walk(group)
+        greport = GroupReport(group.label, group.path, images=len(images), other_files=len(others))
+        report.groups.append(greport)
+        jobs.append((greport, images))
+        all_images += images
+        if not images:
+            report.problems.append(Problem(group.path, "empty folder (no images)"))
+        report.problems += [
+            Problem(p, "not an image file (ignored by the loaders)", "warning") for p in others
+        ]
+    report.notes += _name_notes(all_images, root)
+
+    workers = workers or min(4, 2 * (os.cpu_count() or 1))  # header reads: I/O and GIL bound, 4 is plenty
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for greport, images in jobs:
+            for info in pool.map(lambda p: check_image(p, min_size, pair, deep), images):
+                report.files_checked += 1
+                report.problems += info.problems
+                if info.usable:
+                    greport.usable += 1
+                    greport.sizes[info.size] += 1
+                    greport.modes[f"{info.mode}" + (" 16-bit" if info.bits == 16 else "")] += 1
+                    greport.formats[info.format] += 1
+
+    if layout.kind == "attributes":
+        _check_attributes(report, layout)
+    report.seconds = time.perf_counter() - start
+    return report
+
+
+def _check_attributes(report: DatasetReport, layout: Layout) -> None:
+    attr_path = next(p for p in layout.paths.values() if p.is_file())
+    table = read_attribute_file(attr_path)
+    report.attributes = table.positives()
+    report.attribute_rows = len(table.files)
+    report.problems += [Problem(attr_path, f"line {line}: {reason}") for line, reason in table.issues]
+    folder = layout.groups[0].path
+    present = {p.relative_to(folder).as_posix() for p in _walk(layout.groups[0])[0]}
+    listed = set(table.files)
+    report.problems += [
+        Problem(folder / name, f"listed in {attr_path.name} but missing")
+        for name in table.files
+        if name not in present
+    ]
+    report.problems += [
+        Problem(folder / name, f"not in {attr_path.name} (no attribute labels)", "warning")
+        for name in sorted(present - listed)
+    ]
+
+
+# --- text --------------------------------------------------------------------------------------------
+
+
+def _size_text(sizes: Counter) -> str:
+    if not sizes:
+        return "-"
+    (common, n), total = sizes.most_common(1)[0], sum(sizes.values())
+    if len(sizes) == 1:
+        return f"{common[0]}x{common[1]}"
+    widths = [w for w, _ in sizes]
+    heights = [h for _, h in sizes]
+    return (
+        f"{min(widths)}x{min(heights)} .. {max(widths)}x{max(heights)} "
+        f"(most {common[0]}x{common[1]}, {100 * n // total}%)"
+    )
+
+
+def _counter_text(counter: Counter) -> str:
+    return ", ".join(f"{k} {v}" for k, v in counter.most_common()) or "-"
+
+
+def _channels(modes: Counter) -> str:
+    channels = sorted({MODE_CHANNELS.get(m.split()[0], 0) for m in modes})
+    return "/".join(str(c) for c in channels if c) or "-"
+
+
+def render_report(report: DatasetReport, max_problems: int | None = None) -> str:
+    """The report as text: layout, splits, domains, counts, sizes, modes, attributes, then every problem."""
+    layout = report.layout
+    lines = [f"{report.root}", f"  layout:    {layout.kind} - {layout.description}"]
+    if layout.alternatives:
+        lines.append(f"  also fits: {', '.join(layout.alternatives)}")
+    if layout.splits:
+        lines.append(f"  splits:    {', '.join(layout.splits)}")
+    if layout.domains:
+        lines.append(f"  domains:   {', '.join(layout.domains)}")
+    if report.idx:
+        for idx in report.idx:
+            shape = "x".join(map(str, idx.shape)) if idx.shape else "?"
+            line = f"  {idx.name:<30} {shape:<14} {idx.dtype or 'unreadable'}"
+            if idx.classes is not None:
+                line += f"  {len(idx.classes)} classes: " + " ".join(
+                    f"{k}:{v}" for k, v in idx.classes.items()
+                )
+            lines.append(line)
+    if report.groups:
+        width = max(len(g.label) for g in report.groups)
+        for g in report.groups:
+            extra = f", {g.images - g.usable} unusable" if g.images != g.usable else ""
+            lines.append(
+                f"  {g.label:<{width}}  {g.images:>6} images{extra}  {_size_text(g.sizes)}  "
+                f"{_counter_text(g.modes)}  [{_counter_text(g.formats)}]"
+            )
+        sizes: Counter = sum((g.sizes for g in report.groups), Counter())
+        modes: Counter = sum((g.modes for g in report.groups), Counter())
+        lines.append(
+            f"  total:     {report.images} images, {report.usable} usable; sizes {_size_text(sizes)}; "
+            f"channels {_channels(modes)} (modes {_counter_text(modes)})"
+        )
+    if report.attributes:
+        lines.append(
+            f"  attributes: {len(report.attributes)} for {report.attribute_rows} images "
+            "(images with the attribute):"
+        )
+        items = [f"{k} {v}" for k, v in report.attributes.items()]
+        for i in range(0, len(items), 5):
+            lines.append("    " + ", ".join(items[i : i + 5]))
+    lines += [f"  note:      {n}" for n in report.notes]
+    errors, warnings = report.errors, report.warnings
+    if not report.problems:
+        lines.append("  problems:  none")
+    else:
+        lines.append(
+            f"  problems:  {len(errors)} errors (skipped by the loaders), {len(warnings)} warnings "
+            "(used, converted)"
+        )
+        shown = report.problems if max_problems is None else report.problems[:max_problems]
+        for p in sorted(shown, key=lambda p: (p.severity != "error", str(p.path))):
+            try:
+                where = p.path.relative_to(report.root).as_posix()
+            except ValueError:
+                where = str(p.path)
+            lines.append(f"    {p.severity:<7}  {where}: {p.reason}")
+        if len(shown) < len(report.problems):
+            lines.append(f"    ... and {len(report.problems) - len(shown)} more")
+    if report.usable == 0:
+        lines.append("  nothing usable: training would stop before it starts")
+    lines.append(f"  checked {report.files_checked} files in {report.seconds:.2f} s")
+    command = layout.suggested_command()
+    if command and report.usable:
+        lines.append(f"  train:     {command}")
+    return "\n".join(lines)
