@@ -58,6 +58,9 @@ class UnreadableImageError(DataError):
         self.reason = " ".join(str(reason).split())  # one line
         super().__init__(f"cannot read image {self.path}: {self.reason}")
 
+    def __reduce__(self) -> tuple:  # picklable across DataLoader worker processes
+        return type(self), (self.path, self.reason)
+
 
 def list_images(folder: str | Path, recursive: bool = True) -> list[Path]:
     """Image files under ``folder`` by extension (any case), sorted; hidden files and folders skipped.
