@@ -133,13 +133,18 @@ def download_dataset(
         extract_dataset(archive, entry, root, progress=progress)
     except DataError:
         if downloaded:  # a corrupt or hostile archive: fetch it again next time rather than reuse it
-            archive.unlink(missing_ok=True)
+            _remove_download(archive)
         raise
     if downloaded and not keep_archive:
-        archive.unlink(missing_ok=True)
-        with contextlib.suppress(OSError):
-            (root / PARTIAL_DIR).rmdir()  # only when empty
+        _remove_download(archive)
     return target
+
+
+def _remove_download(archive: Path) -> None:
+    archive.unlink(missing_ok=True)
+    archive.with_name(archive.name + ".part.json").unlink(missing_ok=True)
+    with contextlib.suppress(OSError):
+        archive.parent.rmdir()  # only when empty
 
 
 # --- sources -----------------------------------------------------------------------------------------

@@ -222,8 +222,8 @@ def _detect_idx(root: Path) -> Layout | None:
 
 
 def _detect_cyclegan(root: Path, subdirs: list[Path]) -> Layout | None:
-    found = {d.name: d for d in subdirs if CYCLEGAN_PATTERN.match(d.name) and _has_images(d, depth=1)}
-    if "trainA" not in found or "trainB" not in found:
+    found = {d.name: d for d in subdirs if CYCLEGAN_PATTERN.match(d.name)}  # empty ones too: inspect says so
+    if not all(n in found and _has_images(found[n], depth=1) for n in ("trainA", "trainB")):
         return None
     domains = sorted({CYCLEGAN_PATTERN.match(n).group(2) for n in found})
     splits = [s for s in SPLITS if any(n.startswith(s) for n in found)]
@@ -241,11 +241,19 @@ def _detect_cyclegan(root: Path, subdirs: list[Path]) -> Layout | None:
     )
 
 
+def _is_empty(folder: Path) -> bool:
+    try:
+        return not any(True for e in os.scandir(folder) if not e.name.startswith("."))
+    except OSError:
+        return False
+
+
 def _detect_aligned(root: Path, subdirs: list[Path]) -> Layout | None:
     split_dirs = [d for d in subdirs if d.name in SPLITS and _direct_images(d, limit=1)]
     if split_dirs:
         if not any(_is_pair_folder(d) for d in split_dirs):
             return None
+        split_dirs += [d for d in subdirs if d.name in SPLITS and d not in split_dirs and _is_empty(d)]
         splits = [s for s in SPLITS if any(d.name == s for d in split_dirs)]
         return Layout(
             "aligned",
