@@ -18,7 +18,11 @@ class FriendlyGroup(click.Group):
         try:
             return super().invoke(ctx)
         except TranslateError as exc:
-            raise click.ClickException(str(exc)) from None
+            # Errors raised in data-loader workers arrive wrapped in the worker's traceback: keep the message.
+            message = str(exc)
+            if "Original Traceback" in message:  # last line: "translate.errors.DataError: <message>"
+                message = message.strip().splitlines()[-1].split(": ", 1)[-1]
+            raise click.ClickException(message) from None
 
 
 @click.group(cls=FriendlyGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -85,11 +89,12 @@ def apply(inputs: tuple[str, ...], run_path: str, out_dir: str, direction: str |
 @click.option("--run", "run_path", required=True, type=click.Path(), help="Run folder or checkpoint.")
 @click.option("--aligned", type=click.Path(file_okay=False), help="Folder of A|B pairs (e.g. facades/test).")
 @click.option("--inputs", type=click.Path(file_okay=False), help="Input images (with --targets).")
-@click.option("--targets", type=click.Path(file_okay=False), help="Ground truth with the same file names.")
+@click.option("--targets", multiple=True, type=click.Path(file_okay=False),
+              help="Ground truth with the same file names (repeat to search several folders).")
 @click.option("--direction", type=click.Choice(["a2b", "b2a"]), help="Default: the direction the run trained.")
 @click.option("--label-colors", type=int, help="Also score per-pixel label accuracy over this many colours.")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), help="Also write the scores as JSON.")
-def evaluate(run_path: str, aligned: str | None, inputs: str | None, targets: str | None,
+def evaluate(run_path: str, aligned: str | None, inputs: str | None, targets: tuple[str, ...],
              direction: str | None, label_colors: int | None, json_out: str | None) -> None:
     """Score a model against paired ground truth (L1, PSNR; the untranslated input as baseline)."""
     import dataclasses
@@ -108,7 +113,7 @@ def evaluate(run_path: str, aligned: str | None, inputs: str | None, targets: st
     if aligned:
         pairs = aligned_pairs(Path(aligned), direction, translator.in_channels)
     else:
-        pairs = named_pairs(Path(inputs), Path(targets), translator.in_channels)
+        pairs = named_pairs(Path(inputs), [Path(t) for t in targets], translator.in_channels)
     scores = evaluate_pairs(translator, pairs, label_colors)
     click.echo(scores.table())
     if json_out:

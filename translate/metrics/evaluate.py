@@ -42,13 +42,13 @@ def aligned_pairs(folder: Path, direction: str, channels: int) -> list[tuple[tor
     return pairs
 
 
-def named_pairs(inputs: Path, targets: Path, channels: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """(input, target) for every file name found in both folders."""
-    target_files = {p.relative_to(targets).as_posix(): p for p in list_images(targets)}
+def named_pairs(inputs: Path, targets: list[Path], channels: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """(input, target) for every input whose relative path is found in one of the target folders."""
+    target_files = {p.relative_to(folder).as_posix(): p for folder in reversed(targets) for p in list_images(folder)}
     pairs = [(to_tensor(read_image(p, channels)), to_tensor(read_image(target_files[key], channels)))
              for p in list_images(inputs) if (key := p.relative_to(inputs).as_posix()) in target_files]
     if not pairs:
-        raise DataError(f"no file name appears in both {inputs} and {targets}")
+        raise DataError(f"no file name in {inputs} appears in {', '.join(map(str, targets))}")
     return pairs
 
 

@@ -38,8 +38,7 @@ class CycleGAN(Task):
         "model": {"generator": {"name": "resnet_6blocks", "base_channels": 32},
                   "discriminator": {"base_channels": 32}},
         "data": {"image_size": 64, "load_size": 72},
-        "train": {"steps": 1500, "batch_size": 4, "sample_every": 250, "checkpoint_every": 500,
-                  "log_every": 25},
+        "train": {"steps": 800, "sample_every": 100, "checkpoint_every": 400, "log_every": 25},
     }
 
     def __init__(self, *, generator: str | dict[str, Any], discriminator: str | dict[str, Any],

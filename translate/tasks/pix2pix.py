@@ -34,7 +34,7 @@ class Pix2Pix(Task):
         "model": {"generator": {"name": "unet", "num_downs": 6, "base_channels": 32},
                   "discriminator": {"base_channels": 32}},
         "data": {"image_size": 64, "load_size": 72},
-        "train": {"steps": 1500, "batch_size": 4, "sample_every": 250, "checkpoint_every": 500,
+        "train": {"steps": 1000, "batch_size": 4, "sample_every": 100, "checkpoint_every": 500,
                   "log_every": 25},
     }
 
