@@ -155,7 +155,7 @@ def _is_pair_folder(folder: Path) -> bool:
         except Exception:  # unreadable files are for `inspect` to report, not for detection to trip on
             continue
     pairs = sum(1 for w, h in sizes if w == 2 * h)
-    return bool(sizes) and pairs * 2 > len(sizes)
+    return bool(sizes) and pairs * 2 >= len(sizes)
 
 
 # --- IDX ------------------------------------------------------------------------------------------
@@ -393,14 +393,14 @@ def _detect_flat(root: Path, subdirs: list[Path]) -> Layout | None:
         )
     split_dirs = [d for d in subdirs if d.name in SPLITS and _direct_images(d, limit=1)]
     if split_dirs:
-        splits = [d.name for d in split_dirs]
+        splits = [s for s in SPLITS if any(d.name == s for d in split_dirs)]
         return Layout(
             "flat",
             root,
             f"split folders of single images (not A|B pairs): {', '.join(f'{s}/' for s in splits)}",
             splits=splits,
-            paths={d.name: d for d in split_dirs},
-            groups=[ImageGroup(d, split=d.name) for d in split_dirs],
+            paths={s: root / s for s in splits},
+            groups=[ImageGroup(root / s, split=s) for s in splits],
         )
     with_images = [d for d in subdirs if _has_images(d, depth=3)]
     if len(with_images) == 1:
