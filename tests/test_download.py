@@ -242,7 +242,9 @@ def test_pix2pix_download_over_http_with_progress(server, tmp_path, capsys):
 
 
 def test_cyclegan_zip_through_the_cli(server, tmp_path):
-    server.files["/maps.zip"] = make_zip(cyclegan_files("maps") | {"__MACOSX/._junk": b"x"})
+    server.files["/maps.zip"] = make_zip(
+        cyclegan_files("maps") | {"__MACOSX/._junk": b"x", "README.txt": b"hi"}
+    )
     result = CliRunner().invoke(
         datasets,
         [

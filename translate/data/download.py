@@ -43,7 +43,7 @@ from typing import IO
 from tqdm import tqdm
 
 from translate.data.catalog import DatasetEntry, get_entry
-from translate.data.layout import detect_layout
+from translate.data.layout import detect_layout, is_image_name
 from translate.errors import DataError
 
 log = logging.getLogger("translate")
@@ -473,8 +473,10 @@ def _dataset_top(folder: Path) -> Path:
     """Descend through single wrapping folders (``facades/``, ``horse2zebra/horse2zebra/``) to the dataset."""
     while True:
         entries = [e for e in folder.iterdir() if e.name not in JUNK and not e.name.startswith(".")]
-        if len(entries) == 1 and entries[0].is_dir():
-            folder = entries[0]
+        dirs = [e for e in entries if e.is_dir()]
+        images = [e for e in entries if not e.is_dir() and is_image_name(e.name)]
+        if len(dirs) == 1 and not images:  # a README or licence file beside the folder stays behind
+            folder = dirs[0]
         else:
             return folder
 
