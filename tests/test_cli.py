@@ -77,3 +77,46 @@ def test_list_shows_every_kind():
     for name in ("pix2pix", "cyclegan", "resnet_9blocks", "unet_256", "patchgan", "lsgan", "wgangp", "hinge"):
         assert name in result.output
     assert "generators:" in run("list", "generators").output
+
+
+def make_domains(root, names=("day", "night")):
+    for domain, colour in zip(names, ("white", "black")):
+        (root / domain).mkdir(parents=True)
+        for i in range(3):
+            Image.new("RGB", (40, 40), colour).save(root / domain / f"{i}.png")
+
+
+def test_train_finds_the_domain_folders_of_a_data_root_by_itself(in_tmp):
+    make_domains(in_tmp / "data")
+    result = run("train", "cyclegan", "--data-root", "data", "--steps", "1", "--run-dir", "r", *TINY_CYCLEGAN)
+    assert result.exit_code == 0, result.output
+    assert load_config(in_tmp / "r")["data"]["domains"] == ["day", "night"]
+
+
+def test_a_layout_for_another_method_gets_a_suggestion(in_tmp):
+    make_domains(in_tmp / "data")
+    result = CliRunner().invoke(main, ["train", "pix2pix", "--data-root", "data"])
+    assert result.exit_code != 0
+    assert "not A|B image pairs (try: translate train cyclegan --data-root data --domains day night)" in result.output
+
+
+@pytest.mark.parametrize("method, dataset, extra", [
+    ("pix2pix", "facades", ["--set", "model.generator={name: unet, num_downs: 5, base_channels: 4}",
+                            "--set", "model.discriminator.base_channels=4"]),
+    ("cyclegan", "emoji", TINY_CYCLEGAN[len(TINY):]),
+])
+def test_training_starts_on_the_shared_datasets_layout_found_automatically(in_tmp, method, dataset, extra):
+    from conftest import SHARED_DATASETS
+
+    if not (SHARED_DATASETS / dataset).is_dir():
+        pytest.skip(f"{SHARED_DATASETS / dataset} is absent (real data lives beside the project, not in it)")
+    result = run("train", method, "--data-root", str(SHARED_DATASETS / dataset), "--steps", "1",
+                 "--run-dir", "r", *TINY, *extra)
+    assert result.exit_code == 0, result.output
+    assert (in_tmp / "r" / "checkpoints" / "step_0000001").is_dir()
+
+
+def load_config(run_dir):
+    import yaml
+
+    return yaml.safe_load((run_dir / "config.yaml").read_text())

@@ -18,7 +18,7 @@ import translate.losses  # noqa: F401
 import translate.tasks  # noqa: F401
 from translate.config import Config, build_config, load_yaml
 from translate.engine.checkpoint import latest_checkpoint
-from translate.errors import CheckpointError, ConfigError
+from translate.errors import CheckpointError, ConfigError, DataError
 from translate.registry import TASKS
 
 log = logging.getLogger("translate")
@@ -71,7 +71,33 @@ def resolve_config(method: str, config_file: str | Path | None = None,
             if task.dataset == "unaligned":
                 demo_data["domains"] = list(merged.data.domains or ["photo", "anime"])
             base_layers += [getattr(task, "demo_config", {}), {"data": demo_data}]
+        elif merged.data.root is not None:
+            base_layers.append(detected_data_layer(Path(merged.data.root), task.dataset, merged.data.domains))
     return build_config(*base_layers, file_layer, *overrides)
+
+
+def detected_data_layer(root: Path, dataset: str, domains: list[str] | None) -> dict[str, Any]:
+    """Read the data root's layout so users rarely name a format: the domain folders, or a clear error
+    when the folder holds data for another kind of method."""
+    from translate.data.layout import detect_layout
+
+    if domains is not None:
+        return {}
+    layout = detect_layout(root)
+    hint = f" (try: {layout.suggested_command()})" if layout.suggested_command() else ""
+    if dataset == "aligned":
+        if layout.kind != "aligned":
+            raise DataError(f"{root} holds {layout.description}, not A|B image pairs{hint}")
+        return {}
+    if layout.kind == "cyclegan":
+        return {}
+    if layout.kind != "domains":
+        raise DataError(f"{root} holds {layout.description}, not two domain folders{hint}")
+    if len(layout.domains) != 2:
+        raise DataError(f"{root} holds {len(layout.domains)} domain folders ({', '.join(layout.domains)}); "
+                        f"choose two with --domains A B")
+    log.info("found domain folders in %s: A = %s, B = %s (reorder with --domains)", root, *layout.domains)
+    return {"data": {"domains": list(layout.domains)}}
 
 
 def prepare_demo_data(dataset: str, domains: list[str] | None) -> Path:

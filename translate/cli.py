@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from translate.data.cli_datasets import datasets as datasets_group
 from translate.errors import TranslateError
 
 
@@ -137,9 +138,4 @@ def list_components(kind: str | None) -> None:
                 click.echo(f"  {entry:<18} {registry.describe(entry)}")
 
 
-try:
-    from translate.data.cli_datasets import datasets as datasets_group
-
-    main.add_command(datasets_group, "datasets")
-except ImportError:  # pragma: no cover - the datasets commands are optional until installed
-    pass
+main.add_command(datasets_group, "datasets")
