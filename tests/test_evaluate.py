@@ -25,7 +25,7 @@ def pix2pix_run(tmp_path_factory):
 def test_eval_on_aligned_pairs_reports_translation_and_baseline(pix2pix_run, tmp_path):
     run, root = pix2pix_run
     result = CliRunner().invoke(main, ["eval", "--run", str(run), "--aligned", str(root / "test"),
-                                       "--label-colors", "3", "--json", str(tmp_path / "s.json")])
+                                       "--label-colors", "3", "--size", "16", "--json", str(tmp_path / "s.json")])
     assert result.exit_code == 0, result.output
     scores = json.loads((tmp_path / "s.json").read_text())
     assert scores["count"] == 3

@@ -94,9 +94,10 @@ def apply(inputs: tuple[str, ...], run_path: str, out_dir: str, direction: str |
               help="Ground truth with the same file names (repeat to search several folders).")
 @click.option("--direction", type=click.Choice(["a2b", "b2a"]), help="Default: the direction the run trained.")
 @click.option("--label-colors", type=int, help="Also score per-pixel label accuracy over this many colours.")
+@click.option("--size", type=int, help="Resize inputs and targets to SIZE x SIZE (the scale the model trained at).")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), help="Also write the scores as JSON.")
 def evaluate(run_path: str, aligned: str | None, inputs: str | None, targets: tuple[str, ...],
-             direction: str | None, label_colors: int | None, json_out: str | None) -> None:
+             direction: str | None, label_colors: int | None, size: int | None, json_out: str | None) -> None:
     """Score a model against paired ground truth (L1, PSNR; the untranslated input as baseline)."""
     import dataclasses
     import json
@@ -112,9 +113,9 @@ def evaluate(run_path: str, aligned: str | None, inputs: str | None, targets: tu
     direction = direction or (trained["direction"] if aligned else "a2b")
     translator = Translator.from_run(run_path, direction=direction)
     if aligned:
-        pairs = aligned_pairs(Path(aligned), direction, translator.in_channels)
+        pairs = aligned_pairs(Path(aligned), direction, translator.in_channels, size)
     else:
-        pairs = named_pairs(Path(inputs), [Path(t) for t in targets], translator.in_channels)
+        pairs = named_pairs(Path(inputs), [Path(t) for t in targets], translator.in_channels, size)
     scores = evaluate_pairs(translator, pairs, label_colors)
     click.echo(scores.table())
     if json_out:

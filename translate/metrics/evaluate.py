@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
+import numpy as np
 import torch
 
 from translate.data.io import list_images, read_image
@@ -31,29 +33,35 @@ class PairedScores:
         return "\n".join(lines + [f"({self.count} pairs)"])
 
 
-def aligned_pairs(folder: Path, direction: str, channels: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """(input, target) from A|B images: a2b reads the left half as input."""
+def aligned_pairs(folder: Path, direction: str, channels: int, size: int | None = None
+                  ) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """(input, target) from A|B images: a2b reads the left half as input; ``size`` resizes each half."""
     pairs = []
     for path in list_images(folder):
-        image = to_tensor(read_image(path, channels))
-        half = image.shape[-1] // 2
-        left, right = image[..., :half], image[..., half:2 * half]
+        image = read_image(path, channels)
+        half = image.shape[1] // 2
+        left, right = to_tensor(image[:, :half], size), to_tensor(image[:, half:2 * half], size)
         pairs.append((left, right) if direction == "a2b" else (right, left))
     return pairs
 
 
-def named_pairs(inputs: Path, targets: list[Path], channels: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+def named_pairs(inputs: Path, targets: list[Path], channels: int, size: int | None = None
+                ) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """(input, target) for every input whose relative path is found in one of the target folders."""
     target_files = {p.relative_to(folder).as_posix(): p for folder in reversed(targets) for p in list_images(folder)}
-    pairs = [(to_tensor(read_image(p, channels)), to_tensor(read_image(target_files[key], channels)))
+    pairs = [(to_tensor(read_image(p, channels), size), to_tensor(read_image(target_files[key], channels), size))
              for p in list_images(inputs) if (key := p.relative_to(inputs).as_posix()) in target_files]
     if not pairs:
         raise DataError(f"no file name in {inputs} appears in {', '.join(map(str, targets))}")
     return pairs
 
 
-def to_tensor(image) -> torch.Tensor:
-    return torch.from_numpy(image).permute(2, 0, 1).float() / 127.5 - 1.0
+def to_tensor(image: np.ndarray, size: int | None = None) -> torch.Tensor:
+    """``(H, W, C)`` uint8 -> ``(C, H, W)`` in [-1, 1], optionally resized (area) to ``size`` x ``size``
+    — the scale a model trained on resized images expects."""
+    if size is not None:
+        image = cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA).reshape(size, size, -1)
+    return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float() / 127.5 - 1.0
 
 
 def evaluate_pairs(translator: Translator, pairs: list[tuple[torch.Tensor, torch.Tensor]],
