@@ -13,20 +13,33 @@ SHARED_DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 
 # Small enough that a training step takes milliseconds on a CPU; same structure as the full models.
 TINY_MODELS = {
-    "pix2pix": {"generator": {"name": "unet", "num_downs": 5, "base_channels": 4},
-                "discriminator": {"base_channels": 4, "num_layers": 2}},
-    "cyclegan": {"generator": {"name": "resnet_6blocks", "base_channels": 4},
-                 "discriminator": {"base_channels": 4, "num_layers": 2}, "pool_size": 4},
+    "pix2pix": {
+        "generator": {"name": "unet", "num_downs": 5, "base_channels": 4},
+        "discriminator": {"base_channels": 4, "num_layers": 2},
+    },
+    "cyclegan": {
+        "generator": {"name": "resnet_6blocks", "base_channels": 4},
+        "discriminator": {"base_channels": 4, "num_layers": 2},
+        "pool_size": 4,
+    },
 }
 TINY_SIZE = 32
 
 
 def tiny_overrides(task: str, steps: int = 4, **train: object) -> dict:
     """A config layer that makes ``task`` tiny and fast (a few ms per step)."""
-    return {"model": TINY_MODELS[task],
-            "data": {"image_size": TINY_SIZE, "load_size": TINY_SIZE + 4, "num_workers": 0},
-            "train": {"steps": steps, "batch_size": 2, "log_every": 1, "sample_every": 2,
-                      "checkpoint_every": 2, **train}}
+    return {
+        "model": TINY_MODELS[task],
+        "data": {"image_size": TINY_SIZE, "load_size": TINY_SIZE + 4, "num_workers": 0},
+        "train": {
+            "steps": steps,
+            "batch_size": 2,
+            "log_every": 1,
+            "sample_every": 2,
+            "checkpoint_every": 2,
+            **train,
+        },
+    }
 
 
 def random_batch(task: str, n: int = 2, size: int = TINY_SIZE, channels: int = 3) -> dict:

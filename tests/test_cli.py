@@ -10,10 +10,28 @@ from PIL import Image
 
 from translate.cli import main
 
-TINY = ["--image-size", "32", "--batch-size", "2", "--set", "data.load_size=36", "--set", "data.num_workers=0",
-        "--set", "train.log_every=1", "--set", "train.checkpoint_every=2", "--set", "train.sample_every=2"]
-TINY_CYCLEGAN = TINY + ["--set", "model.generator={name: resnet_6blocks, base_channels: 4}",
-                        "--set", "model.discriminator.base_channels=4"]
+TINY = [
+    "--image-size",
+    "32",
+    "--batch-size",
+    "2",
+    "--set",
+    "data.load_size=36",
+    "--set",
+    "data.num_workers=0",
+    "--set",
+    "train.log_every=1",
+    "--set",
+    "train.checkpoint_every=2",
+    "--set",
+    "train.sample_every=2",
+]
+TINY_CYCLEGAN = TINY + [
+    "--set",
+    "model.generator={name: resnet_6blocks, base_channels: 4}",
+    "--set",
+    "model.discriminator.base_channels=4",
+]
 
 
 def run(*args: str):
@@ -27,8 +45,9 @@ def in_tmp(tmp_path, monkeypatch):
 
 
 def test_train_with_no_data_uses_the_demo_dataset_then_resume_and_apply(in_tmp):
-    result = run("train", "cyclegan", "--domains", "photo", "anime", "--steps", "2", "--run-dir", "run",
-                 *TINY_CYCLEGAN)
+    result = run(
+        "train", "cyclegan", "--domains", "photo", "anime", "--steps", "2", "--run-dir", "run", *TINY_CYCLEGAN
+    )
     assert result.exit_code == 0, result.output
     assert "run folder: run" in result.output
     assert (in_tmp / "run" / "checkpoints" / "step_0000002" / "model.safetensors").is_file()
@@ -49,22 +68,28 @@ def test_train_reads_domain_folders_in_the_current_folder(in_tmp):
         (in_tmp / domain).mkdir()
         for i in range(3):
             Image.new("RGB", (40, 40), colour).save(in_tmp / domain / f"{i}.png")
-    result = run("train", "cyclegan", "--domains", "day", "night", "--steps", "1", "--run-dir", "r",
-                 *TINY_CYCLEGAN)
+    result = run(
+        "train", "cyclegan", "--domains", "day", "night", "--steps", "1", "--run-dir", "r", *TINY_CYCLEGAN
+    )
     assert result.exit_code == 0, result.output
     assert "demo" not in result.output
 
 
-@pytest.mark.parametrize("args, message", [
-    (["train", "cyclegn"], "unknown task 'cyclegn'. Did you mean 'cyclegan'?"),
-    (["train", "cyclegan", "--data-root", "nowhere"], "nowhere"),
-    (["train", "cyclegan", "--set", "train.lr_g=1"], "unknown config key train.'lr_g'"),
-    (["train", "cyclegan", "--set", "model.generator.name=resnet_99blocks"],
-     "unknown generator 'resnet_99blocks'"),
-    (["train", "cyclegan", "--resume"], "--resume needs --run-dir"),
-    (["apply", "x.png", "--run", "no-such-run"], "no run folder or checkpoint at no-such-run"),
-    (["train", "pix2pix", "--config", "missing.yaml"], "config file not found"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["train", "cyclegn"], "unknown task 'cyclegn'. Did you mean 'cyclegan'?"),
+        (["train", "cyclegan", "--data-root", "nowhere"], "nowhere"),
+        (["train", "cyclegan", "--set", "train.lr_g=1"], "unknown config key train.'lr_g'"),
+        (
+            ["train", "cyclegan", "--set", "model.generator.name=resnet_99blocks"],
+            "unknown generator 'resnet_99blocks'",
+        ),
+        (["train", "cyclegan", "--resume"], "--resume needs --run-dir"),
+        (["apply", "x.png", "--run", "no-such-run"], "no run folder or checkpoint at no-such-run"),
+        (["train", "pix2pix", "--config", "missing.yaml"], "config file not found"),
+    ],
+)
 def test_bad_input_gets_a_one_line_error_and_no_traceback(in_tmp, args, message):
     result = CliRunner().invoke(main, args)
     assert result.exit_code != 0
@@ -97,21 +122,45 @@ def test_a_layout_for_another_method_gets_a_suggestion(in_tmp):
     make_domains(in_tmp / "data")
     result = CliRunner().invoke(main, ["train", "pix2pix", "--data-root", "data"])
     assert result.exit_code != 0
-    assert "not A|B image pairs (try: translate train cyclegan --data-root data --domains day night)" in result.output
+    assert (
+        "not A|B image pairs (try: translate train cyclegan --data-root data --domains day night)"
+        in result.output
+    )
 
 
-@pytest.mark.parametrize("method, dataset, extra", [
-    ("pix2pix", "facades", ["--set", "model.generator={name: unet, num_downs: 5, base_channels: 4}",
-                            "--set", "model.discriminator.base_channels=4"]),
-    ("cyclegan", "emoji", TINY_CYCLEGAN[len(TINY):]),
-])
+@pytest.mark.parametrize(
+    "method, dataset, extra",
+    [
+        (
+            "pix2pix",
+            "facades",
+            [
+                "--set",
+                "model.generator={name: unet, num_downs: 5, base_channels: 4}",
+                "--set",
+                "model.discriminator.base_channels=4",
+            ],
+        ),
+        ("cyclegan", "emoji", TINY_CYCLEGAN[len(TINY) :]),
+    ],
+)
 def test_training_starts_on_the_shared_datasets_layout_found_automatically(in_tmp, method, dataset, extra):
     from conftest import SHARED_DATASETS
 
     if not (SHARED_DATASETS / dataset).is_dir():
         pytest.skip(f"{SHARED_DATASETS / dataset} is absent (real data lives beside the project, not in it)")
-    result = run("train", method, "--data-root", str(SHARED_DATASETS / dataset), "--steps", "1",
-                 "--run-dir", "r", *TINY, *extra)
+    result = run(
+        "train",
+        method,
+        "--data-root",
+        str(SHARED_DATASETS / dataset),
+        "--steps",
+        "1",
+        "--run-dir",
+        "r",
+        *TINY,
+        *extra,
+    )
     assert result.exit_code == 0, result.output
     assert (in_tmp / "r" / "checkpoints" / "step_0000001").is_dir()
 

@@ -5,7 +5,9 @@ import pytest
 from translate.config import Config, build_config, deep_merge, load_yaml, parse_override
 from translate.errors import ConfigError
 
-CONFIGS = sorted(p for p in (Path(__file__).parents[1] / "configs").rglob("*.yaml") if "_base_" not in p.parts)
+CONFIGS = sorted(
+    p for p in (Path(__file__).parents[1] / "configs").rglob("*.yaml") if "_base_" not in p.parts
+)
 
 
 def test_defaults_are_the_papers():
@@ -17,8 +19,10 @@ def test_defaults_are_the_papers():
 
 
 def test_later_layers_win_and_nested_dicts_merge():
-    config = build_config({"model": {"generator": {"name": "unet_256", "norm": "batch"}}, "train": {"lr": 1.0}},
-                          {"model": {"generator": {"norm": "instance"}}, "train": {"steps": 7}})
+    config = build_config(
+        {"model": {"generator": {"name": "unet_256", "norm": "batch"}}, "train": {"lr": 1.0}},
+        {"model": {"generator": {"norm": "instance"}}, "train": {"steps": 7}},
+    )
     assert config.model["generator"] == {"name": "unet_256", "norm": "instance"}
     assert config.train.lr == 1.0 and config.train.steps == 7
 
@@ -36,14 +40,17 @@ def test_override_parses_yaml_values_into_nested_keys():
         parse_override("train.lr")
 
 
-@pytest.mark.parametrize("bad, message", [
-    ({"trian": {}}, "unknown config key 'trian'.*Did you mean 'train'"),
-    ({"train": {"lrr": 1}}, "unknown config key train.'lrr'"),
-    ({"data": {"direction": "up"}}, "data.direction must be one of"),
-    ({"train": {"schedule": "exp"}}, "train.schedule must be one of"),
-    ({"train": {"steps": 0}}, "train.steps must be a positive integer"),
-    ({"train": 3}, "must be a mapping"),
-])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        ({"trian": {}}, "unknown config key 'trian'.*Did you mean 'train'"),
+        ({"train": {"lrr": 1}}, "unknown config key train.'lrr'"),
+        ({"data": {"direction": "up"}}, "data.direction must be one of"),
+        ({"train": {"schedule": "exp"}}, "train.schedule must be one of"),
+        ({"train": {"steps": 0}}, "train.steps must be a positive integer"),
+        ({"train": 3}, "must be a mapping"),
+    ],
+)
 def test_bad_values_get_one_clear_error(bad, message):
     with pytest.raises(ConfigError, match=message):
         build_config(bad)

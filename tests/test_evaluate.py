@@ -5,9 +5,9 @@ import json
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from conftest import TINY_SIZE, tiny_overrides
 from PIL import Image
 
-from conftest import TINY_SIZE, tiny_overrides
 from translate.api import train
 from translate.cli import main
 from translate.data.demo import make_demo_dataset
@@ -15,17 +15,35 @@ from translate.data.demo import make_demo_dataset
 
 @pytest.fixture(scope="module")
 def pix2pix_run(tmp_path_factory):
-    root = make_demo_dataset(tmp_path_factory.mktemp("d") / "aligned", layout="aligned", num_train=4, num_test=3,
-                             size=TINY_SIZE)
-    run = train("pix2pix", overrides=[{"data": {"root": str(root)}}, tiny_overrides("pix2pix", steps=1)],
-                run_dir=tmp_path_factory.mktemp("r") / "run")
+    root = make_demo_dataset(
+        tmp_path_factory.mktemp("d") / "aligned", layout="aligned", num_train=4, num_test=3, size=TINY_SIZE
+    )
+    run = train(
+        "pix2pix",
+        overrides=[{"data": {"root": str(root)}}, tiny_overrides("pix2pix", steps=1)],
+        run_dir=tmp_path_factory.mktemp("r") / "run",
+    )
     return run, root
 
 
 def test_eval_on_aligned_pairs_reports_translation_and_baseline(pix2pix_run, tmp_path):
     run, root = pix2pix_run
-    result = CliRunner().invoke(main, ["eval", "--run", str(run), "--aligned", str(root / "test"),
-                                       "--label-colors", "3", "--size", "16", "--json", str(tmp_path / "s.json")])
+    result = CliRunner().invoke(
+        main,
+        [
+            "eval",
+            "--run",
+            str(run),
+            "--aligned",
+            str(root / "test"),
+            "--label-colors",
+            "3",
+            "--size",
+            "16",
+            "--json",
+            str(tmp_path / "s.json"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     scores = json.loads((tmp_path / "s.json").read_text())
     assert scores["count"] == 3
@@ -42,8 +60,20 @@ def test_eval_pairs_files_by_name_across_target_folders(pix2pix_run, tmp_path):
         Image.fromarray(rng.integers(0, 255, (20, 20, 3), dtype=np.uint8)).save(tmp_path / "in" / name)
         if target:
             Image.fromarray(rng.integers(0, 255, (20, 20, 3), dtype=np.uint8)).save(tmp_path / target / name)
-    result = CliRunner().invoke(main, ["eval", "--run", str(run), "--inputs", str(tmp_path / "in"),
-                                       "--targets", str(tmp_path / "t1"), "--targets", str(tmp_path / "t2")])
+    result = CliRunner().invoke(
+        main,
+        [
+            "eval",
+            "--run",
+            str(run),
+            "--inputs",
+            str(tmp_path / "in"),
+            "--targets",
+            str(tmp_path / "t1"),
+            "--targets",
+            str(tmp_path / "t2"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "(2 pairs)" in result.output
 

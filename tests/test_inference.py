@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from conftest import TINY_SIZE, tiny_overrides
 from PIL import Image
 
-from conftest import TINY_SIZE, tiny_overrides
 from translate import Translator
 from translate.api import train
 from translate.data.demo import make_demo_dataset
@@ -16,9 +16,13 @@ from translate.errors import CheckpointError, DataError, TranslateError
 
 @pytest.fixture(scope="module")
 def cyclegan_run(tmp_path_factory):
-    root = make_demo_dataset(tmp_path_factory.mktemp("data") / "demo", layout="unaligned", num_train=4,
-                             num_test=2, size=TINY_SIZE)
-    layers = [{"data": {"root": str(root), "domains": ["photo", "anime"]}}, tiny_overrides("cyclegan", steps=2)]
+    root = make_demo_dataset(
+        tmp_path_factory.mktemp("data") / "demo", layout="unaligned", num_train=4, num_test=2, size=TINY_SIZE
+    )
+    layers = [
+        {"data": {"root": str(root), "domains": ["photo", "anime"]}},
+        tiny_overrides("cyclegan", steps=2),
+    ]
     return train("cyclegan", overrides=layers, run_dir=tmp_path_factory.mktemp("runs") / "cyclegan")
 
 
@@ -56,8 +60,13 @@ def test_apply_folder_mirrors_the_tree_and_skips_unreadable_files(cyclegan_run, 
     Image.new("RGB", (40, 28)).save(src / "a.png")
     Image.new("RGB", (33, 33)).save(src / "sub dir" / "b é.jpg")
     (src / "broken.png").write_bytes(b"not an image")
-    written = Translator.from_run(cyclegan_run).apply_folder(src, tmp_path / "out", batch_size=2, progress=False)
-    assert sorted(p.relative_to(tmp_path / "out").as_posix() for p in written) == ["in/a.png", "in/sub dir/b é.jpg"]
+    written = Translator.from_run(cyclegan_run).apply_folder(
+        src, tmp_path / "out", batch_size=2, progress=False
+    )
+    assert sorted(p.relative_to(tmp_path / "out").as_posix() for p in written) == [
+        "in/a.png",
+        "in/sub dir/b é.jpg",
+    ]
     assert Image.open(tmp_path / "out" / "in" / "a.png").size == (40, 28)
     assert "broken.png" in caplog.text
 
@@ -89,9 +98,15 @@ def test_weights_from_another_architecture_are_refused(cyclegan_run, tmp_path):
     from translate.engine.checkpoint import load_model_checkpoint, resolve_model_file
 
     checkpoint = load_model_checkpoint(cyclegan_run)
-    meta = {"format": "translate-checkpoint-1", "task": "cyclegan", "step": "0", "config": "{}",
-            "task_kwargs": __import__("json").dumps({**checkpoint.task_kwargs, "generator": {
-                "name": "resnet_9blocks", "base_channels": 4}})}
+    meta = {
+        "format": "translate-checkpoint-1",
+        "task": "cyclegan",
+        "step": "0",
+        "config": "{}",
+        "task_kwargs": __import__("json").dumps(
+            {**checkpoint.task_kwargs, "generator": {"name": "resnet_9blocks", "base_channels": 4}}
+        ),
+    }
     save_file(load_model_checkpoint(cyclegan_run).weights, tmp_path / "other.safetensors", metadata=meta)
     assert resolve_model_file(tmp_path / "other.safetensors").name == "other.safetensors"
     with pytest.raises(CheckpointError, match="does not fit"):

@@ -2,8 +2,8 @@
 
 import pytest
 import torch
-
 from conftest import TINY_MODELS, build_task, random_batch
+
 from translate.registry import LOSSES, TASKS
 
 TASK_NAMES = [name for name in TASKS.names() if name in TINY_MODELS]

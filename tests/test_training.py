@@ -6,9 +6,9 @@ import json
 
 import pytest
 import torch
+from conftest import TINY_MODELS, TINY_SIZE, tiny_overrides
 from safetensors.torch import load_file
 
-from conftest import TINY_MODELS, TINY_SIZE, tiny_overrides
 from translate.api import resolve_config, train
 from translate.data.demo import make_demo_dataset
 from translate.engine.checkpoint import checkpoint_dirs, load_model_checkpoint
@@ -20,9 +20,12 @@ from translate.errors import CheckpointError, ConfigError
 def demo_data(tmp_path_factory):
     root = tmp_path_factory.mktemp("data")
     return {
-        "pix2pix": make_demo_dataset(root / "aligned", layout="aligned", num_train=6, num_test=2, size=TINY_SIZE),
-        "cyclegan": make_demo_dataset(root / "unaligned", layout="unaligned", num_train=6, num_test=2,
-                                      size=TINY_SIZE),
+        "pix2pix": make_demo_dataset(
+            root / "aligned", layout="aligned", num_train=6, num_test=2, size=TINY_SIZE
+        ),
+        "cyclegan": make_demo_dataset(
+            root / "unaligned", layout="unaligned", num_train=6, num_test=2, size=TINY_SIZE
+        ),
     }
 
 
@@ -67,8 +70,9 @@ def test_interrupted_and_resumed_run_equals_an_uninterrupted_one(task, demo_data
 
 @pytest.mark.parametrize("task", sorted(TINY_MODELS))
 def test_a_run_folder_holds_config_log_samples_and_checkpoints(task, demo_data, tmp_path):
-    run = train(task, overrides=[data_layer(task, demo_data), tiny_overrides(task, steps=4)],
-                run_dir=tmp_path / "run")
+    run = train(
+        task, overrides=[data_layer(task, demo_data), tiny_overrides(task, steps=4)], run_dir=tmp_path / "run"
+    )
     assert (run / "config.yaml").is_file()
     records = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records] == [1, 2, 3, 4]
@@ -89,10 +93,15 @@ def test_an_existing_run_is_never_overwritten(demo_data, tmp_path):
 
 
 def test_resuming_another_models_run_is_refused(demo_data, tmp_path):
-    train("pix2pix", overrides=[data_layer("pix2pix", demo_data), tiny_overrides("pix2pix", steps=2)],
-          run_dir=tmp_path / "run")
+    train(
+        "pix2pix",
+        overrides=[data_layer("pix2pix", demo_data), tiny_overrides("pix2pix", steps=2)],
+        run_dir=tmp_path / "run",
+    )
     with pytest.raises(CheckpointError, match="holds a pix2pix run, not cyclegan"):
-        train("cyclegan", overrides=[data_layer("cyclegan", demo_data)], run_dir=tmp_path / "run", resume=True)
+        train(
+            "cyclegan", overrides=[data_layer("cyclegan", demo_data)], run_dir=tmp_path / "run", resume=True
+        )
 
 
 def test_resuming_extends_a_finished_run(demo_data, tmp_path):

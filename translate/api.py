@@ -40,8 +40,12 @@ def _needs_demo_data(data: dict[str, Any], dataset: str) -> bool:
     return not all(Path(d).is_dir() for d in domains)
 
 
-def resolve_config(method: str, config_file: str | Path | None = None,
-                   overrides: list[dict[str, Any]] | None = None, resume_from: Path | None = None) -> Config:
+def resolve_config(
+    method: str,
+    config_file: str | Path | None = None,
+    overrides: list[dict[str, Any]] | None = None,
+    resume_from: Path | None = None,
+) -> Config:
     """Layer the config: task defaults < demo preset (when demo data is used) < YAML file < overrides.
 
     When resuming, the run's saved config replaces the task defaults and the demo decision.
@@ -55,7 +59,9 @@ def resolve_config(method: str, config_file: str | Path | None = None,
     if resume_from is not None:
         saved = resume_from / "config.yaml"
         if not saved.is_file():
-            raise CheckpointError(f"--resume: {resume_from} has no config.yaml; is it a translate run folder?")
+            raise CheckpointError(
+                f"--resume: {resume_from} has no config.yaml; is it a translate run folder?"
+            )
         base_layers = [yaml.safe_load(saved.read_text())]
         if base_layers[0].get("task") != method:
             raise CheckpointError(f"{resume_from} holds a {base_layers[0].get('task')} run, not {method}")
@@ -65,8 +71,11 @@ def resolve_config(method: str, config_file: str | Path | None = None,
         data = {"root": merged.data.root, "domains": merged.data.domains}
         if _needs_demo_data(data, task.dataset):
             root = prepare_demo_data(task.dataset, merged.data.domains)
-            log.warning("no data folders found and no --data-root given: training on the built-in demo "
-                        "dataset in %s with a small preset", root)
+            log.warning(
+                "no data folders found and no --data-root given: training on the built-in demo "
+                "dataset in %s with a small preset",
+                root,
+            )
             demo_data = {"root": str(root)}
             if task.dataset == "unaligned":
                 demo_data["domains"] = list(merged.data.domains or ["photo", "anime"])
@@ -94,8 +103,10 @@ def detected_data_layer(root: Path, dataset: str, domains: list[str] | None) -> 
     if layout.kind != "domains":
         raise DataError(f"{root} holds {layout.description}, not two domain folders{hint}")
     if len(layout.domains) != 2:
-        raise DataError(f"{root} holds {len(layout.domains)} domain folders ({', '.join(layout.domains)}); "
-                        f"choose two with --domains A B")
+        raise DataError(
+            f"{root} holds {len(layout.domains)} domain folders ({', '.join(layout.domains)}); "
+            f"choose two with --domains A B"
+        )
     log.info("found domain folders in %s: A = %s, B = %s (reorder with --domains)", root, *layout.domains)
     return {"data": {"domains": list(layout.domains)}}
 
@@ -116,8 +127,13 @@ def default_run_dir(config: Config) -> Path:
     return Path("runs") / f"{config.task}-{data_name}"
 
 
-def train(method: str, config_file: str | Path | None = None, overrides: list[dict[str, Any]] | None = None,
-          run_dir: str | Path | None = None, resume: bool = False) -> Path:
+def train(
+    method: str,
+    config_file: str | Path | None = None,
+    overrides: list[dict[str, Any]] | None = None,
+    run_dir: str | Path | None = None,
+    resume: bool = False,
+) -> Path:
     """Train ``method`` (``pix2pix``, ``cyclegan``, ...) and return the run folder.
 
     ``overrides`` are nested dicts applied last, e.g. ``[{"train": {"steps": 100}}]``.
@@ -131,7 +147,8 @@ def train(method: str, config_file: str | Path | None = None, overrides: list[di
     config = resolve_config(method, config_file, overrides, resume_from)
     run_path = Path(run_dir or config.run_dir or default_run_dir(config))
     if not resume and latest_checkpoint(run_path) is not None:
-        raise ConfigError(f"{run_path} already holds a run; pass --resume to continue it, "
-                          f"or --run-dir for a new one")
+        raise ConfigError(
+            f"{run_path} already holds a run; pass --resume to continue it, or --run-dir for a new one"
+        )
     config.run_dir = str(run_path)
     return Trainer(config, run_path, resume=resume).fit()

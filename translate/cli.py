@@ -36,10 +36,14 @@ def main(verbose: bool) -> None:
 
 @main.command()
 @click.argument("method")
-@click.option("--config", "config_file", type=click.Path(dir_okay=False), help="YAML recipe (may use _base_).")
+@click.option(
+    "--config", "config_file", type=click.Path(dir_okay=False), help="YAML recipe (may use _base_)."
+)
 @click.option("--data-root", type=click.Path(), help="Data folder (default: current folder, else demo data).")
 @click.option("--domains", nargs=2, help="Two domain folder names under the data root, e.g. photo anime.")
-@click.option("--direction", type=click.Choice(["a2b", "b2a"]), help="Aligned pairs: which half is the input.")
+@click.option(
+    "--direction", type=click.Choice(["a2b", "b2a"]), help="Aligned pairs: which half is the input."
+)
 @click.option("--run-dir", type=click.Path(file_okay=False), help="Run folder (default runs/METHOD-DATA).")
 @click.option("--steps", type=int, help="Training steps (generator updates).")
 @click.option("--image-size", type=int, help="Crop size fed to the networks.")
@@ -47,19 +51,39 @@ def main(verbose: bool) -> None:
 @click.option("--seed", type=int)
 @click.option("--device", help="auto, cpu, cuda, cuda:1 ...")
 @click.option("--resume", is_flag=True, help="Continue the run in --run-dir from its latest checkpoint.")
-@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
-              help="Override any config key, e.g. --set train.lr=1e-4 --set model.generator.name=unet_128.")
-def train(method: str, config_file: str | None, data_root: str | None, domains: tuple[str, str] | None,
-          direction: str | None, run_dir: str | None, steps: int | None, image_size: int | None,
-          batch_size: int | None, seed: int | None, device: str | None, resume: bool,
-          sets: tuple[str, ...]) -> None:
+@click.option(
+    "--set",
+    "sets",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override any config key, e.g. --set train.lr=1e-4 --set model.generator.name=unet_128.",
+)
+def train(
+    method: str,
+    config_file: str | None,
+    data_root: str | None,
+    domains: tuple[str, str] | None,
+    direction: str | None,
+    run_dir: str | None,
+    steps: int | None,
+    image_size: int | None,
+    batch_size: int | None,
+    seed: int | None,
+    device: str | None,
+    resume: bool,
+    sets: tuple[str, ...],
+) -> None:
     """Train METHOD (see `translate list tasks`) and write a run folder."""
     from translate.api import train as run_training
     from translate.config import parse_override
 
     flags = {
-        "data": {"root": data_root, "domains": list(domains) if domains else None, "direction": direction,
-                 "image_size": image_size},
+        "data": {
+            "root": data_root,
+            "domains": list(domains) if domains else None,
+            "direction": direction,
+            "image_size": image_size,
+        },
         "train": {"steps": steps, "batch_size": batch_size, "seed": seed, "device": device},
     }
     flags = {section: {k: v for k, v in values.items() if v is not None} for section, values in flags.items()}
@@ -70,14 +94,20 @@ def train(method: str, config_file: str | None, data_root: str | None, domains: 
 
 @main.command()
 @click.argument("inputs", nargs=-1, required=True, type=click.Path())
-@click.option("--run", "run_path", required=True, type=click.Path(),
-              help="Run folder, checkpoint folder or model.safetensors.")
+@click.option(
+    "--run",
+    "run_path",
+    required=True,
+    type=click.Path(),
+    help="Run folder, checkpoint folder or model.safetensors.",
+)
 @click.option("--out", "out_dir", default="translated", show_default=True, type=click.Path(file_okay=False))
 @click.option("--direction", type=click.Choice(["a2b", "b2a"]), help="Which generator (CycleGAN).")
 @click.option("--batch-size", default=8, show_default=True, type=int)
 @click.option("--device", default="cpu", show_default=True)
-def apply(inputs: tuple[str, ...], run_path: str, out_dir: str, direction: str | None, batch_size: int,
-          device: str) -> None:
+def apply(
+    inputs: tuple[str, ...], run_path: str, out_dir: str, direction: str | None, batch_size: int, device: str
+) -> None:
     """Translate image files and folders (recursively) with a trained model."""
     from translate.inference import Translator
 
@@ -90,14 +120,30 @@ def apply(inputs: tuple[str, ...], run_path: str, out_dir: str, direction: str |
 @click.option("--run", "run_path", required=True, type=click.Path(), help="Run folder or checkpoint.")
 @click.option("--aligned", type=click.Path(file_okay=False), help="Folder of A|B pairs (e.g. facades/test).")
 @click.option("--inputs", type=click.Path(file_okay=False), help="Input images (with --targets).")
-@click.option("--targets", multiple=True, type=click.Path(file_okay=False),
-              help="Ground truth with the same file names (repeat to search several folders).")
-@click.option("--direction", type=click.Choice(["a2b", "b2a"]), help="Default: the direction the run trained.")
+@click.option(
+    "--targets",
+    multiple=True,
+    type=click.Path(file_okay=False),
+    help="Ground truth with the same file names (repeat to search several folders).",
+)
+@click.option(
+    "--direction", type=click.Choice(["a2b", "b2a"]), help="Default: the direction the run trained."
+)
 @click.option("--label-colors", type=int, help="Also score per-pixel label accuracy over this many colours.")
-@click.option("--size", type=int, help="Resize inputs and targets to SIZE x SIZE (the scale the model trained at).")
+@click.option(
+    "--size", type=int, help="Resize inputs and targets to SIZE x SIZE (the scale the model trained at)."
+)
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), help="Also write the scores as JSON.")
-def evaluate(run_path: str, aligned: str | None, inputs: str | None, targets: tuple[str, ...],
-             direction: str | None, label_colors: int | None, size: int | None, json_out: str | None) -> None:
+def evaluate(
+    run_path: str,
+    aligned: str | None,
+    inputs: str | None,
+    targets: tuple[str, ...],
+    direction: str | None,
+    label_colors: int | None,
+    size: int | None,
+    json_out: str | None,
+) -> None:
     """Score a model against paired ground truth (L1, PSNR; the untranslated input as baseline)."""
     import dataclasses
     import json
@@ -123,15 +169,21 @@ def evaluate(run_path: str, aligned: str | None, inputs: str | None, targets: tu
 
 
 @main.command("list")
-@click.argument("kind", required=False,
-                type=click.Choice(["generators", "discriminators", "losses", "tasks", "datasets"]))
+@click.argument(
+    "kind", required=False, type=click.Choice(["generators", "discriminators", "losses", "tasks", "datasets"])
+)
 def list_components(kind: str | None) -> None:
     """List the registered components of one kind (or of every kind)."""
     import translate.api  # noqa: F401  (registers every component)
     from translate.registry import DATASETS, DISCRIMINATORS, GENERATORS, LOSSES, TASKS
 
-    registries = {"tasks": TASKS, "generators": GENERATORS, "discriminators": DISCRIMINATORS,
-                  "losses": LOSSES, "datasets": DATASETS}
+    registries = {
+        "tasks": TASKS,
+        "generators": GENERATORS,
+        "discriminators": DISCRIMINATORS,
+        "losses": LOSSES,
+        "datasets": DATASETS,
+    }
     for name, registry in registries.items():
         if kind in (None, name):
             click.echo(f"{name}:")

@@ -32,8 +32,9 @@ class Translator:
     Any image size is accepted: inputs are padded to what the network needs and the output is cropped back.
     """
 
-    def __init__(self, generator: nn.Module, in_channels: int, out_channels: int,
-                 device: str | torch.device = "cpu") -> None:
+    def __init__(
+        self, generator: nn.Module, in_channels: int, out_channels: int, device: str | torch.device = "cpu"
+    ) -> None:
         self.device = torch.device(device)
         self.generator = generator.to(self.device).eval()
         self.in_channels = in_channels
@@ -41,8 +42,9 @@ class Translator:
         self.size_multiple = int(getattr(generator, "size_multiple", 1))
 
     @classmethod
-    def from_run(cls, path: str | Path, direction: str | None = None, device: str | torch.device = "cpu"
-                 ) -> Translator:
+    def from_run(
+        cls, path: str | Path, direction: str | None = None, device: str | torch.device = "cpu"
+    ) -> Translator:
         """Load from a run folder (its latest checkpoint), a checkpoint folder or a ``model.safetensors``.
 
         ``direction`` picks the generator (``a2b`` / ``b2a``); None takes the only one, or ``a2b``.
@@ -59,8 +61,9 @@ class Translator:
         if direction is None:
             direction = next(iter(translators)) if len(translators) == 1 else "a2b"
         if direction not in translators:
-            raise CheckpointError(f"this {checkpoint.task} model translates {', '.join(translators)}; "
-                                  f"not {direction}")
+            raise CheckpointError(
+                f"this {checkpoint.task} model translates {', '.join(translators)}; not {direction}"
+            )
         generator = translators[direction]
         return cls(generator, generator.in_channels, generator.out_channels, device)
 
@@ -69,11 +72,13 @@ class Translator:
     # ------------------------------------------------------------------------------------ tensors
     @torch.no_grad()
     def translate_tensor(self, images: torch.Tensor) -> torch.Tensor:
-        """``(N, C, H, W)`` or ``(C, H, W)`` in ``[-1, 1]`` -> the same layout, translated, on the input's device."""
+        """``(N, C, H, W)`` or ``(C, H, W)`` in ``[-1, 1]`` -> the same, translated, on the input's device."""
         single = images.dim() == 3
         batch = images.unsqueeze(0) if single else images
         if batch.shape[1] != self.in_channels:
-            raise DataError(f"the model takes {self.in_channels}-channel images; got {batch.shape[1]} channels")
+            raise DataError(
+                f"the model takes {self.in_channels}-channel images; got {batch.shape[1]} channels"
+            )
         height, width = batch.shape[-2:]
         padded = pad_to_multiple(batch.to(self.device, torch.float32), self.size_multiple)
         output = self.generator(padded)[..., :height, :width].to(images.device)
@@ -81,7 +86,7 @@ class Translator:
 
     # ------------------------------------------------------------------------------------ images
     def to_tensor(self, image: Image.Image | np.ndarray) -> torch.Tensor:
-        """A PIL image or ``(H, W[, C])`` uint8 array -> ``(C, H, W)`` in ``[-1, 1]`` with the model's channels."""
+        """PIL image or ``(H, W[, C])`` uint8 array -> ``(C, H, W)`` in ``[-1, 1]``, the model's channels."""
         if isinstance(image, Image.Image):
             image = np.asarray(image.convert("L" if self.in_channels == 1 else "RGB"))
         array = np.asarray(image)
@@ -92,8 +97,11 @@ class Translator:
         if array.shape[2] == 4:
             array = array[:, :, :3]
         if array.shape[2] != self.in_channels:
-            array = array.mean(axis=2, keepdims=True).astype(np.uint8) if self.in_channels == 1 else \
-                np.repeat(array[:, :, :1], 3, axis=2)
+            array = (
+                array.mean(axis=2, keepdims=True).astype(np.uint8)
+                if self.in_channels == 1
+                else np.repeat(array[:, :, :1], 3, axis=2)
+            )
         return torch.from_numpy(array.copy()).permute(2, 0, 1).float() / 127.5 - 1.0
 
     @staticmethod
@@ -113,8 +121,10 @@ class Translator:
     def _translate_list(self, images: list[Any], batch_size: int) -> list[Any]:
         tensors = [self.to_tensor(img) for img in images]
         outputs = self.translate_many(tensors, batch_size)
-        return [Image.fromarray(self.to_array(out)) if isinstance(img, Image.Image) else self.to_array(out)
-                for img, out in zip(images, outputs)]
+        return [
+            Image.fromarray(self.to_array(out)) if isinstance(img, Image.Image) else self.to_array(out)
+            for img, out in zip(images, outputs)
+        ]
 
     def translate_many(self, tensors: list[torch.Tensor], batch_size: int = 8) -> list[torch.Tensor]:
         """Translate ``(C, H, W)`` tensors of any sizes, batching equal sizes together; keeps the order."""
@@ -124,20 +134,22 @@ class Translator:
         outputs: list[torch.Tensor | None] = [None] * len(tensors)
         for indices in by_size.values():
             for start in range(0, len(indices), batch_size):
-                chunk = indices[start:start + batch_size]
+                chunk = indices[start : start + batch_size]
                 result = self.translate_tensor(torch.stack([tensors[i] for i in chunk]))
                 for i, out in zip(chunk, result):
                     outputs[i] = out
         return outputs  # type: ignore[return-value]
 
     # ------------------------------------------------------------------------------------ files
-    def apply_folder(self, src: str | Path, dst: str | Path, batch_size: int = 8, progress: bool = True
-                     ) -> list[Path]:
+    def apply_folder(
+        self, src: str | Path, dst: str | Path, batch_size: int = 8, progress: bool = True
+    ) -> list[Path]:
         """Translate every image under ``src`` into ``dst``, mirroring sub-folders and file names."""
         return self.apply_paths([Path(src)], Path(dst), batch_size=batch_size, progress=progress)
 
-    def apply_paths(self, inputs: Sequence[str | Path], dst: str | Path, batch_size: int = 8,
-                    progress: bool = True) -> list[Path]:
+    def apply_paths(
+        self, inputs: Sequence[str | Path], dst: str | Path, batch_size: int = 8, progress: bool = True
+    ) -> list[Path]:
         """Translate files and folders (recursively) into ``dst``; never overwrites an input.
 
         A file keeps its name; a folder's images keep their paths relative to it. An unreadable image
@@ -160,7 +172,7 @@ class Translator:
         written: list[Path] = []
         with tqdm(total=len(jobs), desc="translate", unit="img", disable=not progress) as bar:
             for start in range(0, len(jobs), batch_size):
-                chunk = jobs[start:start + batch_size]
+                chunk = jobs[start : start + batch_size]
                 tensors, targets = [], []
                 for src, target in chunk:
                     try:
@@ -170,7 +182,9 @@ class Translator:
                         log.warning("skipping %s", exc)
                 for tensor, target in zip(self.translate_many(tensors, batch_size), targets):
                     if target.resolve() in input_files:
-                        raise TranslateError(f"refusing to overwrite input image {target}; choose another --out")
+                        raise TranslateError(
+                            f"refusing to overwrite input image {target}; choose another --out"
+                        )
                     target.parent.mkdir(parents=True, exist_ok=True)
                     Image.fromarray(self.to_array(tensor)).save(target)
                     written.append(target)
@@ -184,7 +198,7 @@ def output_path(target: Path) -> Path:
 
 
 def pad_to_multiple(images: torch.Tensor, multiple: int) -> torch.Tensor:
-    """Pad ``(N, C, H, W)`` at the bottom/right to multiples of ``multiple``: reflect where it can, else replicate."""
+    """Pad ``(N, C, H, W)`` bottom/right to multiples of ``multiple``: reflect where it can, else replicate."""
     height, width = images.shape[-2:]
     pad_h, pad_w = -height % multiple, -width % multiple
     if pad_h == 0 and pad_w == 0:

@@ -81,8 +81,9 @@ def check_kwargs(constructor: Callable[..., Any], kwargs: Mapping[str, Any], wha
         return
     unknown = [k for k in kwargs if k not in accepted]
     if unknown:
-        raise ConfigError(f"unknown option(s) {', '.join(map(repr, unknown))} for {what}. "
-                          f"Accepted: {', '.join(accepted)}")
+        raise ConfigError(
+            f"unknown option(s) {', '.join(map(repr, unknown))} for {what}. Accepted: {', '.join(accepted)}"
+        )
 
 
 GENERATORS = Registry("generator")

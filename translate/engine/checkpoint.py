@@ -47,7 +47,9 @@ def checkpoint_dirs(run_dir: Path) -> list[Path]:
     folder = Path(run_dir) / "checkpoints"
     if not folder.is_dir():
         return []
-    return sorted(p for p in folder.glob("step_*") if (p / MODEL_FILE).is_file() and (p / STATE_FILE).is_file())
+    return sorted(
+        p for p in folder.glob("step_*") if (p / MODEL_FILE).is_file() and (p / STATE_FILE).is_file()
+    )
 
 
 def latest_checkpoint(run_dir: Path) -> Path | None:
@@ -65,14 +67,24 @@ def resolve_model_file(path: str | Path) -> Path:
     if path.is_dir():
         latest = latest_checkpoint(path)
         if latest is None:
-            raise CheckpointError(f"{path} holds no checkpoint (expected {path}/checkpoints/step_*/{MODEL_FILE})")
+            raise CheckpointError(
+                f"{path} holds no checkpoint (expected {path}/checkpoints/step_*/{MODEL_FILE})"
+            )
         return latest / MODEL_FILE
     raise CheckpointError(f"no run folder or checkpoint at {path}")
 
 
-def save_checkpoint(run_dir: Path, step: int, task: str, task_kwargs: dict[str, Any], config: dict[str, Any],
-                    weights: dict[str, torch.Tensor], state: dict[str, torch.Tensor],
-                    state_meta: dict[str, Any], keep: int = 3) -> Path:
+def save_checkpoint(
+    run_dir: Path,
+    step: int,
+    task: str,
+    task_kwargs: dict[str, Any],
+    config: dict[str, Any],
+    weights: dict[str, torch.Tensor],
+    state: dict[str, torch.Tensor],
+    state_meta: dict[str, Any],
+    keep: int = 3,
+) -> Path:
     """Write ``checkpoints/step_N`` atomically and keep only the newest ``keep`` checkpoints."""
     folder = Path(run_dir) / "checkpoints"
     folder.mkdir(parents=True, exist_ok=True)
@@ -80,10 +92,17 @@ def save_checkpoint(run_dir: Path, step: int, task: str, task_kwargs: dict[str, 
     tmp = folder / f".tmp-{final.name}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
-    model_meta = {"format": FORMAT, "task": task, "task_kwargs": json.dumps(task_kwargs),
-                  "config": json.dumps(config), "step": str(step)}
+    model_meta = {
+        "format": FORMAT,
+        "task": task,
+        "task_kwargs": json.dumps(task_kwargs),
+        "config": json.dumps(config),
+        "step": str(step),
+    }
     save_file(_contiguous(weights), tmp / MODEL_FILE, metadata=model_meta)
-    save_file(_contiguous(state), tmp / STATE_FILE, metadata={"format": FORMAT, "meta": json.dumps(state_meta)})
+    save_file(
+        _contiguous(state), tmp / STATE_FILE, metadata={"format": FORMAT, "meta": json.dumps(state_meta)}
+    )
     if final.exists():
         old = folder / f".old-{final.name}"
         final.rename(old)
@@ -111,8 +130,13 @@ def load_model_checkpoint(path: str | Path) -> ModelCheckpoint:
         raise CheckpointError(f"{file} is not a readable safetensors checkpoint ({exc})") from None
     if meta.get("format") != FORMAT:
         raise CheckpointError(f"{file} is not a translate checkpoint (format {meta.get('format')!r})")
-    return ModelCheckpoint(task=meta["task"], task_kwargs=json.loads(meta["task_kwargs"]),
-                           config=json.loads(meta["config"]), step=int(meta["step"]), weights=weights)
+    return ModelCheckpoint(
+        task=meta["task"],
+        task_kwargs=json.loads(meta["task_kwargs"]),
+        config=json.loads(meta["config"]),
+        step=int(meta["step"]),
+        weights=weights,
+    )
 
 
 def load_training_state(checkpoint_dir: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -125,20 +149,26 @@ def load_training_state(checkpoint_dir: Path) -> tuple[dict[str, torch.Tensor], 
         raise CheckpointError(f"{file} is not a readable training state ({exc})") from None
 
 
-def optimizer_to_tensors(prefix: str, optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], Any]:
+def optimizer_to_tensors(
+    prefix: str, optimizer: torch.optim.Optimizer
+) -> tuple[dict[str, torch.Tensor], Any]:
     """Split ``optimizer.state_dict()`` into flat tensors and JSON-able param groups."""
     sd = optimizer.state_dict()
-    tensors = {f"{prefix}/{index}/{key}": value for index, entry in sd["state"].items()
-               for key, value in entry.items()}
+    tensors = {
+        f"{prefix}/{index}/{key}": value
+        for index, entry in sd["state"].items()
+        for key, value in entry.items()
+    }
     return tensors, sd["param_groups"]
 
 
-def optimizer_from_tensors(prefix: str, optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor],
-                           param_groups: Any) -> None:
+def optimizer_from_tensors(
+    prefix: str, optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], param_groups: Any
+) -> None:
     state: dict[int, dict[str, torch.Tensor]] = {}
     for key, value in tensors.items():
         if key.startswith(prefix + "/"):
-            index, name = key[len(prefix) + 1:].split("/", 1)
+            index, name = key[len(prefix) + 1 :].split("/", 1)
             state.setdefault(int(index), {})[name] = value
     optimizer.load_state_dict({"state": state, "param_groups": param_groups})
 
@@ -150,7 +180,10 @@ def random_state() -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         tensors.update({f"rng/cuda/{i}": s for i, s in enumerate(torch.cuda.get_rng_state_all())})
     version, internal, gauss = random.getstate()
     name, keys, pos, has_gauss, cached = np.random.get_state()
-    meta = {"python": [version, list(internal), gauss], "numpy": [name, keys.tolist(), pos, has_gauss, cached]}
+    meta = {
+        "python": [version, list(internal), gauss],
+        "numpy": [name, keys.tolist(), pos, has_gauss, cached],
+    }
     return tensors, meta
 
 

@@ -33,24 +33,31 @@ class PairedScores:
         return "\n".join(lines + [f"({self.count} pairs)"])
 
 
-def aligned_pairs(folder: Path, direction: str, channels: int, size: int | None = None
-                  ) -> list[tuple[torch.Tensor, torch.Tensor]]:
+def aligned_pairs(
+    folder: Path, direction: str, channels: int, size: int | None = None
+) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """(input, target) from A|B images: a2b reads the left half as input; ``size`` resizes each half."""
     pairs = []
     for path in list_images(folder):
         image = read_image(path, channels)
         half = image.shape[1] // 2
-        left, right = to_tensor(image[:, :half], size), to_tensor(image[:, half:2 * half], size)
+        left, right = to_tensor(image[:, :half], size), to_tensor(image[:, half : 2 * half], size)
         pairs.append((left, right) if direction == "a2b" else (right, left))
     return pairs
 
 
-def named_pairs(inputs: Path, targets: list[Path], channels: int, size: int | None = None
-                ) -> list[tuple[torch.Tensor, torch.Tensor]]:
+def named_pairs(
+    inputs: Path, targets: list[Path], channels: int, size: int | None = None
+) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """(input, target) for every input whose relative path is found in one of the target folders."""
-    target_files = {p.relative_to(folder).as_posix(): p for folder in reversed(targets) for p in list_images(folder)}
-    pairs = [(to_tensor(read_image(p, channels), size), to_tensor(read_image(target_files[key], channels), size))
-             for p in list_images(inputs) if (key := p.relative_to(inputs).as_posix()) in target_files]
+    target_files = {
+        p.relative_to(folder).as_posix(): p for folder in reversed(targets) for p in list_images(folder)
+    }
+    pairs = [
+        (to_tensor(read_image(p, channels), size), to_tensor(read_image(target_files[key], channels), size))
+        for p in list_images(inputs)
+        if (key := p.relative_to(inputs).as_posix()) in target_files
+    ]
     if not pairs:
         raise DataError(f"no file name in {inputs} appears in {', '.join(map(str, targets))}")
     return pairs
@@ -64,8 +71,12 @@ def to_tensor(image: np.ndarray, size: int | None = None) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float() / 127.5 - 1.0
 
 
-def evaluate_pairs(translator: Translator, pairs: list[tuple[torch.Tensor, torch.Tensor]],
-                   label_colors: int | None = None, batch_size: int = 8) -> PairedScores:
+def evaluate_pairs(
+    translator: Translator,
+    pairs: list[tuple[torch.Tensor, torch.Tensor]],
+    label_colors: int | None = None,
+    batch_size: int = 8,
+) -> PairedScores:
     """L1 and PSNR (and label accuracy over a ``label_colors``-colour palette estimated from the targets)."""
     if not pairs:
         raise DataError("no image pairs to evaluate")
@@ -73,11 +84,16 @@ def evaluate_pairs(translator: Translator, pairs: list[tuple[torch.Tensor, torch
     targets = torch.stack([p[1] for p in pairs])
     outputs = torch.stack(translator.translate_many(inputs, batch_size))
     if outputs.shape != targets.shape:
-        raise DataError(f"outputs {tuple(outputs.shape[1:])} and targets {tuple(targets.shape[1:])} differ in shape")
+        raise DataError(
+            f"outputs {tuple(outputs.shape[1:])} and targets {tuple(targets.shape[1:])} differ in shape"
+        )
     palette = estimate_palette(targets, label_colors) if label_colors else None
 
     def scores(images: torch.Tensor) -> dict[str, float]:
-        result = {"L1": l1_distance(images, targets).mean().item(), "PSNR": psnr(images, targets).mean().item()}
+        result = {
+            "L1": l1_distance(images, targets).mean().item(),
+            "PSNR": psnr(images, targets).mean().item(),
+        }
         if palette is not None:
             result["label_accuracy"] = label_accuracy(images, targets, palette).mean().item()
         return result

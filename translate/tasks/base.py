@@ -61,8 +61,9 @@ class Task(nn.Module):
             raise ValueError(f"{type(self).__name__} has no training state to load")
 
 
-def discriminator_objective(adversarial: nn.Module, discriminator: nn.Module, real: torch.Tensor,
-                            fake: torch.Tensor) -> dict[str, torch.Tensor]:
+def discriminator_objective(
+    adversarial: nn.Module, discriminator: nn.Module, real: torch.Tensor, fake: torch.Tensor
+) -> dict[str, torch.Tensor]:
     """D's loss on one real and one (detached) fake batch, plus the gradient penalty when the loss needs it.
 
     The adversarial term is halved, as in pix2pix/CycleGAN, to slow D down relative to G.

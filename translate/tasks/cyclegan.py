@@ -35,15 +35,24 @@ class CycleGAN(Task):
         "train": {"batch_size": 1, "lr": 2e-4, "betas": [0.5, 0.999], "schedule": "linear"},
     }
     demo_config = {
-        "model": {"generator": {"name": "resnet_6blocks", "base_channels": 32},
-                  "discriminator": {"base_channels": 32}},
+        "model": {
+            "generator": {"name": "resnet_6blocks", "base_channels": 32},
+            "discriminator": {"base_channels": 32},
+        },
         "data": {"image_size": 64, "load_size": 72},
         "train": {"steps": 800, "sample_every": 100, "checkpoint_every": 400, "log_every": 25},
     }
 
-    def __init__(self, *, generator: str | dict[str, Any], discriminator: str | dict[str, Any],
-                 adversarial_loss: str | dict[str, Any], pool_size: int = 50, in_channels: int = 3,
-                 out_channels: int = 3) -> None:
+    def __init__(
+        self,
+        *,
+        generator: str | dict[str, Any],
+        discriminator: str | dict[str, Any],
+        adversarial_loss: str | dict[str, Any],
+        pool_size: int = 50,
+        in_channels: int = 3,
+        out_channels: int = 3,
+    ) -> None:
         super().__init__()
         self.g_ab = GENERATORS.build(generator, in_channels=in_channels, out_channels=out_channels)
         self.g_ba = GENERATORS.build(generator, in_channels=out_channels, out_channels=in_channels)
@@ -77,22 +86,34 @@ class CycleGAN(Task):
     def discriminator_losses(self, batch: Batch, outputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         fake_b = self.pool_b.query(outputs["fake_b"].detach())
         fake_a = self.pool_a.query(outputs["fake_a"].detach())
-        return add_losses(discriminator_objective(self.adversarial, self.d_b, batch["B"], fake_b),
-                          discriminator_objective(self.adversarial, self.d_a, batch["A"], fake_a))
+        return add_losses(
+            discriminator_objective(self.adversarial, self.d_b, batch["B"], fake_b),
+            discriminator_objective(self.adversarial, self.d_a, batch["A"], fake_a),
+        )
 
     @torch.no_grad()
     def visuals(self, batch: Batch) -> dict[str, torch.Tensor]:
         outputs = self(batch)
-        return {"real_A": batch["A"], "fake_B": outputs["fake_b"], "rec_A": outputs["rec_a"],
-                "real_B": batch["B"], "fake_A": outputs["fake_a"], "rec_B": outputs["rec_b"]}
+        return {
+            "real_A": batch["A"],
+            "fake_B": outputs["fake_b"],
+            "rec_A": outputs["rec_a"],
+            "real_B": batch["B"],
+            "fake_A": outputs["fake_a"],
+            "rec_B": outputs["rec_b"],
+        }
 
     def translators(self) -> dict[str, nn.Module]:
         return {"a2b": self.g_ab, "b2a": self.g_ba}
 
     def training_state(self) -> dict[str, torch.Tensor]:
-        return {**{f"pool_a/{k}": v for k, v in self.pool_a.state_dict().items()},
-                **{f"pool_b/{k}": v for k, v in self.pool_b.state_dict().items()}}
+        return {
+            **{f"pool_a/{k}": v for k, v in self.pool_a.state_dict().items()},
+            **{f"pool_b/{k}": v for k, v in self.pool_b.state_dict().items()},
+        }
 
     def load_training_state(self, state: dict[str, torch.Tensor]) -> None:
         for name, pool in (("pool_a", self.pool_a), ("pool_b", self.pool_b)):
-            pool.load_state_dict({k.split("/", 1)[1]: v for k, v in state.items() if k.startswith(name + "/")})
+            pool.load_state_dict(
+                {k.split("/", 1)[1]: v for k, v in state.items() if k.startswith(name + "/")}
+            )

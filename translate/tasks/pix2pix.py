@@ -31,16 +31,30 @@ class Pix2Pix(Task):
         "train": {"batch_size": 1, "lr": 2e-4, "betas": [0.5, 0.999], "schedule": "linear"},
     }
     demo_config = {
-        "model": {"generator": {"name": "unet", "num_downs": 6, "base_channels": 32},
-                  "discriminator": {"base_channels": 32}},
+        "model": {
+            "generator": {"name": "unet", "num_downs": 6, "base_channels": 32},
+            "discriminator": {"base_channels": 32},
+        },
         "data": {"image_size": 64, "load_size": 72},
-        "train": {"steps": 1000, "batch_size": 4, "sample_every": 100, "checkpoint_every": 500,
-                  "log_every": 25},
+        "train": {
+            "steps": 1000,
+            "batch_size": 4,
+            "sample_every": 100,
+            "checkpoint_every": 500,
+            "log_every": 25,
+        },
     }
 
-    def __init__(self, *, generator: str | dict[str, Any], discriminator: str | dict[str, Any],
-                 adversarial_loss: str | dict[str, Any], in_channels: int = 3, out_channels: int = 3,
-                 direction: str = "a2b") -> None:
+    def __init__(
+        self,
+        *,
+        generator: str | dict[str, Any],
+        discriminator: str | dict[str, Any],
+        adversarial_loss: str | dict[str, Any],
+        in_channels: int = 3,
+        out_channels: int = 3,
+        direction: str = "a2b",
+    ) -> None:
         super().__init__()
         self.direction = direction
         self.generator = GENERATORS.build(generator, in_channels=in_channels, out_channels=out_channels)
