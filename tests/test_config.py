@@ -72,26 +72,19 @@ def test_missing_or_broken_yaml_is_a_config_error(tmp_path):
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
-def test_every_shipped_config_resolves_and_builds_its_task(path):
+def test_every_shipped_config_resolves_and_builds_its_task(path, tmp_path):
     import torch
+    from PIL import Image
 
     from translate.api import resolve_config
     from translate.registry import TASKS
 
+    (tmp_path / "train").mkdir()
+    Image.new("RGB", (64, 32)).save(tmp_path / "train" / "pair.png")
     raw = load_yaml(path)
-    config = resolve_config(raw["task"], path, [{"data": {"root": "somewhere"}}])
+    config = resolve_config(raw["task"], path, [{"data": {"root": str(tmp_path), "domains": ["a", "b"]}}])
     assert isinstance(config, Config)
     # Build the task at the configured architecture (weights on the meta device: no memory, no time).
     with torch.device("meta"):
         task = TASKS.build({"name": config.task, "in_channels": 3, "out_channels": 3, **config.model})
     assert task.translators()
-
-
-def test_values_are_type_checked_and_scientific_notation_is_a_float(tmp_path):
-    (tmp_path / "c.yaml").write_text("train: {lr: 1e-4, steps: 10}\n")
-    assert build_config(load_yaml(tmp_path / "c.yaml")).train.lr == 1e-4
-    assert build_config({"train": {"lr": 1}}).train.lr == 1.0
-    with pytest.raises(ConfigError, match="train.steps must be int"):
-        build_config({"train": {"steps": "many"}})
-    with pytest.raises(ConfigError, match="data.flip must be bool"):
-        build_config({"data": {"flip": "yes please"}})

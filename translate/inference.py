@@ -198,7 +198,7 @@ def output_path(target: Path) -> Path:
 
 
 def pad_to_multiple(images: torch.Tensor, multiple: int) -> torch.Tensor:
-    """Pad ``(N, C, H, W)`` bottom/right to multiples of ``multiple``: reflect where it can, else replicate."""
+    """Pad ``(N, C, H, W)`` bottom/right to multiples of ``multiple``; reflect if it can, else replicate."""
     height, width = images.shape[-2:]
     pad_h, pad_w = -height % multiple, -width % multiple
     if pad_h == 0 and pad_w == 0:
