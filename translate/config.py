@@ -35,6 +35,17 @@ class DataConfig:
     preprocess: str = "resize_and_crop"
     """``resize_and_crop`` | ``crop`` | ``scale_width`` | ``scale_width_and_crop`` | ``none``."""
     flip: bool = True
+    """Training: horizontal flip with p=0.5 (an A|B pair flips together)."""
+    color_jitter: float = 0.0
+    """Training: colour jitter of strength s in [0, 1] on every image: brightness, contrast and saturation
+    factors uniform in ``[1 - s, 1 + s]``, hue shifted by up to ``s / 4``, in a random order (torchvision's
+    ColorJitter); 0 disables it. pix2pix jitters the input only, never the target (another modality, such as
+    labels); CycleGAN jitters A and B independently. One-channel images get brightness and contrast only."""
+    augment_on: str = "loader"
+    """Where training augmentation runs: ``loader`` (albumentations, per image in the DataLoader workers) or
+    ``device`` (the workers only resize per ``preprocess``; the random crop, flip and ``color_jitter`` run
+    batched with kornia on ``train.device``). The keys mean the same in both; ``device`` needs images of one
+    size after resizing (``crop`` and ``scale_width*`` keep the files' sizes: use one size throughout)."""
     in_channels: int = 3
     out_channels: int = 3
     num_workers: int = 2
@@ -205,6 +216,7 @@ def _check_values(config: Config) -> None:
         "data.direction": (config.data.direction, ("a2b", "b2a")),
         "data.preprocess": (config.data.preprocess,
                             ("resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none")),
+        "data.augment_on": (config.data.augment_on, ("loader", "device")),
         "train.schedule": (config.train.schedule, ("constant", "linear", "step", "cosine")),
         "train.init": (config.train.init, ("normal", "xavier", "kaiming", "orthogonal")),
     }
@@ -216,5 +228,7 @@ def _check_values(config: Config) -> None:
     for key, value in positive.items():
         if not isinstance(value, int) or value < 1:
             raise ConfigError(f"{key} must be a positive integer; got {value!r}")
+    if not 0 <= config.data.color_jitter <= 1:
+        raise ConfigError(f"data.color_jitter must be between 0 and 1; got {config.data.color_jitter!r}")
     if not isinstance(config.model, dict) or not isinstance(config.loss_weights, dict):
         raise ConfigError("config keys 'model' and 'loss_weights' must be mappings")

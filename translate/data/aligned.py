@@ -33,7 +33,10 @@ class AlignedDataset(Dataset):
     Images are in ``[-1, 1]``. ``direction="a2b"`` makes the left half the input, ``"b2a"`` the right
     half (facades labels->photo).
     Items are ``(index, sample_seed)`` from ``ResumableSampler`` (random crop/flip seeded by
-    ``sample_seed``, the same for both halves) or a plain ``int`` (deterministic, no augmentation).
+    ``sample_seed``, the same for both halves; ``color_jitter`` on the input only, never the target)
+    or a plain ``int`` (deterministic center crop, no augmentation). With ``augment_on="device"``,
+    training items are only resized (``load_size`` images): ``DeviceAugment`` crops, flips and jitters
+    the batch on the training device.
     Unreadable files are skipped (logged once, counted in ``skipped``) in favour of the next one.
     """
 
@@ -48,6 +51,8 @@ class AlignedDataset(Dataset):
         in_channels: int = 3,
         out_channels: int = 3,
         train: bool = True,
+        color_jitter: float = 0.0,
+        augment_on: str = "loader",
     ) -> None:
         if direction not in ("a2b", "b2a"):
             raise ConfigError(f"data.direction must be a2b or b2a; got {direction!r}")
@@ -57,7 +62,18 @@ class AlignedDataset(Dataset):
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.train = train
-        self.train_transform = build_transform(preprocess, image_size, load_size, flip, train=True)
+        if augment_on not in ("loader", "device"):
+            raise ConfigError(f"data.augment_on must be loader or device; got {augment_on!r}")
+        self.augment_on = augment_on
+        self.train_transform = build_transform(
+            preprocess,
+            image_size,
+            load_size,
+            flip,
+            train=True,
+            color_jitter=color_jitter,
+            on_device=augment_on == "device",
+        )
         self.eval_transform = build_transform(preprocess, image_size, load_size, flip, train=False)
         self.reader = SkippingReader()
 
@@ -78,6 +94,8 @@ class AlignedDataset(Dataset):
             in_channels=data.in_channels,
             out_channels=data.out_channels,
             train=train,
+            color_jitter=data.color_jitter,
+            augment_on=data.augment_on,
         )
 
     @property

@@ -15,7 +15,13 @@ Modes (``S`` = image_size, ``L`` = load_size, default ``round(S * 286 / 256)``):
 - ``none``: sizes kept, reflect-padded at the bottom/right to multiples of 4 (the generators' stride),
   so cropping the output to the input size gives back the original frame.
 
-Training adds a horizontal flip with p=0.5 when ``flip``; evaluation (``train=False``) never flips.
+Training adds a horizontal flip with p=0.5 when ``flip``, then colour jitter of strength ``color_jitter``
+(see ``DataConfig.color_jitter``) on ``image`` only: a paired ``target`` keeps its colours. Evaluation
+(``train=False``) never flips or jitters.
+
+``on_device=True`` (``data.augment_on: device``) builds the training pipeline without its random steps:
+only the resizing and padding above, so ``translate.data.device_augment.DeviceAugment`` can crop, flip
+and jitter whole batches on the training device with the same meaning.
 """
 
 from __future__ import annotations
@@ -28,6 +34,8 @@ import numpy as np
 import torch
 
 PREPROCESS_MODES = ("resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none")
+RANDOM_CROP_MODES = ("resize_and_crop", "crop", "scale_width_and_crop")
+"""Modes whose training images get a random ``image_size`` crop."""
 MULTIPLE = 4
 """Sides are padded to multiples of this in the ``scale_width`` and ``none`` modes."""
 _RESIZE = {"interpolation": cv2.INTER_CUBIC, "area_for_downscale": "image"}  # area when shrinking
@@ -40,38 +48,65 @@ def default_load_size(image_size: int) -> int:
 
 
 def build_transform(
-    preprocess: str, image_size: int, load_size: int | None = None, flip: bool = True, train: bool = True
+    preprocess: str,
+    image_size: int,
+    load_size: int | None = None,
+    flip: bool = True,
+    train: bool = True,
+    color_jitter: float = 0.0,
+    on_device: bool = False,
 ) -> A.Compose:
     """An albumentations pipeline for one preprocess mode: ``t(image=x)`` or ``t(image=a, target=b)``.
 
     Inputs are ``uint8`` ``(H, W, C)``; outputs ``image`` (and ``target``) are float ``(C, H, W)``
-    in ``[-1, 1]``.
+    in ``[-1, 1]``. ``color_jitter`` applies to ``image`` only. ``on_device`` (with ``train``) leaves out
+    the random crop, flip and jitter, for ``DeviceAugment`` to do on the batch.
     Seed it per sample with ``seed_transform`` before each call.
     """
     if preprocess not in PREPROCESS_MODES:
         raise ValueError(f"unknown preprocess {preprocess!r}; choose one of {', '.join(PREPROCESS_MODES)}")
     size = image_size
     load = default_load_size(size) if load_size is None else load_size
+    deferred = train and on_device
     crop = A.RandomCrop if train else A.CenterCrop
     steps: list[A.BasicTransform]
     if preprocess == "resize_and_crop":
         load = max(load, size)
-        steps = [A.Resize(load, load, **_RESIZE), crop(size, size)]
+        steps = [A.Resize(load, load, **_RESIZE)] + ([] if deferred else [crop(size, size)])
     elif preprocess == "crop":
-        steps = [crop(size, size, pad_if_needed=True, **_PAD)]
+        steps = [_pad_to(size) if deferred else crop(size, size, pad_if_needed=True, **_PAD)]
     elif preprocess == "scale_width":
         steps = [A.SmallestMaxSize(max_size_hw=(None, size), **_RESIZE), _pad_to_multiple()]
     elif preprocess == "scale_width_and_crop":
         steps = [
             A.SmallestMaxSize(max_size_hw=(None, max(load, size)), **_RESIZE),
-            crop(size, size, pad_if_needed=True, **_PAD),
+            _pad_to(size) if deferred else crop(size, size, pad_if_needed=True, **_PAD),
         ]
     else:  # none
         steps = [_pad_to_multiple()]
-    if flip and train:
+    if flip and train and not deferred:
         steps.append(A.HorizontalFlip(p=0.5))
+    if color_jitter > 0 and train and not deferred:
+        s = color_jitter
+        steps.append(_InputColorJitter(brightness=s, contrast=s, saturation=s, hue=s / 4, p=1.0))
     steps += [A.Normalize(mean=0.5, std=0.5, max_pixel_value=255.0), A.ToTensorV2()]
     return A.Compose(steps, additional_targets={"target": "image"}, seed=0, strict=True)
+
+
+class _InputColorJitter(A.ColorJitter):
+    """``A.ColorJitter`` on ``image`` only: it declines the Compose's ``target``, which passes unchanged.
+
+    pix2pix targets are another modality (labels, maps, edges), so jittering them would teach the
+    generator to produce random colours.
+    """
+
+    def add_targets(self, additional_targets: dict[str, str]) -> None:
+        return None
+
+
+def _pad_to(size: int) -> A.PadIfNeeded:
+    """Reflect-pad (centred) to at least ``size x size``, as ``RandomCrop(pad_if_needed=True)`` does."""
+    return A.PadIfNeeded(min_height=size, min_width=size, position="center", **_PAD)
 
 
 def _pad_to_multiple() -> A.PadIfNeeded:

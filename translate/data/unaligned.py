@@ -14,6 +14,7 @@ from translate.data.folders import data_root, domain_folders, image_files, unali
 from translate.data.io import SkippingReader, read_image
 from translate.data.sampler import Item, split_item
 from translate.data.transforms import build_transform, seed_transform
+from translate.errors import ConfigError
 from translate.registry import DATASETS
 
 
@@ -21,9 +22,11 @@ class UnalignedDataset(Dataset):
     """Unpaired images of two domains: ``{"A": (C_in, H, W), "B": (C_out, H, W), "path_A", "path_B"}``.
 
     The A image is ``files_a[index % len(A)]``; the B image is drawn at random, as in CycleGAN, from a
-    generator seeded with the sample seed, and A and B are augmented independently. A plain ``int``
-    item (evaluation) takes ``files_b[index % len(B)]`` without augmentation, so identically named,
-    sorted test folders give matching pairs. Length: ``max(len(A), len(B))``.
+    generator seeded with the sample seed, and A and B are augmented (crop, flip, ``color_jitter``)
+    independently. A plain ``int`` item (evaluation) takes ``files_b[index % len(B)]`` without
+    augmentation (center crop), so identically named, sorted test folders give matching pairs.
+    With ``augment_on="device"``, training items are only resized: ``DeviceAugment`` does the rest
+    on the batch. Length: ``max(len(A), len(B))``.
     """
 
     def __init__(
@@ -37,6 +40,8 @@ class UnalignedDataset(Dataset):
         in_channels: int = 3,
         out_channels: int = 3,
         train: bool = True,
+        color_jitter: float = 0.0,
+        augment_on: str = "loader",
     ) -> None:
         check_channels(in_channels, out_channels)
         self.files_a = list(files_a)
@@ -44,7 +49,18 @@ class UnalignedDataset(Dataset):
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.train = train
-        self.train_transform = build_transform(preprocess, image_size, load_size, flip, train=True)
+        if augment_on not in ("loader", "device"):
+            raise ConfigError(f"data.augment_on must be loader or device; got {augment_on!r}")
+        self.augment_on = augment_on
+        self.train_transform = build_transform(
+            preprocess,
+            image_size,
+            load_size,
+            flip,
+            train=True,
+            color_jitter=color_jitter,
+            on_device=augment_on == "device",
+        )
         self.eval_transform = build_transform(preprocess, image_size, load_size, flip, train=False)
         self.reader = SkippingReader()
 
@@ -65,6 +81,8 @@ class UnalignedDataset(Dataset):
             in_channels=data.in_channels,
             out_channels=data.out_channels,
             train=train,
+            color_jitter=data.color_jitter,
+            augment_on=data.augment_on,
         )
 
     @property

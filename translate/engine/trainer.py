@@ -22,6 +22,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from translate.config import Config
+from translate.data.device_augment import DeviceAugment
 from translate.data.sampler import ResumableSampler
 from translate.engine import checkpoint as ckpt
 from translate.engine.grid import save_grid
@@ -114,9 +115,15 @@ class Trainer:
                             # The loader draws worker seeds from this, not from the global RNG that
                             # checkpoints restore; augmentation is seeded per sample by the sampler.
                             generator=torch.Generator().manual_seed(self.config.train.seed))
+        # augment_on=device: crop/flip/jitter here, seeded by (train.seed, samples seen before the batch)
+        augment = None
+        if self.config.data.augment_on == "device":
+            augment = DeviceAugment(self.config.data, self.config.train.seed)
         for batch in loader:
+            seen = self.samples_seen
             self.samples_seen += self.config.train.batch_size
-            yield move_batch(batch, self.device)
+            batch = move_batch(batch, self.device)
+            yield augment(batch, seen) if augment is not None else batch
 
     def _sample_batch(self) -> Batch:
         """Fixed images for the sample grids: the first items, without augmentation."""
