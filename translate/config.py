@@ -25,7 +25,7 @@ class DataConfig:
     root: str | None = None
     """Data folder; None means the current folder, or the built-in demo data when the domains are absent."""
     domains: list[str] | None = None
-    """Domain folder names under ``root`` (``[photo, anime]``); None finds trainA/trainB or the aligned layout."""
+    """Domain folders under ``root`` (``[photo, anime]``); None reads the layout found there."""
     direction: str = "a2b"
     """``a2b`` or ``b2a``: which side of an aligned pair is the input (facades labels->photo is b2a)."""
     image_size: int = 256
@@ -60,7 +60,7 @@ class TrainConfig:
     lr: float = 2e-4
     betas: list[float] = field(default_factory=lambda: [0.5, 0.999])
     schedule: str = "linear"
-    """``constant`` | ``linear`` (constant, then linear to zero over ``decay_steps``) | ``step`` | ``cosine``."""
+    """``constant`` | ``linear`` (constant, then to zero over ``decay_steps``) | ``step`` | ``cosine``."""
     decay_steps: int | None = None
     """Linear schedule: steps of decay at the end; None means half of ``steps`` (100+100 epochs)."""
     step_size: int = 50_000
@@ -214,8 +214,10 @@ def build_config(*layers: dict[str, Any]) -> Config:
 def _check_values(config: Config) -> None:
     choices = {
         "data.direction": (config.data.direction, ("a2b", "b2a")),
-        "data.preprocess": (config.data.preprocess,
-                            ("resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none")),
+        "data.preprocess": (
+            config.data.preprocess,
+            ("resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none"),
+        ),
         "data.augment_on": (config.data.augment_on, ("loader", "device")),
         "train.schedule": (config.train.schedule, ("constant", "linear", "step", "cosine")),
         "train.init": (config.train.init, ("normal", "xavier", "kaiming", "orthogonal")),
@@ -223,8 +225,12 @@ def _check_values(config: Config) -> None:
     for key, (value, allowed) in choices.items():
         if value not in allowed:
             raise ConfigError(f"{key} must be one of {', '.join(allowed)}; got {value!r}")
-    positive = {"train.steps": config.train.steps, "train.batch_size": config.train.batch_size,
-                "train.n_critic": config.train.n_critic, "data.image_size": config.data.image_size}
+    positive = {
+        "train.steps": config.train.steps,
+        "train.batch_size": config.train.batch_size,
+        "train.n_critic": config.train.n_critic,
+        "data.image_size": config.data.image_size,
+    }
     for key, value in positive.items():
         if not isinstance(value, int) or value < 1:
             raise ConfigError(f"{key} must be a positive integer; got {value!r}")

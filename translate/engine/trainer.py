@@ -60,7 +60,9 @@ def unique_parameters(modules: list[nn.Module]) -> list[nn.Parameter]:
 
 
 def move_batch(batch: Batch, device: torch.device) -> Batch:
-    return {k: v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+    return {
+        k: v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v for k, v in batch.items()
+    }
 
 
 class Trainer:
@@ -70,8 +72,13 @@ class Trainer:
     index like the built-in ones and provide ``task_kwargs()``.
     """
 
-    def __init__(self, config: Config, run_dir: str | Path, resume: bool = False,
-                 dataset: torch.utils.data.Dataset | None = None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        run_dir: str | Path,
+        resume: bool = False,
+        dataset: torch.utils.data.Dataset | None = None,
+    ) -> None:
         self.config = config
         self.run_dir = Path(run_dir)
         self.device = resolve_device(config.train.device)
@@ -88,7 +95,9 @@ class Trainer:
         train = config.train
         fused = self.device.type in ("cpu", "cuda")
         self.optimizers = {
-            group: torch.optim.Adam(unique_parameters(modules), lr=train.lr, betas=tuple(train.betas), fused=fused)
+            group: torch.optim.Adam(
+                unique_parameters(modules), lr=train.lr, betas=tuple(train.betas), fused=fused
+            )
             for group, modules in self.task.optimizer_groups().items()
         }
         self.step = 0
@@ -101,20 +110,27 @@ class Trainer:
         defaults = type(self.task).loss_weights
         unknown = set(self.config.loss_weights) - set(defaults)
         if unknown:
-            raise ConfigError(f"unknown loss weight(s) {', '.join(sorted(unknown))} for task {self.config.task}. "
-                              f"Known: {', '.join(defaults)}")
+            raise ConfigError(
+                f"unknown loss weight(s) {', '.join(sorted(unknown))} for task {self.config.task}. "
+                f"Known: {', '.join(defaults)}"
+            )
         return {**defaults, **{k: float(v) for k, v in self.config.loss_weights.items()}}
 
     # ----------------------------------------------------------------------------------------- data
     def _batches(self) -> Iterator[Batch]:
         """Endless batches, continuing from ``samples_seen`` so a resumed run sees the same data."""
         sampler = ResumableSampler(len(self.dataset), seed=self.config.train.seed, start=self.samples_seen)
-        loader = DataLoader(self.dataset, batch_size=self.config.train.batch_size, sampler=sampler,
-                            num_workers=self.config.data.num_workers, pin_memory=self.device.type == "cuda",
-                            persistent_workers=self.config.data.num_workers > 0,
-                            # The loader draws worker seeds from this, not from the global RNG that
-                            # checkpoints restore; augmentation is seeded per sample by the sampler.
-                            generator=torch.Generator().manual_seed(self.config.train.seed))
+        loader = DataLoader(
+            self.dataset,
+            batch_size=self.config.train.batch_size,
+            sampler=sampler,
+            num_workers=self.config.data.num_workers,
+            pin_memory=self.device.type == "cuda",
+            persistent_workers=self.config.data.num_workers > 0,
+            # The loader draws worker seeds from this, not from the global RNG that
+            # checkpoints restore; augmentation is seeded per sample by the sampler.
+            generator=torch.Generator().manual_seed(self.config.train.seed),
+        )
         # augment_on=device: crop/flip/jitter here, seeded by (train.seed, samples seen before the batch)
         augment = None
         if self.config.data.augment_on == "device":
@@ -173,8 +189,9 @@ class Trainer:
 
     def _set_learning_rate(self) -> float:
         train = self.config.train
-        lr = train.lr * lr_factor(self.step, train.steps, train.schedule, train.decay_steps,
-                                  train.step_size, train.gamma)
+        lr = train.lr * lr_factor(
+            self.step, train.steps, train.schedule, train.decay_steps, train.step_size, train.gamma
+        )
         for optimizer in self.optimizers.values():
             for group in optimizer.param_groups:
                 group["lr"] = lr
@@ -195,8 +212,16 @@ class Trainer:
         previous_handler = signal.signal(signal.SIGINT, self._request_stop)
         self.task.train()
         try:
-            with tqdm(total=train.steps, initial=self.step, desc=self.config.task, unit="step",
-                      dynamic_ncols=True) as bar, open(self.run_dir / "log.jsonl", "a") as log_file:
+            with (
+                tqdm(
+                    total=train.steps,
+                    initial=self.step,
+                    desc=self.config.task,
+                    unit="step",
+                    dynamic_ncols=True,
+                ) as bar,
+                open(self.run_dir / "log.jsonl", "a") as log_file,
+            ):
                 while self.step < train.steps and not self.stop_requested:
                     lr = self._set_learning_rate()
                     for name, value in self.train_step(batches).items():
@@ -207,8 +232,12 @@ class Trainer:
                     if self.step % train.log_every == 0 or self.step == train.steps:
                         means = {k: v / count for k, v in sums.items()}
                         bar.set_postfix({k: f"{v:.3g}" for k, v in means.items()})
-                        record = {"step": self.step, "lr": lr, **means,
-                                  "steps_per_s": (self.step - start_step) / (time.time() - started)}
+                        record = {
+                            "step": self.step,
+                            "lr": lr,
+                            **means,
+                            "steps_per_s": (self.step - start_step) / (time.time() - started),
+                        }
                         log_file.write(json.dumps(record) + "\n")
                         log_file.flush()
                         sums.clear()
@@ -221,8 +250,13 @@ class Trainer:
             signal.signal(signal.SIGINT, previous_handler)
         self.save_checkpoint()
         if self.stop_requested:
-            log.warning("interrupted at step %d; checkpoint saved. Continue with: translate train %s "
-                        "--run-dir %s --resume", self.step, self.config.task, self.run_dir)
+            log.warning(
+                "interrupted at step %d; checkpoint saved. Continue with: translate train %s "
+                "--run-dir %s --resume",
+                self.step,
+                self.config.task,
+                self.run_dir,
+            )
         return self.run_dir
 
     def _request_stop(self, signum: int, frame: Any) -> None:
@@ -247,9 +281,17 @@ class Trainer:
         rng_tensors, meta["rng"] = ckpt.random_state()
         state.update(rng_tensors)
         state.update({f"task/{k}": v for k, v in self.task.training_state().items()})
-        return ckpt.save_checkpoint(self.run_dir, self.step, self.config.task, self.task_kwargs,
-                                    self.config.to_dict(), self.task.state_dict(), state, meta,
-                                    keep=self.config.train.keep_checkpoints)
+        return ckpt.save_checkpoint(
+            self.run_dir,
+            self.step,
+            self.config.task,
+            self.task_kwargs,
+            self.config.to_dict(),
+            self.task.state_dict(),
+            state,
+            meta,
+            keep=self.config.train.keep_checkpoints,
+        )
 
     def _resume(self) -> None:
         latest = ckpt.latest_checkpoint(self.run_dir)
