@@ -8,26 +8,19 @@ from typing import Any
 
 import cv2
 import numpy as np
-from torch.utils.data import Dataset
 
 from translate.config import DataConfig
+from translate.data.base import ImageDataset
 from translate.data.folders import aligned_expectation, aligned_folder, data_root, image_files
-from translate.data.io import SkippingReader, UnreadableImageError, read_image
+from translate.data.io import UnreadableImageError, read_image
 from translate.data.sampler import Item, split_item
-from translate.data.transforms import build_transform, seed_transform
 from translate.errors import ConfigError
 from translate.registry import DATASETS
 
 log = logging.getLogger("translate")
 
 
-def check_channels(in_channels: int, out_channels: int) -> None:
-    for key, value in (("data.in_channels", in_channels), ("data.out_channels", out_channels)):
-        if value not in (1, 3):
-            raise ConfigError(f"{key} must be 1 (grayscale) or 3 (RGB); got {value!r}")
-
-
-class AlignedDataset(Dataset):
+class AlignedDataset(ImageDataset):
     """A|B pairs from one folder: ``{"input": (C_in, H, W), "target": (C_out, H, W), "path": str}``.
 
     Images are in ``[-1, 1]``. ``direction="a2b"`` makes the left half the input, ``"b2a"`` the right
@@ -40,42 +33,12 @@ class AlignedDataset(Dataset):
     Unreadable files are skipped (logged once, counted in ``skipped``) in favour of the next one.
     """
 
-    def __init__(
-        self,
-        files: list[Path],
-        direction: str = "a2b",
-        image_size: int = 256,
-        load_size: int | None = None,
-        preprocess: str = "resize_and_crop",
-        flip: bool = True,
-        in_channels: int = 3,
-        out_channels: int = 3,
-        train: bool = True,
-        color_jitter: float = 0.0,
-        augment_on: str = "loader",
-    ) -> None:
+    def __init__(self, files: list[Path], direction: str = "a2b", **options: Any) -> None:
+        super().__init__(**options)
         if direction not in ("a2b", "b2a"):
             raise ConfigError(f"data.direction must be a2b or b2a; got {direction!r}")
-        check_channels(in_channels, out_channels)
         self.files = list(files)
         self.direction = direction
-        self.in_channels = in_channels
-        self.out_channels = out_channels
-        self.train = train
-        if augment_on not in ("loader", "device"):
-            raise ConfigError(f"data.augment_on must be loader or device; got {augment_on!r}")
-        self.augment_on = augment_on
-        self.train_transform = build_transform(
-            preprocess,
-            image_size,
-            load_size,
-            flip,
-            train=True,
-            color_jitter=color_jitter,
-            on_device=augment_on == "device",
-        )
-        self.eval_transform = build_transform(preprocess, image_size, load_size, flip, train=False)
-        self.reader = SkippingReader()
 
     @classmethod
     def from_config(cls, data: DataConfig, train: bool = True) -> AlignedDataset:
@@ -84,31 +47,10 @@ class AlignedDataset(Dataset):
             log.warning("data.domains %s is ignored: the aligned dataset reads A|B pairs", data.domains)
         folder, exclude = aligned_folder(root, train)
         files = image_files(folder, aligned_expectation(root), exclude, data.max_images)
-        return cls(
-            files,
-            direction=data.direction,
-            image_size=data.image_size,
-            load_size=data.load_size,
-            preprocess=data.preprocess,
-            flip=data.flip,
-            in_channels=data.in_channels,
-            out_channels=data.out_channels,
-            train=train,
-            color_jitter=data.color_jitter,
-            augment_on=data.augment_on,
-        )
-
-    @property
-    def skipped(self) -> int:
-        """Distinct unreadable files skipped so far (in this process)."""
-        return self.reader.skipped
+        return cls(files, direction=data.direction, **cls.options(data, train))
 
     def task_kwargs(self) -> dict[str, Any]:
-        return {
-            "in_channels": self.in_channels,
-            "out_channels": self.out_channels,
-            "direction": self.direction,
-        }
+        return {**super().task_kwargs(), "direction": self.direction}
 
     def __len__(self) -> int:
         return len(self.files)
@@ -127,12 +69,7 @@ class AlignedDataset(Dataset):
     def __getitem__(self, item: int | Item) -> dict[str, Any]:
         index, seed = split_item(item)
         (source, target), path = self.reader.load(self.files, index, self._read_pair)
-        if self.train and seed is not None:
-            transform = self.train_transform
-            seed_transform(transform, seed)
-        else:
-            transform = self.eval_transform
-        out = transform(image=source, target=target)
+        out = self.transform(seed)(image=source, target=target)
         return {"input": out["image"], "target": out["target"], "path": str(path)}
 
 
