@@ -29,7 +29,7 @@ from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
 
-from translate.data.io import exif_orientation
+from translate.data.io import exif_orientation, walk_files
 from translate.data.layout import (
     IDX_PATTERN,
     IDX_TYPES,
@@ -249,36 +249,9 @@ def check_image(path: Path, min_size: int = 32, pair: bool = False, deep: bool =
 
 
 def _walk(group: ImageGroup) -> tuple[list[Path], list[Path]]:
-    """(image files, other files) of a group, sorted; hidden entries skipped, symlinked folders once."""
-    images: list[Path] = []
-    others: list[Path] = []
-    seen: set[tuple[int, int]] = set()
-    pending = [(group.path, 0)]
-    while pending:
-        folder, depth = pending.pop()
-        try:
-            st = folder.stat()
-            if (st.st_dev, st.st_ino) in seen:
-                continue
-            seen.add((st.st_dev, st.st_ino))
-            entries = list(os.scandir(folder))
-        except OSError:
-            continue
-        for entry in entries:
-            if entry.name.startswith("."):
-                continue
-            try:
-                is_dir = entry.is_dir()
-            except OSError:
-                is_dir = False
-            if is_dir:
-                if group.recursive and not (depth == 0 and entry.name in group.exclude):
-                    pending.append((Path(entry.path), depth + 1))
-            elif is_image_name(entry.name):
-                images.append(Path(entry.path))
-            else:
-                others.append(Path(entry.path))
-    return sorted(images), sorted(others)
+    """(image files, other files) of a group, sorted."""
+    files = walk_files(group.path, group.recursive, tuple(group.exclude))
+    return [f for f in files if is_image_name(f.name)], [f for f in files if not is_image_name(f.name)]
 
 
 def _name_notes(paths: list[Path], root: Path) -> list[str]:

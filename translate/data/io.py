@@ -62,17 +62,18 @@ class UnreadableImageError(DataError):
         return type(self), (self.path, self.reason)
 
 
-def list_images(folder: str | Path, recursive: bool = True) -> list[Path]:
-    """Image files under ``folder`` by extension (any case), sorted; hidden files and folders skipped.
+def walk_files(folder: str | Path, recursive: bool = True, exclude: tuple[str, ...] = ()) -> list[Path]:
+    """Every file under ``folder`` (dangling symlinks included), sorted; hidden entries skipped.
 
-    Symlinked folders are followed (each real folder once). A missing folder gives an empty list.
+    Symlinked folders are followed, each real folder once; ``exclude`` names top-level sub-folders to
+    leave out. A missing folder gives an empty list.
     """
     folder = Path(folder)
     found: list[Path] = []
     seen: set[tuple[int, int]] = set()
-    pending = [folder]
+    pending = [(folder, 0)]
     while pending:
-        current = pending.pop()
+        current, depth = pending.pop()
         try:
             stat = current.stat()
             if (stat.st_dev, stat.st_ino) in seen:
@@ -85,14 +86,23 @@ def list_images(folder: str | Path, recursive: bool = True) -> list[Path]:
             if entry.name.startswith("."):
                 continue
             try:
-                if entry.is_dir():
-                    if recursive:
-                        pending.append(Path(entry.path))
-                elif os.path.splitext(entry.name)[1].lower() in IMAGE_EXTENSIONS and entry.is_file():
-                    found.append(Path(entry.path))
-            except OSError:  # a dangling symlink, a permission problem
-                continue
+                is_dir = entry.is_dir()
+            except OSError:  # a permission problem
+                is_dir = False
+            if not is_dir:
+                found.append(Path(entry.path))
+            elif recursive and not (depth == 0 and entry.name in exclude):
+                pending.append((Path(entry.path), depth + 1))
     return sorted(found, key=lambda p: p.relative_to(folder).parts)
+
+
+def list_images(folder: str | Path, recursive: bool = True, exclude: tuple[str, ...] = ()) -> list[Path]:
+    """Image files under ``folder`` by extension (any case), sorted, as :func:`walk_files` finds them."""
+    return [
+        p
+        for p in walk_files(folder, recursive, exclude)
+        if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file()
+    ]
 
 
 def read_image(path: str | Path, channels: int = 3) -> np.ndarray:
