@@ -24,10 +24,10 @@ from translate.registry import TASKS
 log = logging.getLogger("translate")
 
 
-def demo_root(layout: str) -> Path:
-    """Where the built-in demo data is generated (once): ``$XDG_CACHE_HOME/translate/demo-<layout>``."""
+def demo_root(name: str) -> Path:
+    """Where the built-in demo data is generated (once): ``$XDG_CACHE_HOME/translate/demo-<name>``."""
     cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-    return cache / "translate" / f"demo-{layout}"
+    return cache / "translate" / f"demo-{name}"
 
 
 def _needs_demo_data(data: dict[str, Any], dataset: str) -> bool:
@@ -118,8 +118,8 @@ def prepare_demo_data(dataset: str, domains: list[str] | None) -> Path:
     names = tuple(domains or ["photo", "anime"])
     if len(names) != 2:
         raise ConfigError(f"--domains takes two names; got {list(names)}")
-    suffix = "" if layout == "aligned" else "-" + "-".join(names)
-    return make_demo_dataset(demo_root(layout + suffix), layout=layout, domains=names)
+    name = "pairs" if layout == "aligned" else "-".join(names)
+    return make_demo_dataset(demo_root(name), layout=layout, domains=names)
 
 
 def default_run_dir(config: Config) -> Path:
