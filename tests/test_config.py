@@ -88,3 +88,7 @@ def test_every_shipped_config_resolves_and_builds_its_task(path, tmp_path):
     with torch.device("meta"):
         task = TASKS.build({"name": config.task, "in_channels": 3, "out_channels": 3, **config.model})
     assert task.translators()
+
+
+def test_paths_are_accepted_where_strings_are_expected(tmp_path):
+    assert build_config({"data": {"root": tmp_path}}).data.root == str(tmp_path)
