@@ -1,0 +1,529 @@
+"""Throughput benchmark: generator inference and full training steps, as ratios against baselines.
+
+For each method x image size x batch size it measures
+
+* the main generator's forward pass (eval mode, ``no_grad``): ms/batch, images/s, FLOPs per image and
+  achieved GFLOP/s;
+* one full training step through the real ``Trainer.train_step`` (one generator update and ``n_critic``
+  discriminator updates) with the trainer's fused Adam, and the same step with plain Adam
+  (``fused=False, foreach=False``) swapped in: ms/step, images/s, FLOPs per step (forward + backward)
+  and achieved GFLOP/s.
+
+Speed is reported against baselines measured in the same run, never as bare numbers to compare across
+machines: every row's GFLOP/s as a percentage of the dense fp32 GEMM peak measured on the spot, and the
+fused-Adam step as a speedup over the plain-Adam step. FLOPs come from ``torch.utils.flop_counter``
+(convolutions and matrix products; norms, activations and optimizer updates are not counted), counted once
+outside the timed runs.
+
+    python tools/benchmark.py --methods pix2pix cyclegan --sizes 64 128 --batch-sizes 1 4 \\
+        --set pix2pix:model.generator.name=unet --set pix2pix:model.generator.num_downs=6 \\
+        --device cpu --repeats 3 --warmup 1 --out results.json
+
+``--set key=value`` overrides every method's config; ``--set METHOD:key=value`` only that method's.
+Nothing is written except ``--out``: the trainer runs in a temporary folder on in-memory random data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+from torch.utils.data import Dataset, default_collate
+from torch.utils.flop_counter import FlopCounterMode
+
+import translate.api  # noqa: F401  (registers every component)
+from translate.config import Config, build_config, parse_override
+from translate.engine.trainer import Trainer, resolve_device
+from translate.errors import ConfigError
+from translate.registry import DISCRIMINATORS, TASKS, accepted_kwargs
+
+# --------------------------------------------------------------------------------------------- data
+
+
+class SyntheticDataset(Dataset):
+    """Random images in ``[-1, 1]`` in the item format of the task's dataset kind; nothing is read from disk.
+
+    ``kind`` is the task's ``dataset`` (``aligned``: ``{"input", "target", "path"}``, ``unaligned``:
+    ``{"A", "B", "path_A", "path_B"}``). Items are deterministic per index; sampler items
+    ``(index, seed)`` are accepted like plain indices.
+    """
+
+    def __init__(
+        self,
+        kind: str,
+        size: int,
+        in_channels: int = 3,
+        out_channels: int = 3,
+        direction: str = "a2b",
+        length: int = 16,
+    ) -> None:
+        if kind not in ("aligned", "unaligned"):
+            raise ConfigError(
+                f"the benchmark has no synthetic data for dataset kind {kind!r} (known: aligned, unaligned)"
+            )
+        self.kind, self.size, self.length = kind, size, length
+        self.in_channels, self.out_channels, self.direction = in_channels, out_channels, direction
+
+    def task_kwargs(self) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {"in_channels": self.in_channels, "out_channels": self.out_channels}
+        if self.kind == "aligned":
+            kwargs["direction"] = self.direction
+        return kwargs
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, item: int | tuple[int, int]) -> dict[str, Any]:
+        index = item[0] if isinstance(item, tuple) else item
+        gen = torch.Generator().manual_seed(int(index))
+
+        def image(channels: int) -> torch.Tensor:
+            return torch.rand(channels, self.size, self.size, generator=gen) * 2 - 1
+
+        if self.kind == "aligned":
+            return {
+                "input": image(self.in_channels),
+                "target": image(self.out_channels),
+                "path": f"{index}.png",
+            }
+        return {
+            "A": image(self.in_channels),
+            "B": image(self.out_channels),
+            "path_A": f"a/{index}.png",
+            "path_B": f"b/{index}.png",
+        }
+
+
+class CountingBatches:
+    """An endless iterator over a few pre-collated batches (moved to ``device``), counting what it yields."""
+
+    def __init__(self, dataset: Dataset, batch_size: int, device: torch.device, distinct: int = 2) -> None:
+        batches = []
+        for b in range(distinct):
+            items = [dataset[(b * batch_size + i) % len(dataset)] for i in range(batch_size)]
+            batch = default_collate(items)
+            batches.append({k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()})
+        self._cycle = itertools.cycle(batches)
+        self.yielded = 0
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return self
+
+    def __next__(self) -> dict[str, Any]:
+        self.yielded += 1
+        return next(self._cycle)
+
+
+# --------------------------------------------------------------------------------------------- measuring
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def time_call(fn: Callable[[], Any], device: torch.device) -> float:
+    """Seconds one call of ``fn`` takes, with the device synchronized on both sides."""
+    synchronize(device)
+    start = time.perf_counter()
+    fn()
+    synchronize(device)
+    return time.perf_counter() - start
+
+
+def median_time(fn: Callable[[], Any], device: torch.device, repeats: int, warmup: int) -> float:
+    """Median seconds per call over ``repeats`` calls after ``warmup`` untimed ones."""
+    for _ in range(warmup):
+        fn()
+    return statistics.median(time_call(fn, device) for _ in range(max(repeats, 1)))
+
+
+def count_flops(fn: Callable[[], Any]) -> int:
+    """FLOPs of one call of ``fn`` (forward and backward convolutions/matmuls), by ``FlopCounterMode``."""
+    with FlopCounterMode(display=False) as counter:
+        fn()
+    return int(counter.get_total_flops())
+
+
+def gemm_peak_gflops(device: torch.device, n: int = 2048, repeats: int = 5) -> float:
+    """Dense fp32 GEMM throughput (GFLOP/s) of ``torch.mm`` on ``n x n`` matrices: best of ``repeats``."""
+    a = torch.randn(n, n, device=device)
+    b = torch.randn(n, n, device=device)
+    out = torch.empty(n, n, device=device)
+    for _ in range(2):
+        torch.mm(a, b, out=out)
+    best = min(time_call(lambda: torch.mm(a, b, out=out), device) for _ in range(max(repeats, 1)))
+    return 2 * n**3 / best / 1e9
+
+
+# --------------------------------------------------------------------------------------------- config
+
+
+def split_overrides(items: list[str], methods: list[str]) -> dict[str, list[dict[str, Any]]]:
+    """``--set`` items per method: ``key=value`` applies to all, ``method:key=value`` to one."""
+    per_method: dict[str, list[dict[str, Any]]] = {m: [] for m in methods}
+    for item in items:
+        key, sep, value = item.partition("=")
+        targets = methods
+        if ":" in key:
+            method, key = key.split(":", 1)
+            if method not in TASKS:
+                TASKS.get(method)  # raises, naming the known methods
+            targets = [method] if method in per_method else []
+        for method in targets:
+            per_method[method].append(parse_override(key + sep + value))
+    return per_method
+
+
+def base_channels_layer(method: str, base_channels: int | None, model: dict[str, Any]) -> dict[str, Any]:
+    """``--base-channels`` as a config layer: the generator's, and the discriminator's when it takes one."""
+    if base_channels is None:
+        return {}
+    layer: dict[str, Any] = {"generator": {"base_channels": base_channels}}
+    disc = model.get("discriminator")
+    if isinstance(disc, dict) and "name" in disc:
+        accepted = accepted_kwargs(DISCRIMINATORS.get(disc["name"]))
+        if accepted is None or "base_channels" in accepted:
+            layer["discriminator"] = {"base_channels": base_channels}
+    return {"model": layer}
+
+
+def benchmark_config(
+    method: str,
+    size: int,
+    batch_size: int,
+    device: str,
+    run_dir: str,
+    overrides: list[dict[str, Any]],
+    base_channels: int | None = None,
+) -> Config:
+    """The method's config (task defaults < base channels < ``--set``) for one size and batch size.
+
+    No data folder is involved: the benchmark injects its own in-memory dataset.
+    """
+    run_layer = {
+        "data": {"image_size": size, "num_workers": 0},
+        "train": {"batch_size": batch_size, "device": device},
+    }
+    default_model = TASKS.get(method).default_config.get("model", {})
+    layers = [base_channels_layer(method, base_channels, default_model), *overrides, run_layer]
+    task_defaults = TASKS.get(method).default_config
+    return build_config({"task": method, "run_dir": run_dir}, task_defaults, *layers)
+
+
+def plain_adam(optimizer: torch.optim.Optimizer) -> torch.optim.Adam:
+    """A plain (``fused=False, foreach=False``) Adam over the same parameter groups and hyperparameters."""
+    groups = [
+        {k: v for k, v in group.items() if k not in ("fused", "foreach")} for group in optimizer.param_groups
+    ]
+    return torch.optim.Adam(groups, fused=False, foreach=False)
+
+
+# --------------------------------------------------------------------------------------------- rows
+
+
+@dataclass
+class Row:
+    method: str
+    what: str
+    """``generator forward``, ``train step (fused Adam)`` or ``train step (plain Adam)``."""
+    size: int
+    batch: int
+    ms: float
+    """Milliseconds per batch (forward) or per step (training)."""
+    images_per_s: float
+    gflop: float
+    """GFLOP per image (forward) or per step (training)."""
+    gflop_per_unit: str
+    """``image`` or ``step``."""
+    gflops: float
+    """Achieved GFLOP/s."""
+    pct_of_peak: float
+    """Achieved GFLOP/s as a percentage of the GEMM peak measured in the same run."""
+    ratio: float | None = None
+    """Speedup against the row's baseline (fused Adam step vs plain Adam step), None when there is none."""
+    baseline: str = ""
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+def bench_one(
+    method: str,
+    size: int,
+    batch_size: int,
+    args: argparse.Namespace,
+    overrides: list[dict[str, Any]],
+    peak: float,
+) -> list[Row]:
+    """Rows for one method x size x batch size: generator forward, then fused and plain Adam train steps."""
+    with tempfile.TemporaryDirectory(prefix="translate-bench-") as run_dir:
+        config = benchmark_config(
+            method, size, batch_size, args.device, run_dir, overrides, args.base_channels
+        )
+        data = config.data
+        dataset = SyntheticDataset(
+            TASKS.get(method).dataset,
+            size,
+            data.in_channels,
+            data.out_channels,
+            data.direction,
+            length=max(16, 2 * batch_size),
+        )
+        trainer = Trainer(config, run_dir, dataset=dataset)
+        device, task = trainer.device, trainer.task
+        direction, generator = next(iter(task.translators().items()))
+        multiple = getattr(generator, "size_multiple", 1)
+        if size % multiple:
+            raise ConfigError(
+                f"{method}'s generator {config.model['generator']} needs image sizes that are "
+                f"multiples of {multiple}; got {size}. Choose the architecture with e.g. "
+                f"--set {method}:model.generator.name=unet "
+                f"--set {method}:model.generator.num_downs=6"
+            )
+        rows: list[Row] = []
+        common = {
+            "generator": config.model.get("generator"),
+            "direction": direction,
+            "discriminator": config.model.get("discriminator"),
+        }
+
+        if not args.no_forward:
+            x = torch.rand(batch_size, data.in_channels, size, size, device=device) * 2 - 1
+            task.eval()
+            with torch.no_grad():
+                flops = count_flops(lambda: generator(x))
+                seconds = median_time(lambda: generator(x), device, args.repeats, args.warmup)
+            task.train()
+            gflops = flops / seconds / 1e9
+            rows.append(
+                Row(
+                    method,
+                    "generator forward",
+                    size,
+                    batch_size,
+                    seconds * 1e3,
+                    batch_size / seconds,
+                    flops / batch_size / 1e9,
+                    "image",
+                    gflops,
+                    100 * gflops / peak,
+                    details={**common, "flops_per_batch": flops},
+                )
+            )
+
+        if not args.no_train:
+            task.train()
+            batches = CountingBatches(dataset, batch_size, device)
+            variants = {
+                "fused Adam": dict(trainer.optimizers),
+                "plain Adam": {g: plain_adam(o) for g, o in trainer.optimizers.items()},
+            }
+            before = batches.yielded
+            flops = count_flops(lambda: trainer.train_step(batches))  # also a warm-up step (fused)
+            batches_per_step = batches.yielded - before
+
+            def step(variant: str) -> Callable[[], Any]:
+                def run() -> None:
+                    trainer.optimizers = variants[variant]
+                    trainer.train_step(batches)
+
+                return run
+
+            for variant in variants:
+                for _ in range(args.warmup):
+                    step(variant)()
+            # Interleaved, in alternating order (ABBA...), so that load drifting on a shared machine hits
+            # both variants alike; the ratio is of medians.
+            times: dict[str, list[float]] = {v: [] for v in variants}
+            order = list(variants)
+            for r in range(max(args.repeats, 1)):
+                for variant in order if r % 2 == 0 else order[::-1]:
+                    times[variant].append(time_call(step(variant), device))
+            trainer.optimizers = variants["fused Adam"]
+            medians = {v: statistics.median(t) for v, t in times.items()}
+            for variant, seconds in medians.items():
+                gflops = flops / seconds / 1e9
+                is_base = variant == "plain Adam"
+                rows.append(
+                    Row(
+                        method,
+                        f"train step ({variant})",
+                        size,
+                        batch_size,
+                        seconds * 1e3,
+                        batch_size * batches_per_step / seconds,
+                        flops / 1e9,
+                        "step",
+                        gflops,
+                        100 * gflops / peak,
+                        ratio=1.0 if is_base else medians["plain Adam"] / seconds,
+                        baseline="plain Adam step",
+                        details={
+                            **common,
+                            "n_critic": config.train.n_critic,
+                            "batches_per_step": batches_per_step,
+                            "flops_per_step": flops,
+                            "times_ms": [t * 1e3 for t in times[variant]],
+                        },
+                    )
+                )
+        return rows
+
+
+# --------------------------------------------------------------------------------------------- output
+
+
+def _num(x: float) -> str:
+    """Three significant digits without exponents for the sizes a table holds (0.00095, 1.23, 12.3, 1234)."""
+    return f"{x:.1f}" if abs(x) >= 100 else f"{x:.3g}" if abs(x) >= 1e-3 else f"{x:.2e}"
+
+
+def render_table(rows: list[Row], peak: float) -> str:
+    """Markdown table of the rows; the GEMM peak is stated above it."""
+    header = [
+        "method",
+        "what",
+        "size",
+        "batch",
+        "ms",
+        "img/s",
+        "GFLOP (per img | per step)",
+        "GFLOP/s",
+        "% GEMM peak",
+        "ratio vs baseline",
+    ]
+    lines = [
+        f"Dense fp32 GEMM peak measured in this run: {peak:.1f} GFLOP/s",
+        "",
+        "| " + " | ".join(header) + " |",
+        "|" + "|".join(["---"] * 2 + ["---:"] * (len(header) - 2)) + "|",
+    ]
+    for row in rows:
+        ratio = "-" if row.ratio is None else f"{row.ratio:.2f}x vs {row.baseline}"
+        if row.ratio == 1.0 and "plain" in row.what:
+            ratio = "1.00x (baseline)"
+        unit = "img" if row.gflop_per_unit == "image" else "step"
+        cells = [
+            row.method,
+            row.what,
+            str(row.size),
+            str(row.batch),
+            _num(row.ms),
+            _num(row.images_per_s),
+            f"{_num(row.gflop)} /{unit}",
+            _num(row.gflops),
+            f"{_num(row.pct_of_peak)}%",
+            ratio,
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def default_threads() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--methods", nargs="+", default=["pix2pix", "cyclegan"])
+    parser.add_argument("--sizes", nargs="+", type=int, default=[256])
+    parser.add_argument("--batch-sizes", nargs="+", type=int, default=[1])
+    parser.add_argument(
+        "--base-channels",
+        type=int,
+        default=None,
+        help="generator (and discriminator) base width; default: the task's (64)",
+    )
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="[METHOD:]KEY=VALUE",
+        help="config override, for all methods or one (repeatable)",
+    )
+    parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:1 ...")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads; default: all cores")
+    parser.add_argument("--repeats", type=int, default=5, help="timed runs per row (the median is reported)")
+    parser.add_argument("--warmup", type=int, default=1, help="untimed runs before timing")
+    parser.add_argument(
+        "--gemm-size", type=int, default=2048, help="side of the matrices of the GEMM baseline"
+    )
+    parser.add_argument("--no-forward", action="store_true", help="skip the generator forward rows")
+    parser.add_argument("--no-train", action="store_true", help="skip the training step rows")
+    parser.add_argument("--out", default=None, help="also write the results as JSON here")
+    return parser.parse_args(argv)
+
+
+def run(args: argparse.Namespace, log: Callable[[str], None] = lambda s: None) -> dict[str, Any]:
+    """Run the benchmark described by ``args``; returns the JSON-able results (rows, skipped, baselines)."""
+    threads = args.threads or default_threads()
+    torch.set_num_threads(threads)
+    for method in args.methods:
+        TASKS.get(method)  # unknown names fail before any measuring
+    per_method = split_overrides(args.overrides, args.methods)
+    device = resolve_device(args.device)
+    peak_start = gemm_peak_gflops(device, args.gemm_size)
+    log(f"GEMM peak: {peak_start:.1f} GFLOP/s ({threads} threads, {device})")
+    rows: list[Row] = []
+    skipped: list[dict[str, Any]] = []
+    for method, size, batch in itertools.product(args.methods, args.sizes, args.batch_sizes):
+        started = time.perf_counter()
+        try:
+            new = bench_one(method, size, batch, args, per_method[method], peak_start)
+        except ConfigError as exc:
+            skipped.append({"method": method, "size": size, "batch": batch, "reason": str(exc)})
+            log(f"skipped {method} {size}px batch {batch}: {exc}")
+            continue
+        rows += new
+        log(f"{method} {size}px batch {batch}: {time.perf_counter() - started:.1f} s")
+    peak_end = gemm_peak_gflops(device, args.gemm_size)
+    peak = max(peak_start, peak_end)
+    for row in rows:  # against the best GEMM of the run
+        row.pct_of_peak = 100 * row.gflops / peak
+    return {
+        "gemm_peak_gflops": peak,
+        "gemm_gflops_start": peak_start,
+        "gemm_gflops_end": peak_end,
+        "gemm_size": args.gemm_size,
+        "device": str(device),
+        "threads": threads,
+        "torch": torch.__version__,
+        "machine": platform.processor() or platform.machine(),
+        "args": vars(args),
+        "rows": [asdict(row) for row in rows],
+        "skipped": skipped,
+        "table": render_table(rows, peak),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        results = run(args, log=lambda s: print(s, file=sys.stderr, flush=True))
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(results["table"])
+    for skip in results["skipped"]:
+        print(f"\nskipped {skip['method']} {skip['size']}px batch {skip['batch']}: {skip['reason']}")
+    if args.out:
+        with open(args.out, "w") as f:
+            json.dump(results, f, indent=2, default=str)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
