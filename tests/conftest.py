@@ -57,6 +57,37 @@ def build_task(task: str, **model: object):
     return TASKS.build({"name": task, **config.model})
 
 
+def assert_resuming_changes_nothing(config, tmp_path) -> None:
+    """Train ``config`` straight through, and again with a Ctrl-C after step 2 and ``--resume``: every
+    weight, optimizer moment, random state and pool must come out bit-identical."""
+    from safetensors.torch import load_file
+
+    from translate.engine.checkpoint import checkpoint_dirs, load_model_checkpoint
+    from translate.engine.trainer import Trainer
+
+    class StopsAtStep2(Trainer):
+        """A trainer whose user presses Ctrl-C during step 2 (the real interrupt path)."""
+
+        def train_step(self, batches):
+            logged = super().train_step(batches)
+            if self.step + 1 == 2:
+                self.stop_requested = True
+            return logged
+
+    Trainer(config, tmp_path / "straight").fit()
+    StopsAtStep2(config, tmp_path / "resumed").fit()
+    assert load_model_checkpoint(tmp_path / "resumed").step == 2
+    Trainer(config, tmp_path / "resumed", resume=True).fit()
+
+    straight = checkpoint_dirs(tmp_path / "straight")[-1]
+    resumed = checkpoint_dirs(tmp_path / "resumed")[-1]
+    for name in ("model.safetensors", "state.safetensors"):
+        a, b = load_file(straight / name), load_file(resumed / name)
+        assert a.keys() == b.keys()
+        for key in a:
+            assert torch.equal(a[key], b[key]), f"{name}:{key} differs after resuming"
+
+
 @pytest.fixture(autouse=True)
 def _isolated_cache(tmp_path_factory, monkeypatch):
     """Demo data goes to a per-session temporary cache, never to the user's ~/.cache."""

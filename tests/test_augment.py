@@ -8,9 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import TINY_SIZE, tiny_overrides
+from conftest import TINY_SIZE, assert_resuming_changes_nothing, tiny_overrides
 from PIL import Image
-from safetensors.torch import load_file
 from torch.utils.data import DataLoader
 
 from translate.api import resolve_config
@@ -20,8 +19,6 @@ from translate.data.demo import make_demo_dataset
 from translate.data.device_augment import DeviceAugment
 from translate.data.sampler import ResumableSampler
 from translate.data.transforms import build_transform, seed_transform, to_tensor
-from translate.engine.checkpoint import checkpoint_dirs, load_model_checkpoint
-from translate.engine.trainer import Trainer
 from translate.errors import ConfigError
 
 SIZE, LOAD = 16, 24
@@ -180,16 +177,6 @@ def test_config_checks_augment_on_and_color_jitter():
 
 
 # ------------------------------------------------------------------------------------------ resuming
-class StopsAt(Trainer):
-    """A trainer whose user presses Ctrl-C during step 2."""
-
-    def train_step(self, batches):
-        logged = super().train_step(batches)
-        if self.step + 1 == 2:
-            self.stop_requested = True
-        return logged
-
-
 def test_device_augmented_pix2pix_resumes_exactly(tmp_path):
     root = make_demo_dataset(tmp_path / "data", layout="aligned", num_train=6, num_test=2, size=TINY_SIZE)
     layers = [
@@ -199,15 +186,4 @@ def test_device_augmented_pix2pix_resumes_exactly(tmp_path):
     config = resolve_config("pix2pix", overrides=layers)
     assert config.data.augment_on == "device"
 
-    Trainer(config, tmp_path / "straight").fit()
-    StopsAt(config, tmp_path / "resumed").fit()
-    assert load_model_checkpoint(tmp_path / "resumed").step == 2
-    Trainer(config, tmp_path / "resumed", resume=True).fit()
-
-    straight = checkpoint_dirs(tmp_path / "straight")[-1]
-    resumed = checkpoint_dirs(tmp_path / "resumed")[-1]
-    for name in ("model.safetensors", "state.safetensors"):
-        a, b = load_file(straight / name), load_file(resumed / name)
-        assert a.keys() == b.keys()
-        for key in a:
-            assert torch.equal(a[key], b[key]), f"{name}:{key} differs after resuming"
+    assert_resuming_changes_nothing(config, tmp_path)

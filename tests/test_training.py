@@ -5,14 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
-import torch
-from conftest import TINY_MODELS, TINY_SIZE, tiny_overrides
-from safetensors.torch import load_file
+from conftest import TINY_MODELS, TINY_SIZE, assert_resuming_changes_nothing, tiny_overrides
 
 from translate.api import resolve_config, train
 from translate.data.demo import make_demo_dataset
 from translate.engine.checkpoint import checkpoint_dirs, load_model_checkpoint
-from translate.engine.trainer import Trainer
 from translate.errors import CheckpointError, ConfigError
 
 
@@ -36,36 +33,11 @@ def data_layer(task: str, demo_data) -> dict:
     return layer
 
 
-class StopsAt(Trainer):
-    """A trainer whose user presses Ctrl-C during step ``stop_at`` (the real interrupt path)."""
-
-    stop_at = 2
-
-    def train_step(self, batches):
-        logged = super().train_step(batches)
-        if self.step + 1 == self.stop_at:
-            self.stop_requested = True
-        return logged
-
-
 @pytest.mark.parametrize("task", sorted(TINY_MODELS))
 def test_interrupted_and_resumed_run_equals_an_uninterrupted_one(task, demo_data, tmp_path):
     # Linear decay over the full 4 steps, dropout, random crops/flips, image pool: all must resume exactly.
     layers = [data_layer(task, demo_data), tiny_overrides(task, steps=4, checkpoint_every=100)]
-    config = resolve_config(task, overrides=layers)
-
-    Trainer(config, tmp_path / "straight").fit()
-    StopsAt(config, tmp_path / "resumed").fit()
-    assert load_model_checkpoint(tmp_path / "resumed").step == 2
-    Trainer(config, tmp_path / "resumed", resume=True).fit()
-
-    straight = checkpoint_dirs(tmp_path / "straight")[-1]
-    resumed = checkpoint_dirs(tmp_path / "resumed")[-1]
-    for name in ("model.safetensors", "state.safetensors"):
-        a, b = load_file(straight / name), load_file(resumed / name)
-        assert a.keys() == b.keys()
-        for key in a:
-            assert torch.equal(a[key], b[key]), f"{name}:{key} differs after resuming"
+    assert_resuming_changes_nothing(resolve_config(task, overrides=layers), tmp_path)
 
 
 @pytest.mark.parametrize("task", sorted(TINY_MODELS))
