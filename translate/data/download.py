@@ -119,15 +119,20 @@ def download_dataset(
         archive, downloaded = local, False
     else:
         _warn_if_little_space(root, entry)
-        archive = fetch(
-            entry,
-            source,
-            root / PARTIAL_DIR,
-            progress=progress,
-            retries=retries,
-            timeout=timeout,
-            retry_wait=retry_wait,
-        )
+        try:
+            archive = fetch(
+                entry,
+                source,
+                root / PARTIAL_DIR,
+                progress=progress,
+                retries=retries,
+                timeout=timeout,
+                retry_wait=retry_wait,
+            )
+        except DataError:
+            with contextlib.suppress(OSError):
+                (root / PARTIAL_DIR).rmdir()  # nothing to resume: leave no empty folder behind
+            raise
         downloaded = True
     try:
         extract_dataset(archive, entry, root, progress=progress)
