@@ -295,6 +295,12 @@ def bench_one(
             "generator": config.model.get("generator"),
             "direction": direction,
             "discriminator": config.model.get("discriminator"),
+            "generator_params": sum(p.numel() for p in generator.parameters()),
+            # what the optimizers update: the Adam step's cost grows with this, not with image size
+            "optimized_params": {
+                group: sum(p.numel() for g in o.param_groups for p in g["params"])
+                for group, o in trainer.optimizers.items()
+            },
         }
 
         if not args.no_forward:
