@@ -14,7 +14,7 @@ SHARED_DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 # Small enough that a training step takes milliseconds on a CPU; same structure as the full models.
 TINY_MODELS = {
     "pix2pix": {
-        "generator": {"name": "unet", "num_downs": 5, "base_channels": 4},
+        "generator": {"name": "unet", "num_downs": 5, "base_channels": 4, "dropout": True},
         "discriminator": {"base_channels": 4, "num_layers": 2},
     },
     "cyclegan": {

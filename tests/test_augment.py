@@ -13,9 +13,9 @@ from PIL import Image
 from torch.utils.data import DataLoader
 
 from translate.api import resolve_config
+from translate.catalog.demo import make_demo_dataset
 from translate.config import DataConfig, build_config
 from translate.data import aligned, unaligned
-from translate.data.demo import make_demo_dataset
 from translate.data.device_augment import DeviceAugment
 from translate.data.sampler import ResumableSampler
 from translate.data.transforms import build_transform, seed_transform, to_tensor

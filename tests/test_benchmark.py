@@ -109,7 +109,7 @@ def test_generator_row_flops_equal_layer_by_layer_count(results, method):
     config = bench.benchmark_config(method, 32, 2, "cpu", "unused", per_method, base_channels=4)
     assert config.model["generator"]["base_channels"] == 4
     task = TASKS.build({"name": method, **config.model})
-    generator = next(iter(task.translators().values())).eval()
+    generator = task.get_submodule(next(iter(task.exports().values())).module).eval()
     expected = hand_counted_conv_flops(generator, torch.zeros(2, 3, 32, 32))
     assert expected > 0
     assert row["details"]["flops_per_batch"] == expected
@@ -191,5 +191,5 @@ def test_main_writes_json_and_reports_unfit_sizes(tmp_path, capsys):
     data = json.loads(out.read_text())
     assert data["rows"] == [] and len(data["skipped"]) == 1
     assert "multiples of 256" in data["skipped"][0]["reason"]
-    assert "model.generator.num_downs" in capsys.readouterr().out
+    assert "num_downs: 5" in capsys.readouterr().out
     assert sorted(Path.cwd().iterdir()) == before, "the benchmark must not write into the current folder"

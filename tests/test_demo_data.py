@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from translate.catalog.demo import MARKER, make_demo_dataset, render_scene
 from translate.config import DataConfig
 from translate.data import aligned, read_image, unaligned
-from translate.data.demo import MARKER, make_demo_dataset, render_scene
 from translate.errors import DataError
 
 SMALL = {"num_train": 4, "num_test": 3, "size": 32}

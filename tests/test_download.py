@@ -19,9 +19,9 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from translate.data.catalog import DatasetEntry, get_entry, load_catalog
-from translate.data.cli_datasets import datasets
-from translate.data.download import ManualDownloadError, download_dataset, safe_member_path
+from translate.catalog.catalog import DatasetEntry, get_entry, load_catalog
+from translate.catalog.download import ManualDownloadError, download_dataset, safe_member_path
+from translate.cli.datasets import datasets
 from translate.data.layout import detect_layout
 from translate.errors import DataError
 

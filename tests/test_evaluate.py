@@ -9,8 +9,8 @@ from conftest import TINY_SIZE, tiny_overrides
 from PIL import Image
 
 from translate.api import train
+from translate.catalog.demo import make_demo_dataset
 from translate.cli import main
-from translate.data.demo import make_demo_dataset
 
 
 @pytest.fixture(scope="module")

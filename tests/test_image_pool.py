@@ -2,8 +2,8 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from translate.engine.image_pool import ImagePool
 from translate.errors import CheckpointError
+from translate.tasks.image_pool import ImagePool
 
 
 def numbered(start: int, n: int = 1) -> torch.Tensor:

@@ -10,7 +10,7 @@ from PIL import Image
 
 from translate import Translator
 from translate.api import train
-from translate.data.demo import make_demo_dataset
+from translate.catalog.demo import make_demo_dataset
 from translate.errors import CheckpointError, DataError, TranslateError
 
 

@@ -13,8 +13,8 @@ from click.testing import CliRunner
 from PIL import Image
 from test_layout import SHARED, image, images, write_attributes, write_idx
 
-from translate.data.cli_datasets import datasets
-from translate.data.inspect import check_image, inspect_dataset, render_report
+from translate.catalog.inspect import check_image, inspect_dataset, render_report
+from translate.cli.datasets import datasets
 
 
 def encoded(ext: str, pixels: np.ndarray) -> bytes:

@@ -193,9 +193,33 @@ class SourceAndClass(nn.Module):
         return self.src(x), 1000 * x.flatten(1)
 
 
-def test_list_output_sums_the_per_scale_penalties():
+def test_list_output_averages_the_per_scale_penalties_as_the_losses_average_scales():
     penalty = gradient_penalty(MultiScale(), *images(shape=(1, 2, 2)))
-    assert penalty.item() == pytest.approx(0.0 + 1.0, rel=1e-5)
+    assert penalty.item() == pytest.approx((0.0 + 1.0) / 2, rel=1e-5)
+
+
+def test_penalty_is_computed_in_float32_under_autocast():
+    real, fake = images(shape=(1, 2, 2))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        penalty = gradient_penalty(pixel_critic(4.0 + 1e-3), real, fake)
+    assert penalty.dtype == torch.float32
+    # exact in float32: (4.001 / 2 - 1)^2; bfloat16 would round 4.001 to 4.0 and give exactly 1.0
+    assert penalty.item() == pytest.approx((4.001 / 2 - 1) ** 2, rel=1e-6)
+
+
+def test_halved_discriminator_objective_keeps_lambda_relative_to_the_wasserstein_term():
+    from translate.losses import WGANGPLoss
+    from translate.tasks.common import discriminator_objective
+
+    torch.manual_seed(0)
+    real, fake = images(shape=(1, 2, 2))
+    critic = pixel_critic(4.0)
+    losses = discriminator_objective(WGANGPLoss(), critic, real, fake)
+    torch.manual_seed(0)
+    penalty = gradient_penalty(critic, real, fake)
+    wasserstein = -critic(real).mean() + critic(fake).mean()
+    # 0.5 * (W + 10 GP) == adv + 10 * gp: lambda = 10 on the same footing as the Wasserstein term
+    torch.testing.assert_close(losses["adv"] + 10 * losses["gp"], 0.5 * (wasserstein + 10 * penalty))
 
 
 def test_tuple_output_penalises_only_the_first_element():

@@ -4,7 +4,9 @@ import pytest
 import torch
 from conftest import TINY_MODELS, build_task, random_batch
 
+from translate.errors import ConfigError
 from translate.registry import LOSSES, TASKS
+from translate.tasks.base import IMAGE_TO_IMAGE, Export
 
 TASK_NAMES = [name for name in TASKS.names() if name in TINY_MODELS]
 
@@ -26,6 +28,7 @@ def test_generator_and_discriminator_steps(task_name, loss):
     outputs = task(batch)
     g_losses = task.generator_losses(batch, outputs)
     assert {"adv"} <= set(g_losses) <= set(task.loss_weights)
+    assert g_losses.keys() == task.losses("generator", batch, outputs).keys()
     assert all(v.dim() == 0 and torch.isfinite(v) for v in g_losses.values())
     sum(g_losses.values()).backward()
     assert all(p.grad is not None for p in generator_params), "every generator weight learns from G's loss"
@@ -43,11 +46,15 @@ def test_generator_and_discriminator_steps(task_name, loss):
 
 
 @pytest.mark.parametrize("task_name", TASK_NAMES)
-def test_translators_map_images_to_images(task_name):
+def test_exports_name_image_to_image_networks(task_name):
     task = build_task(task_name).eval()
     x = torch.rand(1, 3, 32, 32) * 2 - 1
-    for generator in task.translators().values():
-        y = generator(x)
+    exports = task.exports()
+    assert exports and all(e.kind == IMAGE_TO_IMAGE for e in exports.values())
+    for name, export in exports.items():
+        assert export.options["direction"] == name
+        assert Export.from_dict(export.to_dict()) == export
+        y = task.get_submodule(export.module)(x)
         assert y.shape == x.shape and y.abs().max() <= 1
 
 
@@ -60,17 +67,23 @@ def test_visuals_are_image_batches(task_name):
 
 
 def test_pix2pix_losses_have_the_papers_weights():
-    assert TASKS.get("pix2pix").loss_weights["l1"] == 100.0
+    assert TASKS.get("pix2pix").known_loss_weights()["l1"] == 100.0
 
 
 def test_cyclegan_weights_and_identity_switch():
-    weights = TASKS.get("cyclegan").loss_weights
+    weights = TASKS.get("cyclegan").known_loss_weights()
     assert weights["cycle"] == 10.0 and weights["identity"] == 0.5 * weights["cycle"]
     task = build_task("cyclegan")
     batch = random_batch("cyclegan")
     assert "identity" in task.generator_losses(batch, task(batch))
-    task.loss_weights = {**weights, "identity": 0.0}
+    task.set_loss_weights({"identity": 0.0})
+    assert task.loss_weights["cycle"] == 10.0
     assert "identity" not in task.generator_losses(batch, task(batch))
+
+
+def test_unknown_loss_weight_names_the_known_ones():
+    with pytest.raises(ConfigError, match="unknown loss weight.*l2.*Known: adv, l1, gp"):
+        build_task("pix2pix").set_loss_weights({"l2": 1.0})
 
 
 def test_cyclegan_discriminator_sees_pooled_fakes_and_pool_state_round_trips():

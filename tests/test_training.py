@@ -8,7 +8,7 @@ import pytest
 from conftest import TINY_MODELS, TINY_SIZE, assert_resuming_changes_nothing, tiny_overrides
 
 from translate.api import resolve_config, train
-from translate.data.demo import make_demo_dataset
+from translate.catalog.demo import make_demo_dataset
 from translate.engine.checkpoint import checkpoint_dirs, load_model_checkpoint
 from translate.errors import CheckpointError, ConfigError
 

@@ -26,6 +26,7 @@ Nothing is written except ``--out``: the trainer runs in a temporary folder on i
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import itertools
 import json
 import os
@@ -46,7 +47,7 @@ import translate.api  # noqa: F401  (registers every component)
 from translate.config import Config, build_config, parse_override
 from translate.engine.trainer import Trainer, resolve_device
 from translate.errors import ConfigError
-from translate.registry import DISCRIMINATORS, TASKS, accepted_kwargs
+from translate.registry import DISCRIMINATORS, GENERATORS, TASKS, accepted_kwargs
 
 # --------------------------------------------------------------------------------------------- data
 
@@ -186,16 +187,18 @@ def split_overrides(items: list[str], methods: list[str]) -> dict[str, list[dict
     return per_method
 
 
-def base_channels_layer(method: str, base_channels: int | None, model: dict[str, Any]) -> dict[str, Any]:
-    """``--base-channels`` as a config layer: the generator's, and the discriminator's when it takes one."""
+def base_channels_layer(base_channels: int | None, model: dict[str, Any]) -> dict[str, Any]:
+    """``--base-channels`` as a config layer for the generator and discriminator specs in ``model`` that
+    take one and do not set it already."""
     if base_channels is None:
         return {}
-    layer: dict[str, Any] = {"generator": {"base_channels": base_channels}}
-    disc = model.get("discriminator")
-    if isinstance(disc, dict) and "name" in disc:
-        accepted = accepted_kwargs(DISCRIMINATORS.get(disc["name"]))
-        if accepted is None or "base_channels" in accepted:
-            layer["discriminator"] = {"base_channels": base_channels}
+    layer: dict[str, Any] = {}
+    for role, registry in (("generator", GENERATORS), ("discriminator", DISCRIMINATORS)):
+        spec = model.get(role)
+        if isinstance(spec, dict) and "name" in spec and "base_channels" not in spec:
+            accepted = accepted_kwargs(registry.get(spec["name"]))
+            if accepted is None or "base_channels" in accepted:
+                layer[role] = {"base_channels": base_channels}
     return {"model": layer}
 
 
@@ -208,7 +211,7 @@ def benchmark_config(
     overrides: list[dict[str, Any]],
     base_channels: int | None = None,
 ) -> Config:
-    """The method's config (task defaults < base channels < ``--set``) for one size and batch size.
+    """The method's config (task defaults < ``--set`` < base channels) for one size and batch size.
 
     No data folder is involved: the benchmark injects its own in-memory dataset.
     """
@@ -216,10 +219,9 @@ def benchmark_config(
         "data": {"image_size": size, "num_workers": 0},
         "train": {"batch_size": batch_size, "device": device},
     }
-    default_model = TASKS.get(method).default_config.get("model", {})
-    layers = [base_channels_layer(method, base_channels, default_model), *overrides, run_layer]
-    task_defaults = TASKS.get(method).default_config
-    return build_config({"task": method, "run_dir": run_dir}, task_defaults, *layers)
+    layers = [{"task": method, "run_dir": run_dir}, TASKS.get(method).default_config, *overrides]
+    chosen = build_config(*layers).model
+    return build_config(*layers, base_channels_layer(base_channels, chosen), run_layer)
 
 
 def plain_adam(optimizer: torch.optim.Optimizer) -> torch.optim.Adam:
@@ -281,15 +283,8 @@ def bench_one(
         )
         trainer = Trainer(config, run_dir, dataset=dataset)
         device, task = trainer.device, trainer.task
-        direction, generator = next(iter(task.translators().items()))
-        multiple = getattr(generator, "size_multiple", 1)
-        if size % multiple:
-            raise ConfigError(
-                f"{method}'s generator {config.model['generator']} needs image sizes that are "
-                f"multiples of {multiple}; got {size}. Choose the architecture with e.g. "
-                f"--set {method}:model.generator.name=unet "
-                f"--set {method}:model.generator.num_downs=6"
-            )
+        direction, export = next(iter(task.exports().items()))
+        generator = task.get_submodule(export.module)
         rows: list[Row] = []
         common = {
             "generator": config.model.get("generator"),
@@ -298,8 +293,7 @@ def bench_one(
             "generator_params": sum(p.numel() for p in generator.parameters()),
             # what the optimizers update: the Adam step's cost grows with this, not with image size
             "optimized_params": {
-                group: sum(p.numel() for g in o.param_groups for p in g["params"])
-                for group, o in trainer.optimizers.items()
+                name: sum(p.numel() for p in group.parameters) for name, group in trainer.optimizers.items()
             },
         }
 
@@ -332,7 +326,10 @@ def bench_one(
             batches = CountingBatches(dataset, batch_size, device)
             variants = {
                 "fused Adam": dict(trainer.optimizers),
-                "plain Adam": {g: plain_adam(o) for g, o in trainer.optimizers.items()},
+                "plain Adam": {
+                    name: dataclasses.replace(group, optimizer=plain_adam(group.optimizer))
+                    for name, group in trainer.optimizers.items()
+                },
             }
             before = batches.yielded
             flops = count_flops(lambda: trainer.train_step(batches))  # also a warm-up step (fused)

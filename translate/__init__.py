@@ -1,7 +1,11 @@
-"""translate: image-to-image translation (pix2pix, CycleGAN, ...) on shared, registered parts."""
+"""translate: image-to-image translation (pix2pix, CycleGAN, ...) on shared, registered parts.
 
+Importing the package registers every component (``translate.components``).
+"""
+
+import translate.components  # noqa: F401
 from translate.api import train
-from translate.inference import Translator
+from translate.inference import Sampler, Translator
 
 __version__ = "0.1.0"
-__all__ = ["Translator", "train", "__version__"]
+__all__ = ["Sampler", "Translator", "train", "__version__"]

@@ -12,12 +12,9 @@ from typing import Any
 
 import yaml
 
-import translate.discriminators  # noqa: F401  (register components)
-import translate.generators  # noqa: F401
-import translate.losses  # noqa: F401
-import translate.tasks  # noqa: F401
+import translate.components  # noqa: F401  (registers every component)
 from translate.config import Config, build_config, load_yaml
-from translate.engine.checkpoint import latest_checkpoint
+from translate.engine.checkpoint import latest_checkpoint, load_model_checkpoint
 from translate.errors import CheckpointError, ConfigError, DataError
 from translate.registry import TASKS
 
@@ -57,12 +54,7 @@ def resolve_config(
         raise ConfigError(f"{config_file} is a {task_name} config, but the method given is {method}")
     task = TASKS.get(method)
     if resume_from is not None:
-        saved = resume_from / "config.yaml"
-        if not saved.is_file():
-            raise CheckpointError(
-                f"--resume: {resume_from} has no config.yaml; is it a translate run folder?"
-            )
-        base_layers = [yaml.safe_load(saved.read_text())]
+        base_layers = [saved_config(resume_from)]
         if base_layers[0].get("task") != method:
             raise CheckpointError(f"{resume_from} holds a {base_layers[0].get('task')} run, not {method}")
     else:
@@ -83,6 +75,20 @@ def resolve_config(
         elif merged.data.root is not None:
             base_layers.append(detected_data_layer(Path(merged.data.root), task.dataset, merged.data.domains))
     return build_config(*base_layers, file_layer, *overrides)
+
+
+def saved_config(run_dir: Path) -> dict[str, Any]:
+    """The resolved config of a run: its ``config.yaml``, else the one stored in its latest checkpoint."""
+    saved = run_dir / "config.yaml"
+    if saved.is_file():
+        return yaml.safe_load(saved.read_text())
+    latest = latest_checkpoint(run_dir)
+    if latest is None:
+        raise CheckpointError(
+            f"--resume: {run_dir} has no config.yaml and no checkpoint; is it a run folder?"
+        )
+    log.warning("%s has no config.yaml: resuming with the config stored in %s", run_dir, latest.name)
+    return load_model_checkpoint(latest).config
 
 
 def detected_data_layer(root: Path, dataset: str, domains: list[str] | None) -> dict[str, Any]:
@@ -112,12 +118,12 @@ def detected_data_layer(root: Path, dataset: str, domains: list[str] | None) -> 
 
 
 def prepare_demo_data(dataset: str, domains: list[str] | None) -> Path:
-    from translate.data.demo import make_demo_dataset
+    from translate.catalog.demo import make_demo_dataset
 
     layout = "aligned" if dataset == "aligned" else "unaligned"
     names = tuple(domains or ["photo", "anime"])
     if len(names) != 2:
-        raise ConfigError(f"--domains takes two names; got {list(names)}")
+        raise ConfigError(f"the built-in demo data has two domains; got --domains {' '.join(names)}")
     name = "pairs" if layout == "aligned" else "-".join(names)
     return make_demo_dataset(demo_root(name), layout=layout, domains=names)
 

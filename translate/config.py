@@ -90,7 +90,11 @@ class Config:
     model: dict[str, Any] = field(default_factory=dict)
     """Keyword arguments of the task (its networks and options), checked against its signature."""
     loss_weights: dict[str, float] = field(default_factory=dict)
-    """Overrides of the task's default loss weights, by loss name."""
+    """Weight of each loss the task returns, by name (the task's defaults, then your overrides)."""
+    optim: dict[str, Any] = field(default_factory=dict)
+    """Optimizer of each parameter group by group name (``generator``, ``discriminator``):
+    ``{name: adam|adamw|rmsprop|sgd, lr, betas, alpha, momentum, weight_decay, clip_grad_norm,
+    constraints}``; ``lr`` and ``betas`` default to ``train.lr`` / ``train.betas``, the optimizer to adam."""
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     run_dir: str | None = None
@@ -115,13 +119,26 @@ def parse_yaml(text: str) -> Any:
 
 
 def deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
-    """Recursively merge ``update`` into a copy of ``base``; a ``_delete_: true`` dict replaces instead."""
+    """Recursively merge ``update`` into a copy of ``base``.
+
+    A dict replaces instead of merging when it says ``_delete_: true``, or when it names another
+    component than the one it lands on (``{name: unet_128}`` over ``{name: unet, num_downs: 6}``):
+    switching a component by name drops the old component's options.
+    """
     merged = dict(base)
     for key, value in update.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict) and not value.get("_delete_"):
+        old = merged.get(key)
+        switches = (
+            isinstance(value, dict)
+            and isinstance(old, dict)
+            and value.get("name", old.get("name")) != old.get("name")
+        )
+        if isinstance(value, dict) and isinstance(old, dict) and not value.get("_delete_") and not switches:
             merged[key] = deep_merge(merged[key], value)
         elif isinstance(value, dict):
             merged[key] = {k: v for k, v in value.items() if k != "_delete_"}
+        elif isinstance(value, str) and isinstance(old, dict) and "name" in old:
+            merged[key] = {"name": value}  # a bare name replaces a whole spec, as above
         else:
             merged[key] = value
     return merged
@@ -238,5 +255,11 @@ def _check_values(config: Config) -> None:
             raise ConfigError(f"{key} must be a positive integer; got {value!r}")
     if not 0 <= config.data.color_jitter <= 1:
         raise ConfigError(f"data.color_jitter must be between 0 and 1; got {config.data.color_jitter!r}")
-    if not isinstance(config.model, dict) or not isinstance(config.loss_weights, dict):
-        raise ConfigError("config keys 'model' and 'loss_weights' must be mappings")
+    for key in ("model", "loss_weights", "optim"):
+        if not isinstance(getattr(config, key), dict):
+            raise ConfigError(f"config key {key!r} must be a mapping")
+    for name, weight in config.loss_weights.items():
+        if isinstance(weight, bool) or not isinstance(weight, int | float) or weight < 0:
+            raise ConfigError(f"loss_weights.{name} must be a number >= 0; got {weight!r}")
+    if config.train.lr < 0:
+        raise ConfigError(f"train.lr must be >= 0; got {config.train.lr!r}")

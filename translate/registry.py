@@ -91,3 +91,16 @@ DISCRIMINATORS = Registry("discriminator")
 LOSSES = Registry("adversarial loss")
 TASKS = Registry("task")
 DATASETS = Registry("dataset")
+OPTIMIZERS = Registry("optimizer")
+CONSTRAINTS = Registry("parameter constraint")
+
+ALL = {
+    "tasks": TASKS,
+    "generators": GENERATORS,
+    "discriminators": DISCRIMINATORS,
+    "losses": LOSSES,
+    "optimizers": OPTIMIZERS,
+    "constraints": CONSTRAINTS,
+    "datasets": DATASETS,
+}
+"""Every registry by the plural name ``translate list`` uses."""

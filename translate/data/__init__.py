@@ -1,10 +1,10 @@
-"""Data: image reading, albumentations preprocessing, the resumable sampler, datasets and demo data.
+"""The training input pipeline: image reading, layout detection, albumentations preprocessing, the
+resumable sampler and the dataset kinds (registered in ``DATASETS`` when this package is imported).
 
-Importing this package registers the datasets (``aligned``, ``unaligned``) in ``DATASETS``.
+Dataset management (catalog, download, inspect, demo data) lives in ``translate.catalog``.
 """
 
 from translate.data.aligned import AlignedDataset, aligned
-from translate.data.demo import make_demo_dataset
 from translate.data.io import IMAGE_EXTENSIONS, UnreadableImageError, list_images, read_image
 from translate.data.sampler import ResumableSampler
 from translate.data.transforms import build_transform, seed_transform, to_image, to_tensor
@@ -19,7 +19,6 @@ __all__ = [
     "aligned",
     "build_transform",
     "list_images",
-    "make_demo_dataset",
     "read_image",
     "seed_transform",
     "to_image",

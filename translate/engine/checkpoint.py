@@ -40,6 +40,10 @@ class ModelCheckpoint:
     config: dict[str, Any]
     step: int
     weights: dict[str, torch.Tensor]
+    exports: dict[str, dict[str, Any]]
+    """What the model can be asked, by name: ``Export.to_dict()`` of each of the task's exports (empty
+    for checkpoints written before exports were stored: build the task to know them)."""
+    path: Path
 
 
 def checkpoint_dirs(run_dir: Path) -> list[Path]:
@@ -61,6 +65,8 @@ def resolve_model_file(path: str | Path) -> Path:
     """A run folder, a checkpoint folder or a ``model.safetensors`` file -> the weights file to load."""
     path = Path(path)
     if path.is_file():
+        if path.suffix != ".safetensors":
+            raise CheckpointError(f"{path} is a file, not a run folder, checkpoint folder or {MODEL_FILE}")
         return path
     if (path / MODEL_FILE).is_file():
         return path / MODEL_FILE
@@ -83,6 +89,7 @@ def save_checkpoint(
     weights: dict[str, torch.Tensor],
     state: dict[str, torch.Tensor],
     state_meta: dict[str, Any],
+    exports: dict[str, dict[str, Any]],
     keep: int = 3,
 ) -> Path:
     """Write ``checkpoints/step_N`` atomically and keep only the newest ``keep`` checkpoints."""
@@ -98,6 +105,7 @@ def save_checkpoint(
         "task_kwargs": json.dumps(task_kwargs),
         "config": json.dumps(config),
         "step": str(step),
+        "exports": json.dumps(exports),
     }
     save_file(_contiguous(weights), tmp / MODEL_FILE, metadata=model_meta)
     save_file(
@@ -136,6 +144,8 @@ def load_model_checkpoint(path: str | Path) -> ModelCheckpoint:
         config=json.loads(meta["config"]),
         step=int(meta["step"]),
         weights=weights,
+        exports=json.loads(meta.get("exports", "{}")),
+        path=file,
     )
 
 
@@ -196,3 +206,12 @@ def set_random_state(tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> 
     random.setstate((version, tuple(internal), gauss))
     name, keys, pos, has_gauss, cached = meta["numpy"]
     np.random.set_state((name, np.array(keys, dtype=np.uint32), pos, has_gauss, cached))
+
+
+def load_weights(module: torch.nn.Module, weights: dict[str, torch.Tensor], source: Path) -> None:
+    """Load a state dict, turning missing/unexpected keys or shape mismatches into one clear error."""
+    try:
+        module.load_state_dict(weights, strict=True)
+    except RuntimeError as exc:
+        first = str(exc).splitlines()[1].strip() if "\n" in str(exc) else str(exc)
+        raise CheckpointError(f"{source} does not fit this {type(module).__name__} model: {first}") from None

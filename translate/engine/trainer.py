@@ -1,5 +1,6 @@
-"""The one training loop: optimizers, loss weights, n_critic, LR schedules, seeding, logging, samples,
-checkpoints and resuming. Tasks only build networks and return named, unweighted losses."""
+"""The one training loop: it runs the update schedule a task declares (``Task.schedule``) with the
+optimizers, loss weights, LR schedule, seeding, logging, samples, checkpoints and resuming it owns.
+Tasks only build networks and return named, unweighted losses."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ import logging
 import random
 import signal
 import time
-from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +17,6 @@ from typing import Any
 import numpy as np
 import torch
 import yaml
-from torch import nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
@@ -26,13 +25,19 @@ from translate.data.device_augment import DeviceAugment
 from translate.data.sampler import ResumableSampler
 from translate.engine import checkpoint as ckpt
 from translate.engine.grid import save_grid
+from translate.engine.optimizers import OptimizerGroup, build_optimizer_groups
 from translate.engine.schedules import lr_factor
 from translate.errors import CheckpointError, ConfigError
 from translate.layers.init import init_weights
 from translate.registry import DATASETS, TASKS
-from translate.tasks.base import Batch, Task
+from translate.tasks.base import Batch, Task, Update
 
 log = logging.getLogger("translate")
+
+SQUARE_CROPS = ("resize_and_crop", "crop", "scale_width_and_crop")
+"""Preprocess modes that feed the networks image_size x image_size crops."""
+LOG_PREFIXES = {"generator": "G", "discriminator": "D"}
+"""Short names of the usual optimizer groups in logs (``G/adv``, ``D/gp``); other groups log as named."""
 
 
 def resolve_device(name: str) -> torch.device:
@@ -48,15 +53,6 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-
-
-def unique_parameters(modules: list[nn.Module]) -> list[nn.Parameter]:
-    """Parameters of several modules, each once (networks may share layers, as in UNIT)."""
-    seen: dict[int, nn.Parameter] = {}
-    for module in modules:
-        for p in module.parameters():
-            seen.setdefault(id(p), p)
-    return list(seen.values())
 
 
 def move_batch(batch: Batch, device: torch.device) -> Batch:
@@ -87,34 +83,27 @@ class Trainer:
         self.dataset = dataset or DATASETS.build(TASKS.get(config.task).dataset, data=config.data, train=True)
         self.task_kwargs = {**self.dataset.task_kwargs(), **config.model}
         self.task: Task = TASKS.build({"name": config.task, **self.task_kwargs}).to(self.device)
-        self.task.loss_weights = self._resolve_loss_weights()
-        for modules in self.task.optimizer_groups().values():
+        self.task.set_loss_weights(config.loss_weights)
+        if config.data.preprocess in SQUARE_CROPS:
+            check_image_size(self.task, config.data.image_size)
+        groups = self.task.optimizer_groups()
+        for modules in groups.values():
             for module in modules:
                 init_weights(module, config.train.init, config.train.init_gain)
-
-        train = config.train
-        fused = self.device.type in ("cpu", "cuda")
-        self.optimizers = {
-            group: torch.optim.Adam(
-                unique_parameters(modules), lr=train.lr, betas=tuple(train.betas), fused=fused
+        self.schedule: list[Update] = self.task.schedule(config.train.n_critic)
+        unknown = {u.group for u in self.schedule} - set(groups)
+        if unknown:
+            raise ConfigError(
+                f"{config.task}'s schedule updates unknown group(s) {', '.join(sorted(unknown))}"
             )
-            for group, modules in self.task.optimizer_groups().items()
-        }
+        self.optimizers: dict[str, OptimizerGroup] = build_optimizer_groups(
+            groups, config.optim, {"lr": config.train.lr, "betas": tuple(config.train.betas)}
+        )
         self.step = 0
         self.samples_seen = 0
         self.stop_requested = False
         if resume:
             self._resume()
-
-    def _resolve_loss_weights(self) -> dict[str, float]:
-        defaults = type(self.task).loss_weights
-        unknown = set(self.config.loss_weights) - set(defaults)
-        if unknown:
-            raise ConfigError(
-                f"unknown loss weight(s) {', '.join(sorted(unknown))} for task {self.config.task}. "
-                f"Known: {', '.join(defaults)}"
-            )
-        return {**defaults, **{k: float(v) for k, v in self.config.loss_weights.items()}}
 
     # ----------------------------------------------------------------------------------------- data
     def _batches(self) -> Iterator[Batch]:
@@ -147,55 +136,62 @@ class Trainer:
         return move_batch(torch.utils.data.default_collate(items), self.device)
 
     # ----------------------------------------------------------------------------------------- steps
-    def _weighted_sum(self, losses: dict[str, torch.Tensor]) -> torch.Tensor:
-        return sum(self.task.loss_weights[name] * value for name, value in losses.items())
-
     def _autocast(self) -> contextlib.AbstractContextManager:
         if self.config.train.amp and self.device.type == "cuda":
             return torch.autocast("cuda", dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
-    def _update(self, group: str, losses: dict[str, torch.Tensor]) -> None:
-        optimizer = self.optimizers[group]
-        optimizer.zero_grad(set_to_none=True)
-        self._weighted_sum(losses).backward()
-        optimizer.step()
+    def _update(self, group: OptimizerGroup, losses: dict[str, torch.Tensor]) -> None:
+        group.optimizer.zero_grad(set_to_none=True)
+        sum(self.task.loss_weights[name] * value for name, value in losses.items()).backward()
+        group.step()
 
-    def train_step(self, batches: Iterator[Batch]) -> dict[str, float]:
-        """One generator update, then ``n_critic`` discriminator updates (the first on the same fakes)."""
-        batch = next(batches)
-        discriminators = unique_parameters(self.task.optimizer_groups().get("discriminator", []))
-        for p in discriminators:  # the G step needs gradients through D, not for D's weights
-            p.requires_grad_(False)
-        with self._autocast():
-            outputs = self.task(batch)
-            g_losses = self.task.generator_losses(batch, outputs)
-        self._update("generator", g_losses)
-        for p in discriminators:
-            p.requires_grad_(True)
-        logged = {f"G/{k}": v.item() for k, v in g_losses.items()}
-        if not discriminators:
-            return logged
-        for critic_step in range(self.config.train.n_critic):
-            if critic_step > 0:
-                batch = next(batches)
-                with torch.no_grad(), self._autocast():
-                    outputs = self.task(batch)
-            with self._autocast():
-                d_losses = self.task.discriminator_losses(batch, outputs)
-            self._update("discriminator", d_losses)
-        logged.update({f"D/{k}": v.item() for k, v in d_losses.items()})
+    def _freeze_all_but(self, group: str) -> None:
+        """Only ``group``'s parameters take gradients: the others are constants of this update."""
+        for name, other in self.optimizers.items():
+            for p in other.parameters:
+                p.requires_grad_(name == group)
+
+    def train_step(self, batches: Iterator[Batch]) -> dict[str, torch.Tensor]:
+        """One pass over the task's schedule; returns each loss averaged over its group's repeats, as
+        detached tensors (no host sync here: ``fit`` reads them at log time)."""
+        batch: Batch | None = None
+        outputs: dict[str, torch.Tensor] | None = None
+        outputs_have_graph = False
+        logged: dict[str, torch.Tensor] = {}
+        for update in self.schedule:
+            group = self.optimizers[update.group]
+            prefix = LOG_PREFIXES.get(update.group, update.group)
+            sums: dict[str, torch.Tensor] = {}
+            for repeat in range(update.repeats):
+                if batch is None or repeat > 0:
+                    batch, outputs = next(batches), None
+                self._freeze_all_but(update.group)
+                if outputs is None or (update.through_generator and not outputs_have_graph):
+                    with torch.set_grad_enabled(update.through_generator), self._autocast():
+                        outputs = self.task(batch)
+                    outputs_have_graph = update.through_generator
+                with self._autocast():
+                    losses = self.task.losses(update.group, batch, outputs)
+                self._update(group, losses)
+                for name, value in losses.items():
+                    value = value.detach()
+                    sums[name] = sums[name] + value if name in sums else value
+            logged.update({f"{prefix}/{k}": v / update.repeats for k, v in sums.items()})
+        for other in self.optimizers.values():
+            for p in other.parameters:
+                p.requires_grad_(True)
         return logged
 
     def _set_learning_rate(self) -> float:
+        """Every group's base LR times the schedule's factor at this step; returns the factor x train.lr."""
         train = self.config.train
-        lr = train.lr * lr_factor(
+        factor = lr_factor(
             self.step, train.steps, train.schedule, train.decay_steps, train.step_size, train.gamma
         )
-        for optimizer in self.optimizers.values():
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-        return lr
+        for group in self.optimizers.values():
+            group.set_lr(factor)
+        return train.lr * factor
 
     # ----------------------------------------------------------------------------------------- run
     def fit(self) -> Path:
@@ -206,7 +202,7 @@ class Trainer:
         (self.run_dir / "config.yaml").write_text(yaml.safe_dump(self.config.to_dict(), sort_keys=False))
         sample_batch = self._sample_batch()
         batches = self._batches()
-        sums: dict[str, float] = defaultdict(float)
+        sums: dict[str, torch.Tensor] = {}
         count = 0
         started, start_step = time.time(), self.step
         previous_handler = signal.signal(signal.SIGINT, self._request_stop)
@@ -225,12 +221,12 @@ class Trainer:
                 while self.step < train.steps and not self.stop_requested:
                     lr = self._set_learning_rate()
                     for name, value in self.train_step(batches).items():
-                        sums[name] += value
+                        sums[name] = sums[name] + value if name in sums else value
                     count += 1
                     self.step += 1
                     bar.update(1)
                     if self.step % train.log_every == 0 or self.step == train.steps:
-                        means = {k: v / count for k, v in sums.items()}
+                        means = {k: v.item() / count for k, v in sums.items()}
                         bar.set_postfix({k: f"{v:.3g}" for k, v in means.items()})
                         record = {
                             "step": self.step,
@@ -274,10 +270,10 @@ class Trainer:
     def save_checkpoint(self) -> Path:
         state: dict[str, torch.Tensor] = {}
         meta: dict[str, Any] = {"step": self.step, "samples_seen": self.samples_seen, "param_groups": {}}
-        for group, optimizer in self.optimizers.items():
-            tensors, param_groups = ckpt.optimizer_to_tensors(f"optim/{group}", optimizer)
+        for name, group in self.optimizers.items():
+            tensors, param_groups = ckpt.optimizer_to_tensors(f"optim/{name}", group.optimizer)
             state.update(tensors)
-            meta["param_groups"][group] = param_groups
+            meta["param_groups"][name] = param_groups
         rng_tensors, meta["rng"] = ckpt.random_state()
         state.update(rng_tensors)
         state.update({f"task/{k}": v for k, v in self.task.training_state().items()})
@@ -290,6 +286,7 @@ class Trainer:
             self.task.state_dict(),
             state,
             meta,
+            exports={name: export.to_dict() for name, export in self.task.exports().items()},
             keep=self.config.train.keep_checkpoints,
         )
 
@@ -300,20 +297,33 @@ class Trainer:
         model = ckpt.load_model_checkpoint(latest)
         if model.task != self.config.task:
             raise CheckpointError(f"{self.run_dir} holds a {model.task} run, not {self.config.task}")
-        load_weights(self.task, model.weights, latest)
+        ckpt.load_weights(self.task, model.weights, latest)
         tensors, meta = ckpt.load_training_state(latest)
-        for group, optimizer in self.optimizers.items():
-            ckpt.optimizer_from_tensors(f"optim/{group}", optimizer, tensors, meta["param_groups"][group])
+        for name, group in self.optimizers.items():
+            if name not in meta["param_groups"]:
+                raise CheckpointError(f"{latest} holds no optimizer state for group {name!r}")
+            ckpt.optimizer_from_tensors(f"optim/{name}", group.optimizer, tensors, meta["param_groups"][name])
         ckpt.set_random_state(tensors, meta["rng"])
         self.task.load_training_state({k[5:]: v for k, v in tensors.items() if k.startswith("task/")})
         self.step, self.samples_seen = meta["step"], meta["samples_seen"]
         log.info("resumed %s from step %d", self.run_dir, self.step)
 
 
-def load_weights(module: nn.Module, weights: dict[str, torch.Tensor], source: Path) -> None:
-    """Load a state dict, turning missing/unexpected keys or shape mismatches into one clear error."""
-    try:
-        module.load_state_dict(weights, strict=True)
-    except RuntimeError as exc:
-        first = str(exc).splitlines()[1].strip() if "\n" in str(exc) else str(exc)
-        raise CheckpointError(f"{source} does not fit this {type(module).__name__} model: {first}") from None
+def check_image_size(task: Task, image_size: int) -> None:
+    """Every network that declares a ``size_multiple`` must get images that are a multiple of it."""
+    for name, module in task.named_modules():
+        multiple = getattr(module, "size_multiple", None)
+        if multiple and (image_size % multiple or image_size < multiple):
+            sizes = ", ".join(str(multiple * k) for k in (1, 2, 3, 4))
+            hint = ""
+            if hasattr(module, "num_downs"):
+                depth = image_size.bit_length() - 1
+                hint = (
+                    f"; choose a U-Net that fits: --set model.{name}.name=unet_128 (128 px), unet_256 "
+                    f"(256 px), or --set 'model.{name}={{name: unet, num_downs: N}}' for multiples of 2**N"
+                    + (f" (num_downs: {depth} here)" if 2**depth == image_size else "")
+                )
+            raise ConfigError(
+                f"data.image_size {image_size} does not fit the {name} network: it takes multiples of "
+                f"{multiple} ({sizes}, ...){hint}"
+            )

@@ -85,6 +85,7 @@ class UnetGenerator(nn.Module):
         super().__init__()
         if num_downs < 2:
             raise ConfigError(f"a U-Net needs num_downs >= 2, got {num_downs}")
+        self.num_downs = num_downs
         self.size_multiple = 2**num_downs
         self.in_channels, self.out_channels = in_channels, out_channels
 

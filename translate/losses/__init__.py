@@ -1,4 +1,4 @@
-"""Losses; importing this package registers the adversarial losses in ``LOSSES``."""
+"""Losses; importing this package registers the adversarial losses in ``LOSSES``; the gradient penalty."""
 
 from translate.losses.adversarial import (
     AdversarialLoss,
@@ -6,12 +6,12 @@ from translate.losses.adversarial import (
     LSGANLoss,
     VanillaGANLoss,
     WGANGPLoss,
-    gradient_penalty,
     hinge_loss,
     lsgan_loss,
     vanilla_gan_loss,
     wgan_loss,
 )
+from translate.losses.gradient_penalty import gradient_penalty
 
 __all__ = [
     "AdversarialLoss",

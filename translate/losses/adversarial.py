@@ -115,25 +115,3 @@ class HingeLoss(AdversarialLoss):
     """Hinge loss for D, -E[D(G(z))] for G."""
 
     function = staticmethod(hinge_loss)
-
-
-def gradient_penalty(discriminator: nn.Module, real: Tensor, fake: Tensor) -> Tensor:
-    """WGAN-GP penalty (Gulrajani et al.) on images ``(N, C, H, W)``; scalar, differentiable in D's weights.
-
-    The critic value of an image is the mean of D's output over its patches (what the losses average).
-    A list output (multi-scale D) is penalised per scale and summed; of a tuple output (StarGAN's
-    ``(src, cls)``) only the first element is used. ``eps`` comes from the global torch RNG.
-    """
-    eps = torch.rand(real.size(0), *([1] * (real.dim() - 1)), device=real.device, dtype=real.dtype)
-    # x_hat = eps * x + (1 - eps) * G(z), eps ~ U[0, 1] per sample
-    x_hat = (eps * real.detach() + (1 - eps) * fake.detach()).requires_grad_(True)
-    output = discriminator(x_hat)
-    if isinstance(output, tuple):
-        output = output[0]
-    penalty = x_hat.new_zeros(())
-    for scale in output if isinstance(output, list) else [output]:
-        critic = scale.flatten(1).mean(1)
-        (grad,) = torch.autograd.grad(critic.sum(), x_hat, create_graph=True)
-        # E[(||grad_x_hat D(x_hat)||_2 - 1)^2]
-        penalty = penalty + ((grad.flatten(1).norm(2, dim=1) - 1) ** 2).mean()
-    return penalty

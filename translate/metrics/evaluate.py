@@ -6,6 +6,7 @@ files share names (``apple/test/U+1F600.png`` and ``windows/test/U+1F600.png``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,7 +16,6 @@ import torch
 
 from translate.data.io import list_images, read_image
 from translate.errors import DataError
-from translate.inference import Translator
 from translate.metrics.paired import estimate_palette, l1_distance, label_accuracy, psnr
 
 
@@ -71,18 +71,22 @@ def to_tensor(image: np.ndarray, size: int | None = None) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float() / 127.5 - 1.0
 
 
+TranslateMany = Callable[[list[torch.Tensor]], list[torch.Tensor]]
+"""A model as the metrics see it: ``(C, H, W)`` tensors in ``[-1, 1]`` -> their translations, in order
+(``Translator.translate_many``)."""
+
+
 def evaluate_pairs(
-    translator: Translator,
+    translate_many: TranslateMany,
     pairs: list[tuple[torch.Tensor, torch.Tensor]],
     label_colors: int | None = None,
-    batch_size: int = 8,
 ) -> PairedScores:
     """L1 and PSNR (and label accuracy over a ``label_colors``-colour palette estimated from the targets)."""
     if not pairs:
         raise DataError("no image pairs to evaluate")
     inputs = [p[0] for p in pairs]
     targets = torch.stack([p[1] for p in pairs])
-    outputs = torch.stack(translator.translate_many(inputs, batch_size))
+    outputs = torch.stack(translate_many(inputs))
     if outputs.shape != targets.shape:
         raise DataError(
             f"outputs {tuple(outputs.shape[1:])} and targets {tuple(targets.shape[1:])} differ in shape"

@@ -1,55 +1,142 @@
-"""The Task interface: a method owns its networks and returns named, unweighted losses.
+"""The Task contract: a method owns its networks, declares its update schedule and its exports, and
+returns named, unweighted losses. The trainer (``translate.engine.trainer``) does everything else.
 
-The trainer drives every task the same way, once per step::
+One training step runs the task's ``schedule()``: a list of ``Update``s, each naming an optimizer
+group and how many times in a row it steps. For every update the trainer
 
-    outputs = task(batch)                                 # generator pass, with gradients
-    g = task.generator_losses(batch, outputs)            # discriminators frozen
-    d = task.discriminator_losses(batch, outputs)        # the task detaches what it needs
-    # then n_critic - 1 more discriminator steps on new batches, outputs made under no_grad
+1. takes a batch: a new one for the first update of the step and for every repetition after the
+   first; otherwise the batch of the previous update;
+2. takes generator outputs ``task(batch)``: reused from the previous update on the same batch, made
+   again *with* gradients when the update needs them (``through_generator``) and the outputs at hand
+   were made without, or made under ``torch.no_grad()`` (cheap: no graph) when it does not;
+3. asks ``task.losses(group, batch, outputs)`` for named, unweighted losses, weights them with the
+   resolved ``loss_weights``, and steps that group's optimizer while the other groups' parameters
+   are frozen.
 
-and weights each named loss by ``loss_weights`` (task defaults, overridable in the config).
+pix2pix and CycleGAN: ``[Update("generator", through_generator=True), Update("discriminator", n_critic)]``
+(the first critic update reuses the generator's fakes). WGAN: ``[Update("discriminator", 5),
+Update("generator", through_generator=True)]``. ``train.steps`` counts passes over the schedule.
 """
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
+from translate.errors import ConfigError
+
 Batch = dict[str, Any]
 """A collated batch: image tensors ``(N, C, H, W)`` in ``[-1, 1]``, labels, and lists of paths."""
 
+IMAGE_TO_IMAGE = "image_to_image"
+"""``(N, C_in, H, W) -> (N, C_out, H, W)``; options: ``direction``, ``source``, ``target`` domains."""
+IMAGE_AND_TARGET_TO_IMAGE = "image_and_target_to_image"
+"""``(image, target labels (N, num_labels)) -> image``; options: ``labels`` (domain/attribute names)."""
+NOISE_TO_IMAGE = "noise_to_image"
+"""``(noise (N, latent_dim)[, class labels (N,)]) -> image``; options: ``latent_dim``, ``num_classes``,
+``latent_distribution``."""
+IMAGE_AND_STYLE_TO_IMAGE = "image_and_style_to_image"
+"""``(image, style code (N, style_dim)) -> image``; options: ``style_dim``."""
+EXPORT_KINDS = (IMAGE_TO_IMAGE, IMAGE_AND_TARGET_TO_IMAGE, NOISE_TO_IMAGE, IMAGE_AND_STYLE_TO_IMAGE)
+
+
+@dataclass(frozen=True)
+class Export:
+    """What a trained model can be asked: one entry point, stored in the checkpoint's metadata.
+
+    ``module`` is the path of the network inside the task (``"g_ab"``), ``kind`` one of
+    ``EXPORT_KINDS``. ``batch_statistics``: run the network in training mode at inference (batch norm
+    on the statistics of each image, dropout on), as pix2pix does by default; images then go one at a time.
+    """
+
+    kind: str
+    module: str
+    in_channels: int | None
+    out_channels: int
+    batch_statistics: bool = False
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> Export:
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class Update:
+    """One entry of a task's schedule: optimizer ``group`` steps ``repeats`` times in a row.
+
+    ``through_generator``: the group's losses need gradients through the generator pass (the generator
+    update itself); otherwise the outputs may be detached or made under ``torch.no_grad()``.
+    """
+
+    group: str
+    repeats: int = 1
+    through_generator: bool = False
+
 
 class Task(nn.Module):
-    loss_weights: ClassVar[dict[str, float]] = {}
-    """Default weight of every loss the task can return, by name."""
     default_config: ClassVar[dict[str, Any]] = {}
-    """Overrides of the trainer/data defaults that the method's paper uses (e.g. batch size, lr)."""
+    """The method's paper settings over the trainer/data defaults, and ``loss_weights``: the default weight
+    of every loss the task can return, by name (the resolved config holds the weights a run uses)."""
+    demo_config: ClassVar[dict[str, Any]] = {}
+    """A small preset used with the built-in demo data."""
     dataset: ClassVar[str] = ""
     """Name of the dataset kind the task trains on (``aligned``, ``unaligned``, ...)."""
 
+    def __init__(self) -> None:
+        super().__init__()
+        self.loss_weights: dict[str, float] = self.known_loss_weights()
+
+    @classmethod
+    def known_loss_weights(cls) -> dict[str, float]:
+        return dict(cls.default_config.get("loss_weights", {}))
+
+    def set_loss_weights(self, weights: dict[str, float]) -> None:
+        """Use these weights (merged over the defaults); unknown names are a ConfigError."""
+        known = self.known_loss_weights()
+        unknown = sorted(set(weights) - set(known))
+        if unknown:
+            raise ConfigError(
+                f"unknown loss weight(s) {', '.join(unknown)} for task {type(self).__name__}. "
+                f"Known: {', '.join(known)}"
+            )
+        self.loss_weights = {**known, **{k: float(v) for k, v in weights.items()}}
+
     def optimizer_groups(self) -> dict[str, list[nn.Module]]:
-        """Modules updated by each optimizer: ``{"generator": [...], "discriminator": [...]}``."""
+        """Modules updated by each optimizer: ``{"generator": [...], "discriminator": [...]}``.
+
+        A module shared by several networks is listed once; every parameter belongs to one group.
+        """
         raise NotImplementedError
+
+    def schedule(self, n_critic: int = 1) -> list[Update]:
+        """One step: a generator update, then ``n_critic`` discriminator updates (pix2pix, CycleGAN)."""
+        return [Update("generator", through_generator=True), Update("discriminator", n_critic)]
 
     def forward(self, batch: Batch) -> dict[str, torch.Tensor]:
         """The generator pass: translated (and reconstructed) images the losses are computed from."""
         raise NotImplementedError
 
-    def generator_losses(self, batch: Batch, outputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        raise NotImplementedError
-
-    def discriminator_losses(self, batch: Batch, outputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        raise NotImplementedError
+    def losses(self, group: str, batch: Batch, outputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Named, unweighted scalar losses for the update of ``group``: ``<group>_losses(batch, outputs)``."""
+        method = getattr(self, f"{group}_losses", None)
+        if method is None:
+            raise NotImplementedError(f"{type(self).__name__} has no {group}_losses()")
+        return method(batch, outputs)
 
     @torch.no_grad()
     def visuals(self, batch: Batch) -> dict[str, torch.Tensor]:
         """Named image batches for a sample grid, one column each (inputs, translations, ...)."""
         raise NotImplementedError
 
-    def translators(self) -> dict[str, nn.Module]:
-        """Image-to-image generators for inference, by direction (``a2b``, ``b2a``)."""
+    def exports(self) -> dict[str, Export]:
+        """The entry points of the trained model, by name (``a2b``, ``b2a``, ``sample``...)."""
         raise NotImplementedError
 
     def training_state(self) -> dict[str, torch.Tensor]:
@@ -59,28 +146,3 @@ class Task(nn.Module):
     def load_training_state(self, state: dict[str, torch.Tensor]) -> None:
         if state:
             raise ValueError(f"{type(self).__name__} has no training state to load")
-
-
-def discriminator_objective(
-    adversarial: nn.Module, discriminator: nn.Module, real: torch.Tensor, fake: torch.Tensor
-) -> dict[str, torch.Tensor]:
-    """D's loss on one real and one (detached) fake batch, plus the gradient penalty when the loss needs it.
-
-    The adversarial term is halved, as in pix2pix/CycleGAN, to slow D down relative to G.
-    """
-    fake = fake.detach()
-    losses = {"adv": 0.5 * (adversarial(discriminator(real), True) + adversarial(discriminator(fake), False))}
-    if adversarial.uses_gradient_penalty:
-        from translate.losses import gradient_penalty
-
-        losses["gp"] = gradient_penalty(discriminator, real, fake)
-    return losses
-
-
-def add_losses(*parts: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Sum loss dicts name by name (two discriminators' objectives into one)."""
-    total: dict[str, torch.Tensor] = {}
-    for part in parts:
-        for name, value in part.items():
-            total[name] = total[name] + value if name in total else value
-    return total

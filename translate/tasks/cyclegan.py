@@ -14,16 +14,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from translate.engine.image_pool import ImagePool
 from translate.registry import DISCRIMINATORS, GENERATORS, LOSSES, TASKS
-from translate.tasks.base import Batch, Task, add_losses, discriminator_objective
+from translate.tasks.base import IMAGE_TO_IMAGE, Batch, Export, Task
+from translate.tasks.common import add_losses, discriminator_objective
+from translate.tasks.image_pool import ImagePool
 
 
 @TASKS.register("cyclegan")
 class CycleGAN(Task):
     """CycleGAN: two ResNet G + two PatchGAN D, LSGAN loss, cycle x10, identity x5, 50-image pool."""
 
-    loss_weights = {"adv": 1.0, "cycle": 10.0, "identity": 5.0, "gp": 10.0}
     dataset = "unaligned"
     default_config = {
         "model": {
@@ -32,11 +32,12 @@ class CycleGAN(Task):
             "adversarial_loss": "lsgan",
             "pool_size": 50,
         },
+        "loss_weights": {"adv": 1.0, "cycle": 10.0, "identity": 5.0, "gp": 10.0},
         "train": {"batch_size": 1, "lr": 2e-4, "betas": [0.5, 0.999], "schedule": "linear"},
     }
     demo_config = {
         "model": {
-            "generator": {"name": "resnet_6blocks", "base_channels": 32},
+            "generator": {"name": "resnet_6blocks", "base_channels": 32, "norm": "instance"},
             "discriminator": {"base_channels": 32},
         },
         "data": {"image_size": 64, "load_size": 72},
@@ -52,8 +53,11 @@ class CycleGAN(Task):
         pool_size: int = 50,
         in_channels: int = 3,
         out_channels: int = 3,
+        domains: list[str] | None = None,
     ) -> None:
+        """``domains``: the names of A and B (for exports and ``translate info``); ``["A", "B"]`` if None."""
         super().__init__()
+        self.domains = list(domains or ["A", "B"])
         self.g_ab = GENERATORS.build(generator, in_channels=in_channels, out_channels=out_channels)
         self.g_ba = GENERATORS.build(generator, in_channels=out_channels, out_channels=in_channels)
         self.d_a = DISCRIMINATORS.build(discriminator, in_channels=in_channels)
@@ -79,7 +83,7 @@ class CycleGAN(Task):
             "cycle": F.l1_loss(outputs["rec_a"], real_a) + F.l1_loss(outputs["rec_b"], real_b),
         }
         # Identity mapping needs as many channels in A as in B; weight 0 skips its two extra passes.
-        if self.same_channels and self.loss_weights.get("identity", 0.0) > 0:
+        if self.same_channels and self.loss_weights["identity"] > 0:
             losses["identity"] = F.l1_loss(self.g_ab(real_b), real_b) + F.l1_loss(self.g_ba(real_a), real_a)
         return losses
 
@@ -103,8 +107,24 @@ class CycleGAN(Task):
             "rec_B": outputs["rec_b"],
         }
 
-    def translators(self) -> dict[str, nn.Module]:
-        return {"a2b": self.g_ab, "b2a": self.g_ba}
+    def exports(self) -> dict[str, Export]:
+        a, b = self.domains
+        return {
+            "a2b": Export(
+                IMAGE_TO_IMAGE,
+                "g_ab",
+                self.g_ab.in_channels,
+                self.g_ab.out_channels,
+                options={"direction": "a2b", "source": a, "target": b},
+            ),
+            "b2a": Export(
+                IMAGE_TO_IMAGE,
+                "g_ba",
+                self.g_ba.in_channels,
+                self.g_ba.out_channels,
+                options={"direction": "b2a", "source": b, "target": a},
+            ),
+        }
 
     def training_state(self) -> dict[str, torch.Tensor]:
         return {

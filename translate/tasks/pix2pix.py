@@ -12,27 +12,38 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from translate.errors import ConfigError
 from translate.registry import DISCRIMINATORS, GENERATORS, LOSSES, TASKS
-from translate.tasks.base import Batch, Task, discriminator_objective
+from translate.tasks.base import IMAGE_TO_IMAGE, Batch, Export, Task
+from translate.tasks.common import discriminator_objective
+
+TEST_MODES = ("batch_statistics", "eval")
 
 
 @TASKS.register("pix2pix")
 class Pix2Pix(Task):
     """pix2pix: U-Net G + conditional PatchGAN D on (input, output) pairs + GAN loss + 100 x L1."""
 
-    loss_weights = {"adv": 1.0, "l1": 100.0, "gp": 10.0}
     dataset = "aligned"
     default_config = {
         "model": {
             "generator": {"name": "unet_256", "norm": "batch", "dropout": True},
             "discriminator": {"name": "patchgan", "num_layers": 3, "norm": "batch"},
             "adversarial_loss": "vanilla",
+            "test_mode": "batch_statistics",
         },
+        "loss_weights": {"adv": 1.0, "l1": 100.0, "gp": 10.0},
         "train": {"batch_size": 1, "lr": 2e-4, "betas": [0.5, 0.999], "schedule": "linear"},
     }
     demo_config = {
         "model": {
-            "generator": {"name": "unet", "num_downs": 6, "base_channels": 32},
+            "generator": {
+                "name": "unet",
+                "num_downs": 6,
+                "base_channels": 32,
+                "norm": "batch",
+                "dropout": True,
+            },
             "discriminator": {"base_channels": 32},
         },
         "data": {"image_size": 64, "load_size": 72},
@@ -54,9 +65,16 @@ class Pix2Pix(Task):
         in_channels: int = 3,
         out_channels: int = 3,
         direction: str = "a2b",
+        test_mode: str = "eval",
     ) -> None:
+        """``test_mode``: ``batch_statistics`` runs the trained generator as junyanz's test.py does by
+        default (batch norm on each image's own statistics, dropout on); ``eval`` uses the running
+        statistics and no dropout (``--eval`` there)."""
         super().__init__()
+        if test_mode not in TEST_MODES:
+            raise ConfigError(f"model.test_mode must be one of {', '.join(TEST_MODES)}; got {test_mode!r}")
         self.direction = direction
+        self.test_mode = test_mode
         self.generator = GENERATORS.build(generator, in_channels=in_channels, out_channels=out_channels)
         self.discriminator = DISCRIMINATORS.build(discriminator, in_channels=in_channels + out_channels)
         self.adversarial = LOSSES.build(adversarial_loss)
@@ -83,5 +101,13 @@ class Pix2Pix(Task):
     def visuals(self, batch: Batch) -> dict[str, torch.Tensor]:
         return {"input": batch["input"], "output": self.generator(batch["input"]), "target": batch["target"]}
 
-    def translators(self) -> dict[str, nn.Module]:
-        return {self.direction: self.generator}
+    def exports(self) -> dict[str, Export]:
+        export = Export(
+            IMAGE_TO_IMAGE,
+            "generator",
+            self.generator.in_channels,
+            self.generator.out_channels,
+            batch_statistics=self.test_mode == "batch_statistics",
+            options={"direction": self.direction},
+        )
+        return {self.direction: export}

@@ -42,7 +42,7 @@ from typing import IO
 
 from tqdm import tqdm
 
-from translate.data.catalog import DatasetEntry, get_entry
+from translate.catalog.catalog import DatasetEntry, get_entry
 from translate.data.layout import detect_layout, is_image_name
 from translate.errors import DataError
 

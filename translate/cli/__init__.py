@@ -1,4 +1,7 @@
-"""Command line: a thin click layer over the Python API (``translate.api``, ``translate.Translator``)."""
+"""Command line: a thin click layer over the Python API (``translate.api``, ``translate.inference``).
+
+The only package that imports click.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +11,26 @@ from typing import Any
 
 import click
 
-from translate.data.cli_datasets import datasets as datasets_group
+from translate.cli.datasets import datasets as datasets_group
 from translate.errors import TranslateError
+from translate.registry import ALL as REGISTRIES
+
+
+class ManyValues(click.Option):
+    """An option that takes every following argument up to the next option: ``--domains a b c``."""
+
+    def add_to_parser(self, parser: Any, ctx: click.Context) -> None:
+        super().add_to_parser(parser, ctx)
+        option = next(parser._long_opt.get(n) or parser._short_opt.get(n) for n in self.opts)
+        process = option.process
+
+        def take_all(value: str, state: Any) -> None:
+            values = [value]
+            while state.rargs and not state.rargs[0].startswith("-"):
+                values.append(state.rargs.pop(0))
+            process(tuple(values), state)
+
+        option.process = take_all
 
 
 class FriendlyGroup(click.Group):
@@ -40,7 +61,12 @@ def main(verbose: bool) -> None:
     "--config", "config_file", type=click.Path(dir_okay=False), help="YAML recipe (may use _base_)."
 )
 @click.option("--data-root", type=click.Path(), help="Data folder (default: current folder, else demo data).")
-@click.option("--domains", nargs=2, help="Two domain folder names under the data root, e.g. photo anime.")
+@click.option(
+    "--domains",
+    cls=ManyValues,
+    type=tuple,
+    help="Domain folder names under the data root, e.g. --domains photo anime (CycleGAN takes two).",
+)
 @click.option(
     "--direction", type=click.Choice(["a2b", "b2a"]), help="Aligned pairs: which half is the input."
 )
@@ -62,7 +88,7 @@ def train(
     method: str,
     config_file: str | None,
     data_root: str | None,
-    domains: tuple[str, str] | None,
+    domains: tuple[str, ...] | None,
     direction: str | None,
     run_dir: str | None,
     steps: int | None,
@@ -102,7 +128,7 @@ def train(
     help="Run folder, checkpoint folder or model.safetensors.",
 )
 @click.option("--out", "out_dir", default="translated", show_default=True, type=click.Path(file_okay=False))
-@click.option("--direction", type=click.Choice(["a2b", "b2a"]), help="Which generator (CycleGAN).")
+@click.option("--direction", help="Which export of the model (CycleGAN: a2b or b2a; see `translate info`).")
 @click.option("--batch-size", default=8, show_default=True, type=int)
 @click.option("--device", default="cpu", show_default=True)
 def apply(
@@ -131,7 +157,9 @@ def apply(
 )
 @click.option("--label-colors", type=int, help="Also score per-pixel label accuracy over this many colours.")
 @click.option(
-    "--size", type=int, help="Resize inputs and targets to SIZE x SIZE (the scale the model trained at)."
+    "--size",
+    type=int,
+    help="Resize inputs and targets to SIZE x SIZE (default: the image size the model trained at).",
 )
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), help="Also write the scores as JSON.")
 def evaluate(
@@ -157,38 +185,75 @@ def evaluate(
         raise ConfigError("give either --aligned DIR or both --inputs DIR and --targets DIR")
     trained = load_model_checkpoint(run_path).config["data"]
     direction = direction or (trained["direction"] if aligned else "a2b")
+    size = size or trained["image_size"]
     translator = Translator.from_run(run_path, direction=direction)
     if aligned:
         pairs = aligned_pairs(Path(aligned), direction, translator.in_channels, size)
     else:
         pairs = named_pairs(Path(inputs), [Path(t) for t in targets], translator.in_channels, size)
-    scores = evaluate_pairs(translator, pairs, label_colors)
+    scores = evaluate_pairs(translator.translate_many, pairs, label_colors)
     click.echo(scores.table())
     if json_out:
         Path(json_out).write_text(json.dumps(dataclasses.asdict(scores), indent=2))
 
 
 @main.command("list")
-@click.argument(
-    "kind", required=False, type=click.Choice(["generators", "discriminators", "losses", "tasks", "datasets"])
-)
+@click.argument("kind", required=False, type=click.Choice(list(REGISTRIES)))
 def list_components(kind: str | None) -> None:
     """List the registered components of one kind (or of every kind)."""
-    import translate.api  # noqa: F401  (registers every component)
-    from translate.registry import DATASETS, DISCRIMINATORS, GENERATORS, LOSSES, TASKS
-
-    registries = {
-        "tasks": TASKS,
-        "generators": GENERATORS,
-        "discriminators": DISCRIMINATORS,
-        "losses": LOSSES,
-        "datasets": DATASETS,
-    }
-    for name, registry in registries.items():
+    for name, registry in REGISTRIES.items():
         if kind in (None, name):
             click.echo(f"{name}:")
             for entry in registry.names():
                 click.echo(f"  {entry:<18} {registry.describe(entry)}")
+
+
+@main.command()
+@click.argument("run_path", metavar="RUN", type=click.Path())
+@click.option("--config", "show_config", is_flag=True, help="Also print the whole resolved config.")
+def info(run_path: str, show_config: bool) -> None:
+    """Describe a run or checkpoint from its checkpoint metadata: method, networks, exports, data, steps."""
+    import yaml
+
+    from translate.engine.checkpoint import load_model_checkpoint
+    from translate.inference import model_exports
+
+    checkpoint = load_model_checkpoint(run_path)
+    config = checkpoint.config
+    data, train = config.get("data", {}), config.get("train", {})
+    click.echo(f"checkpoint: {checkpoint.path}")
+    click.echo(f"method:     {checkpoint.task}")
+    click.echo(f"steps:      {checkpoint.step} of {train.get('steps')}")
+    click.echo(f"data:       {data.get('root')}  domains {data.get('domains')}  {data.get('image_size')} px")
+    click.echo("networks:")
+    for key, value in checkpoint.task_kwargs.items():
+        click.echo(f"  {key}: {value}")
+    click.echo("exports:")
+    for name, export in model_exports(checkpoint).items():
+        options = ", ".join(f"{k}={v}" for k, v in export.options.items())
+        mode = ", batch statistics" if export.batch_statistics else ""
+        click.echo(
+            f"  {name:<8} {export.kind} ({export.module}: {export.in_channels} -> {export.out_channels} "
+            f"channels{mode}) {options}"
+        )
+    if show_config:
+        click.echo("config:")
+        click.echo(yaml.safe_dump(config, sort_keys=False).rstrip())
+
+
+@main.command()
+@click.option("--run", "run_path", required=True, type=click.Path(), help="Run folder or checkpoint.")
+@click.option("--out", default="samples.png", show_default=True, type=click.Path(dir_okay=False))
+@click.option("-n", "--count", default=64, show_default=True, type=int, help="Images in the grid.")
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--label", type=int, help="Class to draw (class-conditional models; default: every class).")
+@click.option("--device", default="cpu", show_default=True)
+def sample(run_path: str, out: str, count: int, seed: int, label: int | None, device: str) -> None:
+    """Draw images from a noise -> image model into one grid."""
+    from translate.inference import Sampler
+
+    path = Sampler.from_run(run_path, device=device).save_grid(out, count, seed, label)
+    click.echo(f"wrote {count} samples to {path}")
 
 
 main.add_command(datasets_group, "datasets")

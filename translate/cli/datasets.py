@@ -29,7 +29,7 @@ def datasets() -> None:
 @click.option("--verbose", "-v", "verbose", is_flag=True, help="Also show URL, licence and layout notes.")
 def list_datasets(verbose: bool) -> None:
     """The datasets `download` knows (from datasets/catalog.yaml)."""
-    from translate.data.catalog import catalog_path, load_catalog
+    from translate.catalog.catalog import catalog_path, load_catalog
 
     catalog = load_catalog()
     width = max(len(n) for n in catalog)
@@ -66,8 +66,8 @@ def download(
     name: str, root: str, url: str | None, no_progress: bool, retries: int, keep_archive: bool
 ) -> None:
     """Download NAME into ROOT/NAME/, verified and safely extracted, ready for `translate train`."""
-    from translate.data.catalog import get_entry
-    from translate.data.download import ManualDownloadError, download_dataset
+    from translate.catalog.catalog import get_entry
+    from translate.catalog.download import ManualDownloadError, download_dataset
     from translate.data.layout import detect_layout
 
     entry = get_entry(name)
@@ -112,7 +112,7 @@ def download(
 )
 def inspect_command(path: str, min_size: int, deep: bool, kind: str | None, max_problems: int | None) -> None:
     """What PATH holds (layout, splits, domains, counts, sizes, channels, attributes) and each bad file."""
-    from translate.data.inspect import inspect_dataset, render_report
+    from translate.catalog.inspect import inspect_dataset, render_report
     from translate.data.layout import detect_layout
 
     layout = detect_layout(path, prefer=kind)

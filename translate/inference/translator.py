@@ -1,10 +1,4 @@
-"""Inference: load a checkpoint (weights + the architecture that made them) and map images to images.
-
->>> from translate import Translator
->>> translator = Translator.from_run("runs/cyclegan-demo", direction="a2b")
->>> out = translator(pil_image)                 # PIL in, PIL out; also numpy, tensors and lists
->>> translator.apply_folder("photos/", "out/")  # mirrors sub-folders and file names
-"""
+"""Translator: an image -> image export of a trained model, on tensors, PIL images, arrays and folders."""
 
 from __future__ import annotations
 
@@ -21,7 +15,8 @@ from PIL import Image
 from torch import nn
 from tqdm import tqdm
 
-from translate.errors import CheckpointError, DataError, TranslateError
+from translate.errors import DataError, TranslateError
+from translate.tasks.base import IMAGE_TO_IMAGE
 
 log = logging.getLogger("translate")
 
@@ -30,13 +25,26 @@ class Translator:
     """Wraps one trained generator: ``(N, in_channels, H, W)`` in ``[-1, 1]`` -> ``(N, out_channels, H, W)``.
 
     Any image size is accepted: inputs are padded to what the network needs and the output is cropped back.
+    ``batch_statistics``: the generator runs as it trained (pix2pix's default test mode: batch norm on each
+    image's own statistics, dropout on, seeded so outputs repeat), one image at a time, so that an image's
+    translation never depends on the others in its batch. Otherwise it runs in eval mode.
     """
 
     def __init__(
-        self, generator: nn.Module, in_channels: int, out_channels: int, device: str | torch.device = "cpu"
+        self,
+        generator: nn.Module,
+        in_channels: int,
+        out_channels: int,
+        device: str | torch.device = "cpu",
+        batch_statistics: bool = False,
+        seed: int = 0,
     ) -> None:
+        from translate.inference.model import inference_mode
+
         self.device = torch.device(device)
-        self.generator = generator.to(self.device).eval()
+        self.batch_statistics = batch_statistics
+        self.seed = seed
+        self.generator = inference_mode(generator.to(self.device), batch_statistics)
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.size_multiple = int(getattr(generator, "size_multiple", 1))
@@ -47,25 +55,14 @@ class Translator:
     ) -> Translator:
         """Load from a run folder (its latest checkpoint), a checkpoint folder or a ``model.safetensors``.
 
-        ``direction`` picks the generator (``a2b`` / ``b2a``); None takes the only one, or ``a2b``.
+        ``direction`` picks the image-to-image export (``a2b`` / ``b2a``); None takes the only one, or
+        ``a2b``. A model of another kind (noise -> image...) is a CheckpointError naming the right command.
         """
-        import translate.api  # noqa: F401  (registers every component)
-        from translate.engine.checkpoint import load_model_checkpoint
-        from translate.engine.trainer import load_weights
-        from translate.registry import TASKS
+        from translate.inference.model import load_export
 
-        checkpoint = load_model_checkpoint(path)
-        task = TASKS.build({"name": checkpoint.task, **checkpoint.task_kwargs})
-        load_weights(task, checkpoint.weights, Path(path))
-        translators = task.translators()
-        if direction is None:
-            direction = next(iter(translators)) if len(translators) == 1 else "a2b"
-        if direction not in translators:
-            raise CheckpointError(
-                f"this {checkpoint.task} model translates {', '.join(translators)}; not {direction}"
-            )
-        generator = translators[direction]
-        return cls(generator, generator.in_channels, generator.out_channels, device)
+        loaded = load_export(path, direction, (IMAGE_TO_IMAGE,), device)
+        export = loaded.export
+        return cls(loaded.module, export.in_channels, export.out_channels, device, export.batch_statistics)
 
     from_checkpoint = from_run
 
@@ -81,8 +78,19 @@ class Translator:
             )
         height, width = batch.shape[-2:]
         padded = pad_to_multiple(batch.to(self.device, torch.float32), self.size_multiple)
-        output = self.generator(padded)[..., :height, :width].to(images.device)
+        if self.batch_statistics:
+            output = torch.cat([self._seeded(image[None]) for image in padded])
+        else:
+            output = self.generator(padded)
+        output = output[..., :height, :width].to(images.device)
         return output[0] if single else output
+
+    def _seeded(self, image: torch.Tensor) -> torch.Tensor:
+        """One image through the generator in training mode, with dropout drawn from ``seed``."""
+        devices = [self.device] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(self.seed)
+            return self.generator(image)
 
     # ------------------------------------------------------------------------------------ images
     def to_tensor(self, image: Image.Image | np.ndarray) -> torch.Tensor:

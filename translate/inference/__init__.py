@@ -1,0 +1,23 @@
+"""Inference: load a checkpoint's typed exports (weights + the architecture that made them) and use them.
+
+>>> from translate import Translator
+>>> translator = Translator.from_run("runs/cyclegan-demo", direction="a2b")
+>>> out = translator(pil_image)                 # PIL in, PIL out; also numpy, tensors and lists
+>>> translator.apply_folder("photos/", "out/")  # mirrors sub-folders and file names
+
+Never imports the trainer or the training API: weights load through ``translate.engine.checkpoint``.
+"""
+
+from translate.inference.model import LoadedExport, load_export, model_exports
+from translate.inference.sampler import Sampler
+from translate.inference.translator import Translator, output_path, pad_to_multiple
+
+__all__ = [
+    "LoadedExport",
+    "Sampler",
+    "Translator",
+    "load_export",
+    "model_exports",
+    "output_path",
+    "pad_to_multiple",
+]

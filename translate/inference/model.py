@@ -1,0 +1,85 @@
+"""Load one entry point (an ``Export``) of a trained model from its checkpoint, without the trainer."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+import translate.components  # noqa: F401  (registers every component)
+from translate.engine.checkpoint import ModelCheckpoint, load_model_checkpoint, load_weights
+from translate.errors import CheckpointError
+from translate.registry import TASKS
+from translate.tasks.base import (
+    IMAGE_AND_STYLE_TO_IMAGE,
+    IMAGE_AND_TARGET_TO_IMAGE,
+    IMAGE_TO_IMAGE,
+    NOISE_TO_IMAGE,
+    Export,
+)
+
+COMMANDS = {
+    IMAGE_TO_IMAGE: "translate apply",
+    IMAGE_AND_TARGET_TO_IMAGE: "translate apply --to ...",
+    IMAGE_AND_STYLE_TO_IMAGE: "translate apply --style ...",
+    NOISE_TO_IMAGE: "translate sample",
+}
+"""The command that uses each kind of export."""
+
+
+@dataclass
+class LoadedExport:
+    name: str
+    export: Export
+    module: nn.Module
+    checkpoint: ModelCheckpoint
+
+
+def model_exports(checkpoint: ModelCheckpoint) -> dict[str, Export]:
+    """The exports stored in the checkpoint (checkpoints from before exports were stored: the task's)."""
+    if checkpoint.exports:
+        return {name: Export.from_dict(values) for name, values in checkpoint.exports.items()}
+    return TASKS.build({"name": checkpoint.task, **checkpoint.task_kwargs}).exports()
+
+
+def load_export(
+    path: str | Path, name: str | None, kinds: tuple[str, ...], device: str | torch.device = "cpu"
+) -> LoadedExport:
+    """The network behind export ``name`` of the model at ``path`` (run folder, checkpoint folder or
+    ``model.safetensors``), ready for inference on ``device``.
+
+    ``name`` None takes the only export of one of ``kinds`` (or ``a2b`` among several). An export of
+    another kind is a CheckpointError that names the command to use instead.
+    """
+    checkpoint = load_model_checkpoint(path)
+    exports = model_exports(checkpoint)
+    usable = {n: e for n, e in exports.items() if e.kind in kinds}
+    if not usable:
+        kind = next(iter(exports.values())).kind
+        raise CheckpointError(
+            f"{path} is a {checkpoint.task} model of kind {kind}: use `{COMMANDS.get(kind, kind)}` for it"
+        )
+    if name is None:
+        name = next(iter(usable)) if len(usable) == 1 else ("a2b" if "a2b" in usable else sorted(usable)[0])
+    if name not in usable:
+        raise CheckpointError(f"this {checkpoint.task} model offers {', '.join(usable)}; not {name}")
+    task = TASKS.build({"name": checkpoint.task, **checkpoint.task_kwargs})
+    load_weights(task, checkpoint.weights, checkpoint.path)
+    export = usable[name]
+    module = task.get_submodule(export.module).to(torch.device(device))
+    return LoadedExport(name, export, inference_mode(module, export.batch_statistics), checkpoint)
+
+
+def inference_mode(module: nn.Module, batch_statistics: bool) -> nn.Module:
+    """``module`` in eval mode, or (``batch_statistics``) in training mode with batch norm that normalises
+    by each batch's own statistics and never updates its running ones (a copy of the norm layers)."""
+    if not batch_statistics:
+        return module.eval()
+    module = copy.deepcopy(module).train()
+    for layer in module.modules():
+        if isinstance(layer, nn.modules.batchnorm._BatchNorm):
+            layer.track_running_stats = False
+    return module

@@ -1,0 +1,33 @@
+"""The WGAN-GP gradient penalty (Gulrajani et al., 2017): the one definition every task uses."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+
+def gradient_penalty(discriminator: nn.Module, real: Tensor, fake: Tensor) -> Tensor:
+    """``E[(||grad_x_hat D(x_hat)||_2 - 1)^2]`` on ``x_hat = eps * x + (1 - eps) * G(z)``, ``eps ~ U[0, 1]``
+    per sample; scalar, differentiable in D's weights.
+
+    Reduction: the critic value of one sample is the mean of D's output over its patches (what the
+    adversarial losses average); the gradient norm is taken per sample and squared errors are averaged
+    over the batch. A multi-scale D (list output) is penalised per scale and the scales are averaged, as
+    its losses are. Of a tuple output (a D with a class head) the first element is used. Computed in
+    float32 with autocast off. ``eps`` comes from the global torch RNG.
+    """
+    device_type = real.device.type
+    with torch.autocast(device_type, enabled=False):
+        real, fake = real.detach().float(), fake.detach().float()
+        eps = torch.rand(real.size(0), *([1] * (real.dim() - 1)), device=real.device)
+        x_hat = (eps * real + (1 - eps) * fake).requires_grad_(True)
+        output = discriminator(x_hat)
+        if isinstance(output, tuple):
+            output = output[0]
+        scales = output if isinstance(output, list) else [output]
+        penalties = []
+        for scale in scales:
+            critic = scale.float().flatten(1).mean(1)
+            (grad,) = torch.autograd.grad(critic.sum(), x_hat, create_graph=True)
+            penalties.append(((grad.flatten(1).norm(2, dim=1) - 1) ** 2).mean())
+        return torch.stack(penalties).mean()

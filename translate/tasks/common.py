@@ -1,0 +1,34 @@
+"""Objective helpers shared by the tasks."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from translate.losses import gradient_penalty
+
+
+def discriminator_objective(
+    adversarial: nn.Module, discriminator: nn.Module, real: torch.Tensor, fake: torch.Tensor
+) -> dict[str, torch.Tensor]:
+    """pix2pix/CycleGAN's D objective on one real and one (detached) fake batch.
+
+    junyanz halves the whole objective to slow D down relative to G:
+    ``0.5 * (L(D(x), real) + L(D(G(z)), fake) + lambda_gp * GP)``. The returned ``adv`` and ``gp`` are
+    the two halved terms, so ``loss_weights.gp`` is lambda relative to the Wasserstein term, as in
+    Gulrajani et al. ``gp`` is present only when the adversarial loss uses the gradient penalty.
+    """
+    fake = fake.detach()
+    losses = {"adv": 0.5 * (adversarial(discriminator(real), True) + adversarial(discriminator(fake), False))}
+    if adversarial.uses_gradient_penalty:
+        losses["gp"] = 0.5 * gradient_penalty(discriminator, real, fake)
+    return losses
+
+
+def add_losses(*parts: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Sum loss dicts name by name (two discriminators' objectives into one)."""
+    total: dict[str, torch.Tensor] = {}
+    for part in parts:
+        for name, value in part.items():
+            total[name] = total[name] + value if name in total else value
+    return total
