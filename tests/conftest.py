@@ -57,9 +57,10 @@ def build_task(task: str, **model: object):
     return TASKS.build({"name": task, **config.model})
 
 
-def assert_resuming_changes_nothing(config, tmp_path) -> None:
+def assert_resuming_changes_nothing(config, tmp_path, dataset=None) -> None:
     """Train ``config`` straight through, and again with a Ctrl-C after step 2 and ``--resume``: every
-    weight, optimizer moment, random state and pool must come out bit-identical."""
+    weight, optimizer moment, random state and pool must come out bit-identical. ``dataset``: an
+    in-memory dataset instead of the config's."""
     from safetensors.torch import load_file
 
     from translate.engine.checkpoint import checkpoint_dirs, load_model_checkpoint
@@ -74,10 +75,10 @@ def assert_resuming_changes_nothing(config, tmp_path) -> None:
                 self.stop_requested = True
             return logged
 
-    Trainer(config, tmp_path / "straight").fit()
-    StopsAtStep2(config, tmp_path / "resumed").fit()
+    Trainer(config, tmp_path / "straight", dataset=dataset).fit()
+    StopsAtStep2(config, tmp_path / "resumed", dataset=dataset).fit()
     assert load_model_checkpoint(tmp_path / "resumed").step == 2
-    Trainer(config, tmp_path / "resumed", resume=True).fit()
+    Trainer(config, tmp_path / "resumed", resume=True, dataset=dataset).fit()
 
     straight = checkpoint_dirs(tmp_path / "straight")[-1]
     resumed = checkpoint_dirs(tmp_path / "resumed")[-1]

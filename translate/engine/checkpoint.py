@@ -124,7 +124,15 @@ def save_checkpoint(
 
 
 def _contiguous(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    return {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
+    """Contiguous CPU tensors, each with its own memory: a module shared by two networks appears under
+    both names (safetensors refuses shared memory; loading fills both names again)."""
+    out, storages = {}, set()
+    for key, value in tensors.items():
+        value = value.detach().contiguous().cpu()
+        storage = value.untyped_storage().data_ptr()
+        out[key] = value.clone() if storage in storages else value
+        storages.add(storage)
+    return out
 
 
 def load_model_checkpoint(path: str | Path) -> ModelCheckpoint:
