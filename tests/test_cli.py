@@ -88,6 +88,8 @@ def test_train_reads_domain_folders_in_the_current_folder(in_tmp):
         (["train", "cyclegan", "--resume"], "--resume needs --run-dir"),
         (["apply", "x.png", "--run", "no-such-run"], "no run folder or checkpoint at no-such-run"),
         (["train", "pix2pix", "--config", "missing.yaml"], "config file not found"),
+        (["train", "cyclegan", "--set", "optim.critic.lr=1"], "unknown parameter group(s) critic"),
+        (["train", "cyclegan", "--set", "loss_weights.cycle=-1"], "loss_weights.cycle must be a number >= 0"),
     ],
 )
 def test_bad_input_gets_a_one_line_error_and_no_traceback(in_tmp, args, message):
@@ -169,3 +171,54 @@ def load_config(run_dir):
     import yaml
 
     return yaml.safe_load((run_dir / "config.yaml").read_text())
+
+
+@pytest.mark.parametrize(
+    "size, message", [(128, "--set model.generator.name=unet_128"), (100, "takes multiples of 256")]
+)
+def test_an_image_size_the_unet_cannot_take_is_a_one_line_error(in_tmp, size, message):
+    from translate.catalog.demo import make_demo_dataset
+
+    root = make_demo_dataset(in_tmp / "pairs", layout="aligned", num_train=2, num_test=1, size=32)
+    result = CliRunner().invoke(
+        main, ["train", "pix2pix", "--data-root", str(root), "--image-size", str(size)]
+    )
+    assert result.exit_code == 1 and message in result.output and "Traceback" not in result.output
+
+
+def test_domains_takes_any_number_of_names_and_cyclegan_says_it_takes_two(in_tmp):
+    make_domains(in_tmp / "data", names=("day", "night", "dusk"))
+    result = CliRunner().invoke(
+        main,
+        ["train", "cyclegan", "--data-root", "data", "--domains", "day", "night", "dusk", *TINY_CYCLEGAN],
+    )
+    assert result.exit_code != 0 and "two domains (--domains A B); got 3: day night dusk" in result.output
+
+
+def test_info_and_eval_read_the_run_itself(in_tmp):
+    result = run("train", "cyclegan", "--steps", "1", "--run-dir", "run", *TINY_CYCLEGAN)
+    assert result.exit_code == 0, result.output
+    result = run("info", "run")
+    assert "method:     cyclegan" in result.output and "steps:      1 of 1" in result.output
+    assert "a2b      image_to_image (g_ab: 3 -> 3 channels) direction=a2b, source=photo, target=anime" in (
+        result.output
+    )
+    result = run("apply", "x.png", "--run", "run/config.yaml")
+    assert result.exit_code == 1 and "is a file, not a run folder" in result.output
+    # eval resizes to the image size the model trained at (32) without a flag
+    from translate.api import demo_root
+
+    test = demo_root("photo-anime") / "test"
+    result = run(
+        "eval",
+        "--run",
+        "run",
+        "--inputs",
+        str(test / "photo"),
+        "--targets",
+        str(test / "anime"),
+        "--json",
+        "scores.json",
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads((in_tmp / "scores.json").read_text())["count"] > 0

@@ -32,6 +32,24 @@ def test_delete_replaces_instead_of_merging():
     assert merged == {"g": {"name": "b"}}
 
 
+def test_switching_a_component_by_name_drops_the_old_components_options():
+    base = {
+        "model": {
+            "generator": {"name": "unet", "num_downs": 6, "dropout": True},
+            "adversarial_loss": "vanilla",
+        }
+    }
+    config = build_config(base, parse_override("model.generator.name=unet_128"))
+    assert config.model["generator"] == {"name": "unet_128"}
+    config = build_config(
+        base, parse_override("model.generator=resnet_6blocks"), {"model": {"generator": {"norm": "instance"}}}
+    )
+    assert config.model["generator"] == {"name": "resnet_6blocks", "norm": "instance"}
+    # the same name merges as before
+    config = build_config(base, {"model": {"generator": {"name": "unet", "num_downs": 7}}})
+    assert config.model["generator"] == {"name": "unet", "num_downs": 7, "dropout": True}
+
+
 def test_override_parses_yaml_values_into_nested_keys():
     assert parse_override("train.lr=1e-4") == {"train": {"lr": 1e-4}}
     assert parse_override("data.domains=[photo, anime]") == {"data": {"domains": ["photo", "anime"]}}

@@ -111,3 +111,35 @@ def test_weights_from_another_architecture_are_refused(cyclegan_run, tmp_path):
     assert resolve_model_file(tmp_path / "other.safetensors").name == "other.safetensors"
     with pytest.raises(CheckpointError, match="does not fit"):
         Translator.from_run(tmp_path / "other.safetensors")
+
+
+@pytest.fixture(scope="module")
+def pix2pix_run(tmp_path_factory):
+    root = make_demo_dataset(
+        tmp_path_factory.mktemp("data") / "pairs", layout="aligned", num_train=4, num_test=2, size=TINY_SIZE
+    )
+    layers = [{"data": {"root": str(root)}}, tiny_overrides("pix2pix", steps=2)]
+    return train("pix2pix", overrides=layers, run_dir=tmp_path_factory.mktemp("runs") / "pix2pix")
+
+
+def test_pix2pix_translates_with_batch_statistics_by_default_as_the_paper(pix2pix_run):
+    translator = Translator.from_run(pix2pix_run)
+    assert translator.batch_statistics and translator.generator.training
+    running = {k: v.clone() for k, v in translator.generator.state_dict().items() if "running" in k}
+    x = torch.rand(3, 3, 32, 32) * 2 - 1
+    batch = translator(x)
+    # each image on its own statistics: the batch gives what the images give one by one, every time
+    torch.testing.assert_close(batch, torch.cat([translator(image[None]) for image in x]))
+    assert torch.equal(batch, translator(x))
+    after = translator.generator.state_dict()
+    assert all(torch.equal(after[k], v) for k, v in running.items()), "inference never updates running stats"
+
+
+def test_pix2pix_eval_mode_is_a_choice_stored_with_the_run(pix2pix_run, tmp_path):
+    from translate.engine.checkpoint import load_model_checkpoint
+
+    assert load_model_checkpoint(pix2pix_run).task_kwargs["test_mode"] == "batch_statistics"
+    root = load_model_checkpoint(pix2pix_run).config["data"]["root"]
+    layers = [{"data": {"root": root}, "model": {"test_mode": "eval"}}, tiny_overrides("pix2pix", steps=1)]
+    translator = Translator.from_run(train("pix2pix", overrides=layers, run_dir=tmp_path / "run"))
+    assert not translator.batch_statistics and not translator.generator.training

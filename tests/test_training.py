@@ -93,3 +93,27 @@ def test_unknown_model_option_lists_the_accepted_ones(demo_data, tmp_path):
     layers = [data_layer("cyclegan", demo_data), tiny_overrides("cyclegan"), {"model": {"pool": 3}}]
     with pytest.raises(ConfigError, match="unknown option.*'pool'.*pool_size"):
         train("cyclegan", overrides=layers, run_dir=tmp_path / "run")
+
+
+def test_a_run_whose_config_yaml_was_deleted_resumes_from_the_checkpoint_metadata(demo_data, tmp_path):
+    layers = [data_layer("cyclegan", demo_data), tiny_overrides("cyclegan", steps=2)]
+    run = train("cyclegan", overrides=layers, run_dir=tmp_path / "run")
+    (run / "config.yaml").unlink()
+    train("cyclegan", overrides=[{"train": {"steps": 3}}], run_dir=run, resume=True)
+    assert load_model_checkpoint(run).step == 3
+    assert (run / "config.yaml").is_file()
+
+
+def test_loss_weights_in_the_resolved_config_are_the_ones_used(demo_data, tmp_path):
+    from translate.engine.trainer import Trainer
+
+    layers = [
+        data_layer("cyclegan", demo_data),
+        tiny_overrides("cyclegan"),
+        {"loss_weights": {"identity": 0}},
+    ]
+    config = resolve_config("cyclegan", overrides=layers)
+    assert config.loss_weights == {"adv": 1.0, "cycle": 10.0, "identity": 0, "gp": 10.0}
+    trainer = Trainer(config, tmp_path / "run")
+    assert trainer.task.loss_weights["identity"] == 0.0
+    assert "G/identity" not in trainer.train_step(trainer._batches())

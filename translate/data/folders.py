@@ -58,7 +58,10 @@ def domain_folders(
         names = ("trainA", "trainB") if train else _eval_ab_names(root)
         return (root / names[0], ()), (root / names[1], ())
     if len(domains) != 2:
-        raise DataError(f"expected two domains (--domains A B), got {len(domains)}: {list(domains)}")
+        raise DataError(
+            f"this method translates between two domains (--domains A B); got {len(domains)}: "
+            f"{' '.join(domains)}"
+        )
     return _domain_folder(root, domains[0], train), _domain_folder(root, domains[1], train)
 
 

@@ -26,10 +26,13 @@ class UnalignedDataset(ImageDataset):
     on the batch. Length: ``max(len(A), len(B))``.
     """
 
-    def __init__(self, files_a: list[Path], files_b: list[Path], **options: Any) -> None:
+    def __init__(
+        self, files_a: list[Path], files_b: list[Path], domains: list[str] | None = None, **options: Any
+    ) -> None:
         super().__init__(**options)
         self.files_a = list(files_a)
         self.files_b = list(files_b)
+        self.domains = list(domains or ["A", "B"])
 
     @classmethod
     def from_config(cls, data: DataConfig, train: bool = True) -> UnalignedDataset:
@@ -38,7 +41,10 @@ class UnalignedDataset(ImageDataset):
         (folder_a, exclude_a), (folder_b, exclude_b) = domain_folders(root, data.domains, train)
         files_a = image_files(folder_a, expected, exclude_a, data.max_images)
         files_b = image_files(folder_b, expected, exclude_b, data.max_images)
-        return cls(files_a, files_b, **cls.options(data, train))
+        return cls(files_a, files_b, data.domains, **cls.options(data, train))
+
+    def task_kwargs(self) -> dict[str, Any]:
+        return {**super().task_kwargs(), "domains": self.domains}
 
     def __len__(self) -> int:
         return max(len(self.files_a), len(self.files_b))

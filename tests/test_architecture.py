@@ -1,0 +1,128 @@
+"""Layers point one way (docs/ARCHITECTURE.md): each package imports only the packages below it."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE_ROOT = Path(__file__).resolve().parents[1] / "translate"
+
+# What each package (or top-level module) of translate/ may import, besides itself.
+ALLOWED = {
+    "errors": set(),
+    "registry": {"errors"},
+    "config": {"errors"},
+    "layers": {"errors", "registry"},
+    "generators": {"errors", "registry", "layers"},
+    "discriminators": {"errors", "registry", "layers"},
+    "losses": {"errors", "registry"},
+    "data": {"errors", "registry", "config"},
+    "catalog": {"errors", "data"},
+    "tasks": {"errors", "registry", "config", "layers", "generators", "discriminators", "losses"},
+    "engine": {"errors", "registry", "config", "layers", "losses", "data", "tasks"},
+    "metrics": {"errors", "data"},
+    "components": {"data", "discriminators", "engine", "generators", "losses", "tasks"},
+    "inference": {"errors", "registry", "data", "tasks", "engine", "components"},
+    "api": {"errors", "registry", "config", "data", "catalog", "engine", "tasks", "components"},
+    "cli": {
+        "errors",
+        "registry",
+        "config",
+        "data",
+        "catalog",
+        "engine",
+        "metrics",
+        "inference",
+        "api",
+        "components",
+    },
+    "__init__": {"components", "api", "inference"},
+}
+# Modules that a package may not import even though their package is allowed.
+FORBIDDEN_MODULES = {"inference": {"translate.engine.trainer", "translate.api"}}
+
+
+def package_of(path: Path) -> str:
+    parts = path.relative_to(PACKAGE_ROOT).with_suffix("").parts
+    return parts[0]
+
+
+def imports(path: Path) -> set[str]:
+    """Every ``translate.*`` module imported anywhere in the file (functions included)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return {name for name in found if name == "translate" or name.startswith("translate.")}
+
+
+def top(module: str) -> str | None:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else None
+
+
+FILES = sorted(PACKAGE_ROOT.rglob("*.py"))
+
+
+def test_every_package_is_in_the_table():
+    assert {package_of(f) for f in FILES} == set(ALLOWED)
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: str(p.relative_to(PACKAGE_ROOT)))
+def test_imports_point_one_way(path):
+    package = package_of(path)
+    for module in imports(path):
+        target = top(module)
+        if (
+            target is None
+            or target == package
+            or not (PACKAGE_ROOT / target).exists()
+            and not (PACKAGE_ROOT / f"{target}.py").exists()
+        ):
+            continue  # ``from translate import x`` names resolve below, or attributes of a module
+        assert target in ALLOWED[package], f"{path.name} ({package}) imports {module}"
+        assert module not in FORBIDDEN_MODULES.get(package, set()), f"{path.name} imports {module}"
+
+
+def test_the_allowed_graph_has_no_cycle():
+    state: dict[str, str] = {}
+
+    def visit(node: str) -> None:
+        assert state.get(node) != "open", f"import cycle through {node}"
+        if state.get(node) == "done":
+            return
+        state[node] = "open"
+        for target in ALLOWED[node]:
+            visit(target)
+        state[node] = "done"
+
+    for node in ALLOWED:
+        visit(node)
+
+
+def test_click_is_imported_only_by_the_cli():
+    for path in FILES:
+        if package_of(path) == "cli":
+            continue
+        tree = ast.parse(path.read_text())
+        names = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+        names |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+        assert not any(n == "click" or n.startswith("click.") for n in names), path
+
+
+def test_a_plain_import_fills_every_registry():
+    import subprocess
+    import sys
+
+    code = (
+        "import translate\nfrom translate.registry import ALL\n"
+        "print({k: len(r.names()) for k, r in ALL.items()})"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    counts = eval(out)  # noqa: S307 - our own dict literal
+    assert all(count > 0 for count in counts.values()), counts
