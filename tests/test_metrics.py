@@ -1,5 +1,6 @@
 import math
 
+import pytest
 import torch
 
 from translate.metrics import estimate_palette, l1_distance, label_accuracy, psnr, to_labels
@@ -24,3 +25,19 @@ def test_palette_and_label_accuracy_survive_noise():
     assert torch.allclose(label_accuracy(noisy, clean, found), torch.ones(4))
     wrong = clean.roll(1, dims=0)
     assert label_accuracy(wrong, clean, found).mean() < 0.6
+
+
+def test_domain_classifier_learns_two_styles_and_reads_shares():
+    from translate.metrics.domain_classifier import domain_shares, predict_domains, train_domain_classifier
+
+    generator = torch.Generator().manual_seed(0)
+    noise = torch.rand(80, 3, 16, 16, generator=generator) * 0.5
+    # domain 0: reddish noise; domain 1: bluish noise (same texture statistics otherwise)
+    red, blue = noise[:40].clone(), noise[40:].clone()
+    red[:, 0] += 0.5
+    blue[:, 2] += 0.5
+    images, labels = torch.cat([red, blue]) * 2 - 1, torch.cat([torch.zeros(40), torch.ones(40)]).long()
+    classifier = train_domain_classifier(images, labels, num_domains=2, steps=60, batch_size=16)
+    assert (predict_domains(classifier, images) == labels).float().mean() > 0.9
+    shares = domain_shares(classifier, images[:40], 2)
+    assert shares.sum().item() == pytest.approx(1.0) and shares[0] > 0.9
