@@ -26,19 +26,24 @@ TINY_MODELS = {
 TINY_SIZE = 32
 
 
+def tiny_train(steps: int = 4, **train: object) -> dict:
+    """Train settings of the tiny runs: batch 2, a log line per step, samples and checkpoints every 2."""
+    return {
+        "steps": steps,
+        "batch_size": 2,
+        "log_every": 1,
+        "sample_every": 2,
+        "checkpoint_every": 2,
+        **train,
+    }
+
+
 def tiny_overrides(task: str, steps: int = 4, **train: object) -> dict:
     """A config layer that makes ``task`` tiny and fast (a few ms per step)."""
     return {
         "model": TINY_MODELS[task],
         "data": {"image_size": TINY_SIZE, "load_size": TINY_SIZE + 4, "num_workers": 0},
-        "train": {
-            "steps": steps,
-            "batch_size": 2,
-            "log_every": 1,
-            "sample_every": 2,
-            "checkpoint_every": 2,
-            **train,
-        },
+        "train": tiny_train(steps, **train),
     }
 
 

@@ -8,7 +8,7 @@ import json
 import pytest
 import torch
 from click.testing import CliRunner
-from conftest import assert_resuming_changes_nothing
+from conftest import assert_resuming_changes_nothing, tiny_train
 from toy_tasks import SIZE, ToyImages, registered
 
 from translate import Sampler, Translator
@@ -27,17 +27,7 @@ def toy_tasks():
 
 
 def toy_config(task: str, steps: int = 4, **layers) -> object:
-    run = {
-        "data": {"image_size": SIZE, "num_workers": 0},
-        "train": {
-            "steps": steps,
-            "batch_size": 2,
-            "log_every": 1,
-            "sample_every": 2,
-            "checkpoint_every": 2,
-            "num_samples": 2,
-        },
-    }
+    run = {"data": {"image_size": SIZE, "num_workers": 0}, "train": tiny_train(steps, num_samples=2)}
     return build_config({"task": task}, TASKS.get(task).default_config, run, layers)
 
 
