@@ -266,3 +266,22 @@ def test_init_weights(init_type: str) -> None:
 def test_unknown_init_type_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="normal, xavier, kaiming, orthogonal"):
         init_weights(nn.Conv2d(1, 1, 1), "uniform")
+
+
+def test_batch_statistics_runs_as_training_without_changing_the_module():
+    from translate.layers import batch_statistics
+
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.Dropout(0.5)).eval()
+    net[1].running_mean.fill_(5.0)
+    x = torch.randn(2, 3, 8, 8)
+    with batch_statistics(net):
+        assert all(m.training for m in net.modules())
+        normalised = net[1](net[0](x))
+        dropped = net(x)
+    # the batch's own statistics, not the running mean of 5; dropout on
+    assert normalised.mean(dim=(0, 2, 3)).abs().max() < 1e-5
+    assert (dropped == 0).float().mean() > 0.3
+    # nothing changed: modes restored, running statistics untouched
+    assert not any(m.training for m in net.modules()) and net[1].track_running_stats
+    assert torch.equal(net[1].running_mean, torch.full((4,), 5.0))

@@ -261,8 +261,12 @@ class Trainer:
         self.stop_requested = True
 
     def save_samples(self, sample_batch: Batch) -> Path:
+        """A grid of the task's visuals in eval mode, on a forked RNG: sampling never changes training."""
+        devices = [self.device] if self.device.type == "cuda" else []
         self.task.eval()
-        visuals = self.task.visuals(sample_batch)
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(self.config.train.seed)
+            visuals = self.task.visuals(sample_batch)
         self.task.train()
         return save_grid(visuals, self.run_dir / "samples" / f"step_{self.step:07d}.png")
 

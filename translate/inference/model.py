@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,17 +68,5 @@ def load_export(
     task = TASKS.build({"name": checkpoint.task, **checkpoint.task_kwargs})
     load_weights(task, checkpoint.weights, checkpoint.path)
     export = usable[name]
-    module = task.get_submodule(export.module).to(torch.device(device))
-    return LoadedExport(name, export, inference_mode(module, export.batch_statistics), checkpoint)
-
-
-def inference_mode(module: nn.Module, batch_statistics: bool) -> nn.Module:
-    """``module`` in eval mode, or (``batch_statistics``) in training mode with batch norm that normalises
-    by each batch's own statistics and never updates its running ones (a copy of the norm layers)."""
-    if not batch_statistics:
-        return module.eval()
-    module = copy.deepcopy(module).train()
-    for layer in module.modules():
-        if isinstance(layer, nn.modules.batchnorm._BatchNorm):
-            layer.track_running_stats = False
-    return module
+    module = task.get_submodule(export.module).to(torch.device(device)).eval()
+    return LoadedExport(name, export, module, checkpoint)

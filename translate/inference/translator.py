@@ -16,6 +16,7 @@ from torch import nn
 from tqdm import tqdm
 
 from translate.errors import DataError, TranslateError
+from translate.layers import batch_statistics
 from translate.tasks.base import IMAGE_TO_IMAGE
 
 log = logging.getLogger("translate")
@@ -39,12 +40,10 @@ class Translator:
         batch_statistics: bool = False,
         seed: int = 0,
     ) -> None:
-        from translate.inference.model import inference_mode
-
         self.device = torch.device(device)
         self.batch_statistics = batch_statistics
         self.seed = seed
-        self.generator = inference_mode(generator.to(self.device), batch_statistics)
+        self.generator = generator.to(self.device).eval()
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.size_multiple = int(getattr(generator, "size_multiple", 1))
@@ -88,7 +87,7 @@ class Translator:
     def _seeded(self, image: torch.Tensor) -> torch.Tensor:
         """One image through the generator in training mode, with dropout drawn from ``seed``."""
         devices = [self.device] if self.device.type == "cuda" else []
-        with torch.random.fork_rng(devices=devices):
+        with torch.random.fork_rng(devices=devices), batch_statistics(self.generator):
             torch.manual_seed(self.seed)
             return self.generator(image)
 

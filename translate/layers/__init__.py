@@ -2,12 +2,13 @@
 
 from translate.layers.blocks import upsample_conv
 from translate.layers.init import INIT_TYPES, init_weights
-from translate.layers.norm import NORMS, add_spectral_norm, get_norm_layer, norm_uses_bias
+from translate.layers.norm import NORMS, add_spectral_norm, batch_statistics, get_norm_layer, norm_uses_bias
 
 __all__ = [
     "INIT_TYPES",
     "NORMS",
     "add_spectral_norm",
+    "batch_statistics",
     "get_norm_layer",
     "init_weights",
     "norm_uses_bias",

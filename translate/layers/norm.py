@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
@@ -44,3 +45,23 @@ def add_spectral_norm(module: nn.Module) -> nn.Module:
         if isinstance(layer, nn.modules.conv._ConvNd):
             spectral_norm(layer)
     return module
+
+
+@contextlib.contextmanager
+def batch_statistics(module: nn.Module) -> Iterator[nn.Module]:
+    """Run ``module`` as it trained, without changing it: training mode (dropout on, batch norm on the
+    statistics of the batch at hand) with batch norm's running statistics left untouched. pix2pix's test
+    mode (junyanz's test.py without ``--eval``). Restores every layer's mode on exit."""
+    layers = list(module.modules())
+    modes = [(layer, layer.training, getattr(layer, "track_running_stats", None)) for layer in layers]
+    module.train()
+    for layer in layers:
+        if isinstance(layer, nn.modules.batchnorm._BatchNorm):
+            layer.track_running_stats = False  # with training=True: batch statistics, no running update
+    try:
+        yield module
+    finally:
+        for layer, training, track in modes:
+            layer.training = training
+            if track is not None:
+                layer.track_running_stats = track

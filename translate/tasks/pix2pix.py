@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from translate.errors import ConfigError
+from translate.layers import batch_statistics
 from translate.registry import DISCRIMINATORS, GENERATORS, LOSSES, TASKS
 from translate.tasks.base import IMAGE_TO_IMAGE, Batch, Export, Task
 from translate.tasks.common import discriminator_objective
@@ -99,7 +100,13 @@ class Pix2Pix(Task):
 
     @torch.no_grad()
     def visuals(self, batch: Batch) -> dict[str, torch.Tensor]:
-        return {"input": batch["input"], "output": self.generator(batch["input"]), "target": batch["target"]}
+        """Outputs as ``translate apply`` makes them: in the run's ``test_mode``."""
+        if self.test_mode == "batch_statistics":
+            with batch_statistics(self.generator):
+                output = torch.cat([self.generator(image[None]) for image in batch["input"]])
+        else:
+            output = self.generator(batch["input"])
+        return {"input": batch["input"], "output": output, "target": batch["target"]}
 
     def exports(self) -> dict[str, Export]:
         export = Export(
