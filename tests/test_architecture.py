@@ -24,7 +24,7 @@ ALLOWED = {
     "engine": {"errors", "registry", "config", "layers", "losses", "data", "tasks"},
     "metrics": {"errors", "data"},
     "components": {"data", "discriminators", "engine", "generators", "losses", "tasks"},
-    "inference": {"errors", "registry", "data", "tasks", "engine", "components"},
+    "inference": {"errors", "registry", "layers", "data", "tasks", "engine", "components"},
     "api": {"errors", "registry", "config", "data", "catalog", "engine", "tasks", "components"},
     "cli": {
         "errors",
