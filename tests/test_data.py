@@ -394,7 +394,7 @@ def test_unaligned_keys_determinism_and_random_b(tmp_path):
     make_domain(tmp_path / "anime", 5, 100)
     dataset = DATASETS.build("unaligned", data=config(tmp_path, domains=["photo", "anime"]), train=True)
     assert isinstance(dataset, UnalignedDataset) and len(dataset) == 5
-    assert dataset.task_kwargs() == {"in_channels": 3, "out_channels": 3}
+    assert dataset.task_kwargs() == {"in_channels": 3, "out_channels": 3, "domains": ["photo", "anime"]}
     item = dataset[(4, 99)]
     assert set(item) == {"A", "B", "path_A", "path_B"}
     assert item["A"].shape == item["B"].shape == (3, 16, 16)
