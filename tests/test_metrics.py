@@ -41,3 +41,15 @@ def test_domain_classifier_learns_two_styles_and_reads_shares():
     assert (predict_domains(classifier, images) == labels).float().mean() > 0.9
     shares = domain_shares(classifier, images[:40], 2)
     assert shares.sum().item() == pytest.approx(1.0) and shares[0] > 0.9
+
+
+def test_palette_ignores_the_blends_at_class_edges():
+    import torch.nn.functional as F
+
+    palette = torch.tensor([[-1.0, -1.0, 1.0], [1.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
+    blocks = torch.randint(0, 3, (6, 4, 4), generator=torch.Generator().manual_seed(0))
+    labels = blocks.repeat_interleave(8, 1).repeat_interleave(8, 2)  # 32x32 maps of 8x8 flat blocks
+    sharp = palette[labels].permute(0, 3, 1, 2)
+    blurred = F.avg_pool2d(F.pad(sharp, (1, 1, 1, 1), mode="replicate"), 3, stride=1)  # edges blend
+    found = estimate_palette(blurred, 3)
+    assert torch.cdist(found, palette).min(1).values.max() < 0.05

@@ -20,16 +20,26 @@ def psnr(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 
 def estimate_palette(label_maps: torch.Tensor, num_colors: int, iterations: int = 20) -> torch.Tensor:
-    """The ``num_colors`` colours of colour-coded label maps (JPEG noise and all), by k-means: ``(K, C)``.
+    """The ``num_colors`` class colours of colour-coded label maps ``(N, C, H, W)``, by k-means: ``(K, C)``.
 
-    Initialised deterministically from the most frequent coarsely quantised colours.
+    Only pixels inside flat regions count (within 0.1 of their four neighbours): JPEG and resizing blend
+    neighbouring classes at every edge, and those blends are not classes. Maps without enough flat regions
+    fall back to every pixel. Initialised deterministically from the most frequent quantised colours.
     """
-    pixels = label_maps.permute(0, 2, 3, 1).reshape(-1, label_maps.shape[1]).float()
-    coarse = torch.round(pixels * 4) / 4
+    images = label_maps.float()
+    centre = images[:, :, 1:-1, 1:-1]
+    flat = torch.ones_like(centre[:, 0], dtype=torch.bool)
+    for dy, dx in ((-1, 0), (1, 0), (0, -1), (0, 1)):
+        neighbour = images[:, :, 1 + dy : images.shape[2] - 1 + dy, 1 + dx : images.shape[3] - 1 + dx]
+        flat &= (neighbour - centre).abs().amax(1) < 0.1
+    pixels = centre.permute(0, 2, 3, 1)[flat]
+    if len((torch.round(pixels * 8) / 8).unique(dim=0)) < num_colors:
+        pixels = images.permute(0, 2, 3, 1).reshape(-1, images.shape[1])
+    coarse = torch.round(pixels * 8) / 8
     colors, counts = coarse.unique(dim=0, return_counts=True)
     if len(colors) < num_colors:
         raise ValueError(f"the label maps hold only {len(colors)} distinct colours, fewer than {num_colors}")
-    centers = colors[counts.argsort(descending=True)[:num_colors]].clone()
+    centers = _distinct_frequent(colors[counts.argsort(descending=True)], num_colors)
     for _ in range(iterations):
         assignment = torch.cdist(pixels, centers).argmin(1)
         for k in range(num_colors):
@@ -37,6 +47,19 @@ def estimate_palette(label_maps: torch.Tensor, num_colors: int, iterations: int 
             if len(members):
                 centers[k] = members.mean(0)
     return centers
+
+
+def _distinct_frequent(colors: torch.Tensor, count: int, separation: float = 0.2) -> torch.Tensor:
+    """The first ``count`` of ``colors`` (most frequent first) that lie ``separation`` apart, so that one
+    class split over two quantisation bins does not take two centres; topped up in order if too few."""
+    chosen: list[int] = []
+    for index in range(len(colors)):
+        if not chosen or torch.cdist(colors[index][None], colors[chosen]).min() > separation:
+            chosen.append(index)
+            if len(chosen) == count:
+                return colors[chosen].clone()
+    rest = [i for i in range(len(colors)) if i not in chosen]
+    return colors[chosen + rest[: count - len(chosen)]].clone()
 
 
 def to_labels(images: torch.Tensor, palette: torch.Tensor) -> torch.Tensor:
