@@ -19,6 +19,7 @@ def test_pix2pix_learns_photo_to_cartoon_on_the_demo_pairs(tmp_path):
             "model": {
                 "generator": {"name": "unet", "num_downs": 5, "base_channels": 16},
                 "discriminator": {"base_channels": 16},
+                "test_mode": "eval",  # trained at batch 4
             }
         },
         {"train": {"steps": 1000, "batch_size": 4, "sample_every": 1000, "checkpoint_every": 1000}},
