@@ -200,6 +200,7 @@ class Trainer:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         (self.run_dir / "samples").mkdir(exist_ok=True)
         (self.run_dir / "config.yaml").write_text(yaml.safe_dump(self.config.to_dict(), sort_keys=False))
+        log.info("one step: %s", describe_schedule(self.schedule, self.optimizers))
         sample_batch = self._sample_batch()
         batches = self._batches()
         sums: dict[str, torch.Tensor] = {}
@@ -311,6 +312,20 @@ class Trainer:
         self.task.load_training_state({k[5:]: v for k, v in tensors.items() if k.startswith("task/")})
         self.step, self.samples_seen = meta["step"], meta["samples_seen"]
         log.info("resumed %s from step %d", self.run_dir, self.step)
+
+
+def describe_schedule(schedule: list[Update], optimizers: dict[str, OptimizerGroup]) -> str:
+    """``discriminator x5 (RMSprop, lr 5e-05, clip_weights), then generator x1 (Adam, lr 0.0002)``."""
+    parts = []
+    for update in schedule:
+        group = optimizers[update.group]
+        extras = [f"lr {group.optimizer.defaults['lr']:g}"]
+        if group.clip_grad_norm is not None:
+            extras.append(f"grad norm <= {group.clip_grad_norm:g}")
+        extras += [getattr(c, "__qualname__", "constraint").split(".")[0] for c in group.constraints]
+        name = type(group.optimizer).__name__
+        parts.append(f"{update.group} x{update.repeats} ({name}, {', '.join(extras)})")
+    return ", then ".join(parts)
 
 
 def check_image_size(task: Task, image_size: int) -> None:
