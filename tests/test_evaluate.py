@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 from click.testing import CliRunner
 from conftest import TINY_SIZE, tiny_overrides
 from PIL import Image
@@ -38,6 +39,8 @@ def test_eval_on_aligned_pairs_reports_translation_and_baseline(pix2pix_run, tmp
             str(root / "test"),
             "--label-colors",
             "3",
+            "--train-pairs",
+            str(root / "train"),
             "--size",
             "16",
             "--json",
@@ -49,6 +52,16 @@ def test_eval_on_aligned_pairs_reports_translation_and_baseline(pix2pix_run, tmp
     assert scores["count"] == 3
     assert set(scores["output"]) == {"L1", "PSNR", "label_accuracy"}
     assert 0 <= scores["output"]["label_accuracy"] <= 1 and scores["identity"]["L1"] > 0
+    assert 0 <= scores["majority"]["label_accuracy"] <= 1 and "train majority" in result.output
+
+
+def test_the_majority_map_holds_each_positions_most_common_label():
+    from translate.metrics.evaluate import majority_label_map
+
+    palette = torch.tensor([[-1.0, -1.0, -1.0], [1.0, 1.0, 1.0]])
+    labels = torch.tensor([[[0, 1]], [[0, 1]], [[1, 1]]])  # 3 maps of 1x2: left mostly 0, right always 1
+    maps = palette[labels].permute(0, 3, 1, 2)
+    assert torch.equal(majority_label_map(maps, palette), palette[torch.tensor([[0, 1]])].permute(2, 0, 1))
 
 
 def test_eval_pairs_files_by_name_across_target_folders(pix2pix_run, tmp_path):

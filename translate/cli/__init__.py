@@ -157,6 +157,12 @@ def apply(
 )
 @click.option("--label-colors", type=int, help="Also score per-pixel label accuracy over this many colours.")
 @click.option(
+    "--train-pairs",
+    type=click.Path(file_okay=False),
+    help="With --aligned and --label-colors: A|B training pairs whose most common label per pixel is scored "
+    "as the trivial baseline.",
+)
+@click.option(
     "--size",
     type=int,
     help="Resize inputs and targets to SIZE x SIZE (default: the image size the model trained at).",
@@ -169,12 +175,15 @@ def evaluate(
     targets: tuple[str, ...],
     direction: str | None,
     label_colors: int | None,
+    train_pairs: str | None,
     size: int | None,
     json_out: str | None,
 ) -> None:
     """Score a model against paired ground truth (L1, PSNR; the untranslated input as baseline)."""
     import dataclasses
     import json
+
+    import torch
 
     from translate.engine.checkpoint import load_model_checkpoint
     from translate.errors import ConfigError
@@ -191,7 +200,17 @@ def evaluate(
         pairs = aligned_pairs(Path(aligned), direction, translator.in_channels, size)
     else:
         pairs = named_pairs(Path(inputs), [Path(t) for t in targets], translator.in_channels, size)
-    scores = evaluate_pairs(translator.translate_many, pairs, label_colors)
+    train_targets = None
+    if train_pairs:
+        if not (aligned and label_colors):
+            raise ConfigError("--train-pairs needs --aligned and --label-colors")
+        train_targets = torch.stack(
+            [
+                target
+                for _, target in aligned_pairs(Path(train_pairs), direction, translator.in_channels, size)
+            ]
+        )
+    scores = evaluate_pairs(translator.translate_many, pairs, label_colors, train_targets)
     click.echo(scores.table())
     if json_out:
         Path(json_out).write_text(json.dumps(dataclasses.asdict(scores), indent=2))

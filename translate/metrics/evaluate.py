@@ -16,7 +16,7 @@ import torch
 
 from translate.data.io import list_images, read_image
 from translate.errors import DataError
-from translate.metrics.paired import estimate_palette, l1_distance, label_accuracy, psnr
+from translate.metrics.paired import estimate_palette, l1_distance, label_accuracy, psnr, to_labels
 
 
 @dataclass
@@ -26,10 +26,16 @@ class PairedScores:
     """Scores of the translation against the target."""
     identity: dict[str, float]
     """The same scores for the untranslated input: the baseline a translation must beat."""
+    majority: dict[str, float] | None = None
+    """For label maps, with training targets given: one fixed map holding each pixel position's most common
+    training label (the trivial answer a label predictor must beat)."""
 
     def table(self) -> str:
-        lines = [f"{'metric':<16}{'translation':>12}{'input as-is':>12}"]
-        lines += [f"{name:<16}{self.output[name]:>12.4f}{self.identity[name]:>12.4f}" for name in self.output]
+        columns = {"translation": self.output, "input as-is": self.identity}
+        if self.majority is not None:
+            columns["train majority"] = self.majority
+        lines = [f"{'metric':<16}" + "".join(f"{c:>16}" for c in columns)]
+        lines += [f"{n:<16}" + "".join(f"{v[n]:>16.4f}" for v in columns.values()) for n in self.output]
         return "\n".join(lines + [f"({self.count} pairs)"])
 
 
@@ -76,12 +82,24 @@ TranslateMany = Callable[[list[torch.Tensor]], list[torch.Tensor]]
 (``Translator.translate_many``)."""
 
 
+def majority_label_map(train_targets: torch.Tensor, palette: torch.Tensor) -> torch.Tensor:
+    """``(C, H, W)``: the palette colour of each pixel position's most common label in ``train_targets``."""
+    labels = to_labels(train_targets, palette)
+    counts = torch.nn.functional.one_hot(labels, len(palette)).sum(0)
+    return palette[counts.argmax(-1)].permute(2, 0, 1)
+
+
 def evaluate_pairs(
     translate_many: TranslateMany,
     pairs: list[tuple[torch.Tensor, torch.Tensor]],
     label_colors: int | None = None,
+    train_targets: torch.Tensor | None = None,
 ) -> PairedScores:
-    """L1 and PSNR (and label accuracy over a ``label_colors``-colour palette estimated from the targets)."""
+    """L1 and PSNR (and label accuracy over a ``label_colors``-colour palette estimated from the targets).
+
+    With ``label_colors`` and ``train_targets`` (training label maps at the targets' size), the fixed map
+    of each position's most common training label is scored too.
+    """
     if not pairs:
         raise DataError("no image pairs to evaluate")
     inputs = [p[0] for p in pairs]
@@ -104,4 +122,7 @@ def evaluate_pairs(
 
     same_shape = all(i.shape == t.shape for i, t in pairs)
     identity = scores(torch.stack(inputs)) if same_shape else {k: float("nan") for k in scores(outputs)}
-    return PairedScores(len(pairs), scores(outputs), identity)
+    majority = None
+    if palette is not None and train_targets is not None:
+        majority = scores(majority_label_map(train_targets, palette).expand_as(targets))
+    return PairedScores(len(pairs), scores(outputs), identity, majority)
