@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 from conftest import TINY_MODELS, TINY_SIZE, assert_resuming_changes_nothing, tiny_overrides
 
 from translate.api import resolve_config, train
@@ -117,3 +118,16 @@ def test_loss_weights_in_the_resolved_config_are_the_ones_used(demo_data, tmp_pa
     trainer = Trainer(config, tmp_path / "run")
     assert trainer.task.loss_weights["identity"] == 0.0
     assert "G/identity" not in trainer.train_step(trainer._batches())
+
+
+def test_without_the_adversarial_term_the_discriminator_is_neither_run_nor_updated(demo_data, tmp_path):
+    from translate.engine.trainer import Trainer
+
+    layers = [data_layer("pix2pix", demo_data), tiny_overrides("pix2pix"), {"loss_weights": {"adv": 0}}]
+    trainer = Trainer(resolve_config("pix2pix", overrides=layers), tmp_path / "run")
+    assert [u.group for u in trainer.schedule] == ["generator"]
+    before = {k: v.clone() for k, v in trainer.task.discriminator.state_dict().items()}
+    logged = trainer.train_step(trainer._batches())
+    assert set(logged) == {"G/l1"}
+    after = trainer.task.discriminator.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)

@@ -205,7 +205,7 @@ class Trainer:
         batches = self._batches()
         sums: dict[str, torch.Tensor] = {}
         count = 0
-        started, start_step = time.time(), self.step
+        window_start, window_step = time.time(), self.step
         previous_handler = signal.signal(signal.SIGINT, self._request_stop)
         self.task.train()
         try:
@@ -233,8 +233,9 @@ class Trainer:
                             "step": self.step,
                             "lr": lr,
                             **means,
-                            "steps_per_s": (self.step - start_step) / (time.time() - started),
+                            "steps_per_s": (self.step - window_step) / (time.time() - window_start),
                         }
+                        window_start, window_step = time.time(), self.step
                         log_file.write(json.dumps(record) + "\n")
                         log_file.flush()
                         sums.clear()

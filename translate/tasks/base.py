@@ -116,8 +116,14 @@ class Task(nn.Module):
         raise NotImplementedError
 
     def schedule(self, n_critic: int = 1) -> list[Update]:
-        """One step: a generator update, then ``n_critic`` discriminator updates (pix2pix, CycleGAN)."""
-        return [Update("generator", through_generator=True), Update("discriminator", n_critic)]
+        """One step: a generator update, then ``n_critic`` discriminator updates (pix2pix, CycleGAN).
+
+        With ``loss_weights.adv == 0`` nothing the generator learns from depends on the discriminator, so
+        its updates are left out (an L1-only pix2pix trains its generator alone)."""
+        generator = Update("generator", through_generator=True)
+        if self.loss_weights.get("adv", 1.0) == 0:
+            return [generator]
+        return [generator, Update("discriminator", n_critic)]
 
     def forward(self, batch: Batch) -> dict[str, torch.Tensor]:
         """The generator pass: translated (and reconstructed) images the losses are computed from."""

@@ -89,11 +89,11 @@ class Pix2Pix(Task):
         return {"output": self.generator(batch["input"])}
 
     def generator_losses(self, batch: Batch, outputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        fake_pair = torch.cat([batch["input"], outputs["output"]], dim=1)
-        return {
-            "adv": self.adversarial(self.discriminator(fake_pair), True, for_discriminator=False),
-            "l1": F.l1_loss(outputs["output"], batch["target"]),
-        }
+        losses = {"l1": F.l1_loss(outputs["output"], batch["target"])}
+        if self.loss_weights["adv"] > 0:  # weight 0: no discriminator pass
+            fake_pair = torch.cat([batch["input"], outputs["output"]], dim=1)
+            losses["adv"] = self.adversarial(self.discriminator(fake_pair), True, for_discriminator=False)
+        return losses
 
     def discriminator_losses(self, batch: Batch, outputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         real_pair = torch.cat([batch["input"], batch["target"]], dim=1)
