@@ -109,11 +109,19 @@ def test_optimizer_and_clipping_are_configurable_per_group(tmp_path):
         ({"generator": {"name": "rmsprop", "betas": [0.5, 0.9]}}, "unknown option.*betas.*rmsprop"),
         ({"generator": {"lr": -1}}, "optim.generator.lr must be a number >= 0"),
         ({"discriminator": {"constraints": ["clip"]}}, "unknown parameter constraint 'clip'"),
+        ({"discriminator": 3}, "optim.discriminator must be a mapping"),
     ],
 )
 def test_bad_optimizer_specs_are_one_line_config_errors(tmp_path, optim, message):
     with pytest.raises(ConfigError, match=message):
         Trainer(toy_config("toy_shared", optim=optim), tmp_path / "run", dataset=ToyImages())
+
+
+def test_a_bare_optimizer_name_is_a_spec(tmp_path):
+    trainer = Trainer(
+        toy_config("toy_shared", optim={"discriminator": "rmsprop"}), tmp_path / "run", dataset=ToyImages()
+    )
+    assert isinstance(trainer.optimizers["discriminator"].optimizer, torch.optim.RMSprop)
 
 
 def test_switching_the_optimizer_by_name_drops_the_old_options():
@@ -157,3 +165,10 @@ def test_info_describes_a_run_from_its_checkpoint_metadata_alone(tmp_path):
     assert "steps:      2 of 2" in result.output
     assert "a2b      image_to_image (g_ab: 1 -> 1 channels)" in result.output
     assert "optim:" in result.output and "weight_decay: 0.01" in result.output
+
+
+def test_resuming_with_another_optimizer_is_a_clear_error(tmp_path):
+    Trainer(toy_config("toy_shared", steps=2), tmp_path / "run", dataset=ToyImages()).fit()
+    changed = toy_config("toy_shared", steps=4, optim={"generator": {"name": "sgd", "momentum": 0.9}})
+    with pytest.raises(CheckpointError, match="saved generator optimizer state does not fit"):
+        Trainer(changed, tmp_path / "run", resume=True, dataset=ToyImages())

@@ -151,9 +151,12 @@ def build_optimizer_groups(
     claimed: dict[int, str] = {}
     built = {}
     for name, modules in groups.items():
-        spec = dict(specs.get(name) or {})
+        spec = specs.get(name) or {}
+        if isinstance(spec, str):
+            spec = {"name": spec}
         if not isinstance(spec, dict):
             raise ConfigError(f"optim.{name} must be a mapping like {{name: adam, lr: 2e-4}}; got {spec!r}")
+        spec = dict(spec)
         clip = spec.pop("clip_grad_norm", None)
         constraints = spec.pop("constraints", None) or []
         spec.setdefault("name", "adam")

@@ -275,7 +275,12 @@ class Trainer:
     # ----------------------------------------------------------------------------------------- state
     def save_checkpoint(self) -> Path:
         state: dict[str, torch.Tensor] = {}
-        meta: dict[str, Any] = {"step": self.step, "samples_seen": self.samples_seen, "param_groups": {}}
+        meta: dict[str, Any] = {
+            "step": self.step,
+            "samples_seen": self.samples_seen,
+            "param_groups": {},
+            "optimizers": {name: type(group.optimizer).__name__ for name, group in self.optimizers.items()},
+        }
         for name, group in self.optimizers.items():
             tensors, param_groups = ckpt.optimizer_to_tensors(f"optim/{name}", group.optimizer)
             state.update(tensors)
@@ -308,7 +313,21 @@ class Trainer:
         for name, group in self.optimizers.items():
             if name not in meta["param_groups"]:
                 raise CheckpointError(f"{latest} holds no optimizer state for group {name!r}")
-            ckpt.optimizer_from_tensors(f"optim/{name}", group.optimizer, tensors, meta["param_groups"][name])
+            saved = meta.get("optimizers", {}).get(name, type(group.optimizer).__name__)
+            if saved != type(group.optimizer).__name__:
+                raise CheckpointError(
+                    f"{latest}: the saved {name} optimizer state does not fit this run's optim.{name} "
+                    f"({saved} was saved, {type(group.optimizer).__name__} is configured)"
+                )
+            try:
+                ckpt.optimizer_from_tensors(
+                    f"optim/{name}", group.optimizer, tensors, meta["param_groups"][name]
+                )
+            except (ValueError, KeyError, RuntimeError) as exc:
+                raise CheckpointError(
+                    f"{latest}: the saved {name} optimizer state does not fit this run's optim.{name} "
+                    f"(was the optimizer changed?): {exc}"
+                ) from None
         ckpt.set_random_state(tensors, meta["rng"])
         self.task.load_training_state({k[5:]: v for k, v in tensors.items() if k.startswith("task/")})
         self.step, self.samples_seen = meta["step"], meta["samples_seen"]
