@@ -36,10 +36,7 @@ def adam(
     weight_decay: float = 0.0,
 ) -> torch.optim.Optimizer:
     """Adam (Kingma & Ba); ``weight_decay`` is the L2 term added to the gradient, as in the papers' code."""
-    params = list(params)
-    return torch.optim.Adam(
-        params, lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, fused=_fused(params)
-    )
+    return _adam_family(torch.optim.Adam, params, lr, betas, eps, weight_decay)
 
 
 @OPTIMIZERS.register("adamw")
@@ -51,10 +48,14 @@ def adamw(
     weight_decay: float = 0.01,
 ) -> torch.optim.Optimizer:
     """AdamW (Loshchilov & Hutter): Adam with decoupled weight decay."""
+    return _adam_family(torch.optim.AdamW, params, lr, betas, eps, weight_decay)
+
+
+def _adam_family(
+    optimizer: type[torch.optim.Optimizer], params: Params, lr: float, betas: tuple, eps: float, decay: float
+) -> torch.optim.Optimizer:
     params = list(params)
-    return torch.optim.AdamW(
-        params, lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, fused=_fused(params)
-    )
+    return optimizer(params, lr=lr, betas=tuple(betas), eps=eps, weight_decay=decay, fused=_fused(params))
 
 
 @OPTIMIZERS.register("rmsprop")
@@ -116,10 +117,10 @@ class OptimizerGroup:
     optimizer: torch.optim.Optimizer
     clip_grad_norm: float | None = None
     constraints: list[Callable[[list[nn.Module]], None]] = field(default_factory=list)
+    parameters: list[nn.Parameter] = field(init=False)
 
-    @property
-    def parameters(self) -> list[nn.Parameter]:
-        return [p for group in self.optimizer.param_groups for p in group["params"]]
+    def __post_init__(self) -> None:
+        self.parameters = [p for group in self.optimizer.param_groups for p in group["params"]]
 
     def step(self) -> None:
         if self.clip_grad_norm is not None:

@@ -163,10 +163,10 @@ class Trainer:
             group = self.optimizers[update.group]
             prefix = LOG_PREFIXES.get(update.group, update.group)
             sums: dict[str, torch.Tensor] = {}
+            self._freeze_all_but(update.group)
             for repeat in range(update.repeats):
                 if batch is None or repeat > 0:
                     batch, outputs = next(batches), None
-                self._freeze_all_but(update.group)
                 if outputs is None or (update.through_generator and not outputs_have_graph):
                     with torch.set_grad_enabled(update.through_generator), self._autocast():
                         outputs = self.task(batch)
