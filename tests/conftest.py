@@ -22,6 +22,7 @@ TINY_MODELS = {
         "discriminator": {"base_channels": 4, "num_layers": 2},
         "pool_size": 4,
     },
+    "unit": {"base_channels": 4, "discriminator": {"discriminator": {"base_channels": 4, "num_layers": 1}}},
 }
 TINY_SIZE = 32
 

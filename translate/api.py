@@ -69,7 +69,7 @@ def resolve_config(
                 root,
             )
             demo_data = {"root": str(root)}
-            if task.dataset == "unaligned":
+            if task.dataset in ("unaligned", "labelled"):
                 demo_data["domains"] = list(merged.data.domains or ["photo", "anime"])
             base_layers += [getattr(task, "demo_config", {}), {"data": demo_data}]
         elif merged.data.root is not None:
@@ -104,6 +104,15 @@ def detected_data_layer(root: Path, dataset: str, domains: list[str] | None) -> 
         if layout.kind != "aligned":
             raise DataError(f"{root} holds {layout.description}, not A|B image pairs{hint}")
         return {}
+    if dataset == "labelled":
+        if layout.kind == "attributes" or "attributes" in layout.alternatives:
+            return {}
+        if layout.kind != "domains":
+            raise DataError(
+                f"{root} holds {layout.description}, not an attribute file or domain folders{hint}"
+            )
+        log.info("found domain folders in %s: %s (choose others with --domains)", root, " ".join(layout.domains))
+        return {"data": {"domains": list(layout.domains)}}
     if layout.kind == "cyclegan":
         return {}
     if layout.kind != "domains":

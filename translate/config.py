@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from translate.errors import ConfigError
+from translate.labels import HAIR_COLOURS
 
 
 @dataclass
@@ -51,6 +52,13 @@ class DataConfig:
     num_workers: int = 2
     max_images: int | None = None
     """Use at most this many images per domain (quick experiments)."""
+    attributes: list[str] | None = None
+    """Attribute-file data (StarGAN on CelebA): the attributes to learn, by name; None means every one."""
+    exclusive: list[list[str]] = field(default_factory=lambda: [list(HAIR_COLOURS)])
+    """Groups of mutually exclusive attributes, one-hot in the labels (CelebA's hair colours)."""
+    test_images: int | None = None
+    """Attribute-file data: how many images, from the end of the file, are held out for evaluation;
+    None means 2000 (StarGAN's split) or a tenth of the file, whichever is smaller."""
 
 
 @dataclass
@@ -74,7 +82,7 @@ class TrainConfig:
     amp: bool = False
     """bf16 autocast on CUDA; ignored on CPU, where bf16 is ~100x slower."""
     init: str = "normal"
-    """Weight init: ``normal`` | ``xavier`` | ``kaiming`` | ``orthogonal``."""
+    """Weight init: ``normal`` | ``xavier`` | ``kaiming`` | ``orthogonal`` | ``default`` (PyTorch's own)."""
     init_gain: float = 0.02
     log_every: int = 50
     sample_every: int = 1000
@@ -235,11 +243,11 @@ def _check_values(config: Config) -> None:
         "data.direction": (config.data.direction, ("a2b", "b2a")),
         "data.preprocess": (
             config.data.preprocess,
-            ("resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none"),
+            ("resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "center_square", "none"),
         ),
         "data.augment_on": (config.data.augment_on, ("loader", "device")),
         "train.schedule": (config.train.schedule, ("constant", "linear", "step", "cosine")),
-        "train.init": (config.train.init, ("normal", "xavier", "kaiming", "orthogonal")),
+        "train.init": (config.train.init, ("normal", "xavier", "kaiming", "orthogonal", "default")),
     }
     for key, (value, allowed) in choices.items():
         if value not in allowed:

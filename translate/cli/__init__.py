@@ -65,7 +65,14 @@ def main(verbose: bool) -> None:
     "--domains",
     cls=ManyValues,
     type=tuple,
-    help="Domain folder names under the data root, e.g. --domains photo anime (CycleGAN takes two).",
+    help="Domain folder names under the data root, e.g. --domains photo anime (CycleGAN and UNIT take two, "
+    "StarGAN any number).",
+)
+@click.option(
+    "--attrs",
+    cls=ManyValues,
+    type=tuple,
+    help="Attribute-file data (StarGAN): the attributes to learn, e.g. --attrs Black_Hair Blond_Hair Male.",
 )
 @click.option(
     "--direction", type=click.Choice(["a2b", "b2a"]), help="Aligned pairs: which half is the input."
@@ -89,6 +96,7 @@ def train(
     config_file: str | None,
     data_root: str | None,
     domains: tuple[str, ...] | None,
+    attrs: tuple[str, ...] | None,
     direction: str | None,
     run_dir: str | None,
     steps: int | None,
@@ -107,6 +115,7 @@ def train(
         "data": {
             "root": data_root,
             "domains": list(domains) if domains else None,
+            "attributes": list(attrs) if attrs else None,
             "direction": direction,
             "image_size": image_size,
         },
@@ -129,16 +138,39 @@ def train(
 )
 @click.option("--out", "out_dir", default="translated", show_default=True, type=click.Path(file_okay=False))
 @click.option("--direction", help="Which export of the model (CycleGAN: a2b or b2a; see `translate info`).")
+@click.option(
+    "--to",
+    "target",
+    metavar="TARGET",
+    help="StarGAN: the target, e.g. --to Blond_Hair=1,Male=0 (attributes not named keep the input's values) "
+    "or --to happy (folder domains). `translate info RUN` lists the model's labels.",
+)
+@click.option(
+    "--labels",
+    "labels_file",
+    type=click.Path(dir_okay=False),
+    help="StarGAN: attribute file (list_attr_celeba.txt format) with the inputs' own labels; images it does "
+    "not list, or all without it, are read by the model's classifier.",
+)
 @click.option("--batch-size", default=8, show_default=True, type=int)
 @click.option("--device", default="cpu", show_default=True)
 def apply(
-    inputs: tuple[str, ...], run_path: str, out_dir: str, direction: str | None, batch_size: int, device: str
+    inputs: tuple[str, ...],
+    run_path: str,
+    out_dir: str,
+    direction: str | None,
+    target: str | None,
+    labels_file: str | None,
+    batch_size: int,
+    device: str,
 ) -> None:
     """Translate image files and folders (recursively) with a trained model."""
     from translate.inference import Translator
 
     translator = Translator.from_run(run_path, direction=direction, device=device)
-    written = translator.apply_paths([Path(p) for p in inputs], Path(out_dir), batch_size=batch_size)
+    written = translator.apply_paths(
+        [Path(p) for p in inputs], Path(out_dir), batch_size=batch_size, target=target, labels_file=labels_file
+    )
     click.echo(f"wrote {len(written)} images to {out_dir}")
 
 
@@ -247,6 +279,10 @@ def info(run_path: str, show_config: bool) -> None:
     click.echo("networks:")
     for key, value in checkpoint.task_kwargs.items():
         click.echo(f"  {key}: {value}")
+    if "labels" in checkpoint.task_kwargs:
+        from translate.labels import LabelSpace
+
+        click.echo(f"labels:     {LabelSpace.from_dict(checkpoint.task_kwargs['labels']).describe()}")
     click.echo("exports:")
     for name, export in model_exports(checkpoint).items():
         options = ", ".join(f"{k}={v}" for k, v in export.options.items())

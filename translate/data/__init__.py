@@ -5,6 +5,7 @@ Dataset management (catalog, download, inspect, demo data) lives in ``translate.
 """
 
 from translate.data.aligned import AlignedDataset, aligned
+from translate.data.labelled import LabelledDataset, labelled
 from translate.data.io import IMAGE_EXTENSIONS, UnreadableImageError, list_images, read_image
 from translate.data.sampler import ResumableSampler
 from translate.data.transforms import build_transform, seed_transform, to_image, to_tensor
@@ -13,11 +14,13 @@ from translate.data.unaligned import UnalignedDataset, unaligned
 __all__ = [
     "IMAGE_EXTENSIONS",
     "AlignedDataset",
+    "LabelledDataset",
     "ResumableSampler",
     "UnalignedDataset",
     "UnreadableImageError",
     "aligned",
     "build_transform",
+    "labelled",
     "list_images",
     "read_image",
     "seed_transform",

@@ -62,7 +62,7 @@ def domain_folders(
             f"this method translates between two domains (--domains A B); got {len(domains)}: "
             f"{' '.join(domains)}"
         )
-    return _domain_folder(root, domains[0], train), _domain_folder(root, domains[1], train)
+    return domain_folder(root, domains[0], train), domain_folder(root, domains[1], train)
 
 
 def _eval_ab_names(root: Path) -> tuple[str, str]:
@@ -73,7 +73,8 @@ def _eval_ab_names(root: Path) -> tuple[str, str]:
     return "trainA", "trainB"
 
 
-def _domain_folder(root: Path, domain: str, train: bool) -> tuple[Path, tuple[str, ...]]:
+def domain_folder(root: Path, domain: str, train: bool) -> tuple[Path, tuple[str, ...]]:
+    """The folder of one named domain (see the module docstring), with the top-level sub-folders to leave out."""
     folder = root / domain
     if not train:
         for candidate in (root / "test" / domain, folder / "test", root / "val" / domain, folder / "val"):

@@ -12,6 +12,8 @@ Modes (``S`` = image_size, ``L`` = load_size, default ``round(S * 286 / 256)``):
   reflect-padded (bottom) to a multiple of 4. Outputs are not square: batch images of one aspect ratio.
 - ``scale_width_and_crop``: resize the width to ``max(L, S)`` keeping the aspect ratio, reflect-pad the
   height up to ``S`` if shorter (junyanz stretches instead), random ``S x S`` crop (eval: center).
+- ``center_square``: the centred square of side min(H, W), resized to ``S x S`` (StarGAN's faces: CelebA's
+  178 x 218 aligned faces are cropped to 178 x 178, then resized); no random crop.
 - ``none``: sizes kept, reflect-padded at the bottom/right to multiples of 4 (the generators' stride),
   so cropping the output to the input size gives back the original frame.
 
@@ -33,7 +35,7 @@ import cv2
 import numpy as np
 import torch
 
-PREPROCESS_MODES = ("resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none")
+PREPROCESS_MODES = ("resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "center_square", "none")
 RANDOM_CROP_MODES = ("resize_and_crop", "crop", "scale_width_and_crop")
 """Modes whose training images get a random ``image_size`` crop."""
 MULTIPLE = 4
@@ -82,6 +84,8 @@ def build_transform(
             A.SmallestMaxSize(max_size_hw=(None, max(load, size)), **_RESIZE),
             _pad_to(size) if deferred else crop(size, size, pad_if_needed=True, **_PAD),
         ]
+    elif preprocess == "center_square":
+        steps = [_CenterSquare(), A.Resize(size, size, **_RESIZE)]
     else:  # none
         steps = [_pad_to_multiple()]
     if flip and train and not deferred:
@@ -102,6 +106,22 @@ class _InputColorJitter(A.ColorJitter):
 
     def add_targets(self, additional_targets: dict[str, str]) -> None:
         return None
+
+
+class _CenterSquare(A.DualTransform):
+    """The centred square of side min(H, W) of every image target."""
+
+    def __init__(self) -> None:
+        super().__init__(p=1.0)
+
+    def apply(self, img: np.ndarray, **params: object) -> np.ndarray:
+        height, width = img.shape[:2]
+        side = min(height, width)
+        top, left = (height - side) // 2, (width - side) // 2
+        return img[top : top + side, left : left + side]
+
+    def get_transform_init_args_names(self) -> tuple[str, ...]:
+        return ()
 
 
 def _pad_to(size: int) -> A.PadIfNeeded:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from translate.discriminators.class_head import class_head, with_classes
 from translate.errors import ConfigError
 from translate.layers import add_spectral_norm, get_norm_layer, norm_uses_bias
 from translate.registry import DISCRIMINATORS
@@ -17,6 +18,8 @@ class PatchGAN(nn.Module):
     ``(N, in_channels, H, W) -> (N, 1, h, w)`` raw logits, ``h = H / 2**num_layers - 2`` for H divisible
     by ``2**num_layers``. Widths double per layer up to 8x ``base_channels``; the first conv has no norm.
     ``spectral_norm=True`` wraps every conv in spectral normalization (Miyato et al., 2018).
+    ``num_classes > 0`` adds a domain-classification head (StarGAN's): the output is then a tuple
+    ``(patch logits, (N, num_classes) class logits)`` and inputs must be ``image_size`` square.
     """
 
     def __init__(
@@ -26,6 +29,8 @@ class PatchGAN(nn.Module):
         num_layers: int = 3,
         norm: str = "batch",
         spectral_norm: bool = False,
+        num_classes: int = 0,
+        image_size: int = 256,
     ) -> None:
         super().__init__()
         if num_layers < 1:
@@ -48,11 +53,14 @@ class PatchGAN(nn.Module):
             channels = next_channels
         layers.append(nn.Conv2d(channels, 1, 4, stride=1, padding=1))
         self.model = nn.Sequential(*layers)
+        self.classifier = class_head(self.model[:-1], in_channels, image_size, num_classes) if num_classes else None
         if spectral_norm:
             add_spectral_norm(self)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model(x)
+    def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        if self.classifier is None:
+            return self.model(x)
+        return with_classes(self.model[:-1], self.model[-1], self.classifier, x)
 
 
 @DISCRIMINATORS.register("pixel")

@@ -35,6 +35,8 @@ class LoadedExport:
     export: Export
     module: nn.Module
     checkpoint: ModelCheckpoint
+    task: nn.Module
+    """The whole trained task, for exports that use more than one network (StarGAN's classifier)."""
 
 
 def model_exports(checkpoint: ModelCheckpoint) -> dict[str, Export]:
@@ -67,6 +69,6 @@ def load_export(
         raise CheckpointError(f"this {checkpoint.task} model offers {', '.join(usable)}; not {name}")
     task = TASKS.build({"name": checkpoint.task, **checkpoint.task_kwargs})
     load_weights(task, checkpoint.weights, checkpoint.path)
+    task = task.to(torch.device(device)).eval()
     export = usable[name]
-    module = task.get_submodule(export.module).to(torch.device(device)).eval()
-    return LoadedExport(name, export, module, checkpoint)
+    return LoadedExport(name, export, task.get_submodule(export.module), checkpoint, task)

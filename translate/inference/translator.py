@@ -1,4 +1,10 @@
-"""Translator: an image -> image export of a trained model, on tensors, PIL images, arrays and folders."""
+"""Translator: an image -> image export of a trained model, on tensors, PIL images, arrays and folders.
+
+Conditional models (StarGAN: ``image_and_target_to_image``) take a ``target``: ``{"Blond_Hair": 1}`` or
+``"Blond_Hair=1,Male=0"`` (``"happy"`` for folder domains). Labels the target does not name keep the input's
+own values: given per image (``source_labels``, ``--labels FILE``), else estimated by the classifier stored
+with the model (StarGAN's discriminator head).
+"""
 
 from __future__ import annotations
 
@@ -15,9 +21,12 @@ from PIL import Image
 from torch import nn
 from tqdm import tqdm
 
-from translate.errors import DataError, TranslateError
+from translate.errors import ConfigError, DataError, TranslateError
+from translate.labels import LabelSpace
 from translate.layers import batch_statistics
-from translate.tasks.base import IMAGE_TO_IMAGE
+from translate.tasks.base import IMAGE_AND_TARGET_TO_IMAGE, IMAGE_TO_IMAGE
+
+Target = dict[str, float] | str | None
 
 log = logging.getLogger("translate")
 
@@ -29,6 +38,10 @@ class Translator:
     ``batch_statistics``: the generator runs as it trained (pix2pix's default test mode: batch norm on each
     image's own statistics, dropout on, seeded so outputs repeat), one image at a time, so that an image's
     translation never depends on the others in its batch. Otherwise it runs in eval mode.
+
+    ``labels`` (a conditional generator ``G(images, labels)``): the label space its targets name;
+    ``classifier``: a network whose output's second element holds ``(N, num_labels)`` logits of an
+    image's labels, on ``classifier_size`` square images (center square, resized).
     """
 
     def __init__(
@@ -39,6 +52,9 @@ class Translator:
         device: str | torch.device = "cpu",
         batch_statistics: bool = False,
         seed: int = 0,
+        labels: LabelSpace | None = None,
+        classifier: nn.Module | None = None,
+        classifier_size: int | None = None,
     ) -> None:
         self.device = torch.device(device)
         self.batch_statistics = batch_statistics
@@ -47,6 +63,9 @@ class Translator:
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.size_multiple = int(getattr(generator, "size_multiple", 1))
+        self.labels = labels
+        self.classifier = classifier.to(self.device).eval() if classifier is not None else None
+        self.classifier_size = classifier_size
 
     @classmethod
     def from_run(
@@ -59,37 +78,93 @@ class Translator:
         """
         from translate.inference.model import load_export
 
-        loaded = load_export(path, direction, (IMAGE_TO_IMAGE,), device)
+        loaded = load_export(path, direction, (IMAGE_TO_IMAGE, IMAGE_AND_TARGET_TO_IMAGE), device)
         export = loaded.export
-        return cls(loaded.module, export.in_channels, export.out_channels, device, export.batch_statistics)
+        conditional: dict[str, Any] = {}
+        if export.kind == IMAGE_AND_TARGET_TO_IMAGE:
+            classifier = export.options.get("classifier")
+            conditional = {
+                "labels": LabelSpace.from_dict(export.options["labels"]),
+                "classifier": loaded.task.get_submodule(classifier) if classifier else None,
+                "classifier_size": export.options.get("image_size"),
+            }
+        return cls(
+            loaded.module, export.in_channels, export.out_channels, device, export.batch_statistics, **conditional
+        )
 
     from_checkpoint = from_run
 
+    # ------------------------------------------------------------------------------------ labels
+    def target_labels(
+        self, images: torch.Tensor, target: Target, source: torch.Tensor | None = None
+    ) -> torch.Tensor | None:
+        """The labels ``(N, num_labels)`` that translate ``images`` ``(N, C, H, W)`` to ``target``: the
+        ``source`` labels (default: estimated) with the target's values set. None for a model without labels."""
+        if self.labels is None:
+            if target is not None:
+                raise ConfigError("this model translates to one fixed domain: it takes no target (--to)")
+            return None
+        if target is None:
+            raise ConfigError(f"this model needs a target (--to NAME=1,...); it knows {self.labels.describe()}")
+        parsed = self.labels.parse_target(target) if isinstance(target, str) else dict(target)
+        if source is None:
+            source = self.estimate_labels(images)
+        return self.labels.apply(source.to(self.device), parsed)
+
+    @torch.no_grad()
+    def estimate_labels(self, images: torch.Tensor) -> torch.Tensor:
+        """The labels of ``images`` ``(N, C, H, W)`` as the stored classifier reads them: ``(N, num_labels)``."""
+        if self.classifier is None or self.labels is None:
+            raise ConfigError("this model stores no classifier to read the input's labels: give them (--labels FILE)")
+        x = images.to(self.device, torch.float32)
+        size = self.classifier_size or min(x.shape[-2:])
+        height, width = x.shape[-2:]
+        side = min(height, width)
+        top, left = (height - side) // 2, (width - side) // 2
+        x = x[..., top : top + side, left : left + side]
+        if side != size:
+            x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+        _, logits = self.classifier(x)
+        return self.labels.from_logits(logits)
+
     # ------------------------------------------------------------------------------------ tensors
     @torch.no_grad()
-    def translate_tensor(self, images: torch.Tensor) -> torch.Tensor:
-        """``(N, C, H, W)`` or ``(C, H, W)`` in ``[-1, 1]`` -> the same, translated, on the input's device."""
+    def translate_tensor(
+        self, images: torch.Tensor, target: Target = None, source_labels: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """``(N, C, H, W)`` or ``(C, H, W)`` in ``[-1, 1]`` -> the same, translated, on the input's device.
+
+        Conditional models: ``target`` (required) and optionally the inputs' own ``source_labels``."""
         single = images.dim() == 3
         batch = images.unsqueeze(0) if single else images
         if batch.shape[1] != self.in_channels:
             raise DataError(
                 f"the model takes {self.in_channels}-channel images; got {batch.shape[1]} channels"
             )
+        if source_labels is not None and source_labels.dim() == 1:
+            source_labels = source_labels[None]
         height, width = batch.shape[-2:]
-        padded = pad_to_multiple(batch.to(self.device, torch.float32), self.size_multiple)
+        batch = batch.to(self.device, torch.float32)
+        labels = self.target_labels(batch, target, source_labels)
+        padded = pad_to_multiple(batch, self.size_multiple)
         if self.batch_statistics:
-            output = torch.cat([self._seeded(image[None]) for image in padded])
+            output = torch.cat(
+                [self._seeded(padded[i : i + 1], None if labels is None else labels[i : i + 1]) for i in range(len(padded))]
+            )
         else:
-            output = self.generator(padded)
+            output = self._generate(padded, labels)
         output = output[..., :height, :width].to(images.device)
         return output[0] if single else output
 
-    def _seeded(self, image: torch.Tensor) -> torch.Tensor:
+    def _generate(self, images: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        return self.generator(images) if labels is None else self.generator(images, labels)
+
+    def _seeded(self, image: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
         """One image through the generator in training mode, with dropout drawn from ``seed``."""
         devices = [self.device] if self.device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices), batch_statistics(self.generator):
             torch.manual_seed(self.seed)
-            return self.generator(image)
+            return self._generate(image, labels)
 
     # ------------------------------------------------------------------------------------ images
     def to_tensor(self, image: Image.Image | np.ndarray) -> torch.Tensor:
@@ -117,24 +192,34 @@ class Translator:
         array = ((tensor.clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).cpu().numpy()
         return array[:, :, 0] if array.shape[2] == 1 else array
 
-    def __call__(self, images: Any, batch_size: int = 8) -> Any:
-        """Translate a tensor batch, a PIL image, a numpy array, or a list of them; returns the same kind."""
-        if isinstance(images, torch.Tensor):
-            return self.translate_tensor(images)
-        if isinstance(images, Sequence) and not isinstance(images, str | bytes):
-            return self._translate_list(list(images), batch_size)
-        return self._translate_list([images], batch_size)[0]
+    def __call__(self, images: Any, batch_size: int = 8, target: Target = None) -> Any:
+        """Translate a tensor batch, a PIL image, a numpy array, or a list of them; returns the same kind.
 
-    def _translate_list(self, images: list[Any], batch_size: int) -> list[Any]:
+        Conditional models need ``target``: ``{"Blond_Hair": 1, "Male": 0}``, ``"Blond_Hair=1,Male=0"``."""
+        if isinstance(images, torch.Tensor):
+            return self.translate_tensor(images, target)
+        if isinstance(images, Sequence) and not isinstance(images, str | bytes):
+            return self._translate_list(list(images), batch_size, target)
+        return self._translate_list([images], batch_size, target)[0]
+
+    def _translate_list(self, images: list[Any], batch_size: int, target: Target) -> list[Any]:
         tensors = [self.to_tensor(img) for img in images]
-        outputs = self.translate_many(tensors, batch_size)
+        outputs = self.translate_many(tensors, batch_size, target)
         return [
             Image.fromarray(self.to_array(out)) if isinstance(img, Image.Image) else self.to_array(out)
             for img, out in zip(images, outputs)
         ]
 
-    def translate_many(self, tensors: list[torch.Tensor], batch_size: int = 8) -> list[torch.Tensor]:
-        """Translate ``(C, H, W)`` tensors of any sizes, batching equal sizes together; keeps the order."""
+    def translate_many(
+        self,
+        tensors: list[torch.Tensor],
+        batch_size: int = 8,
+        target: Target = None,
+        source_labels: list[torch.Tensor | None] | None = None,
+    ) -> list[torch.Tensor]:
+        """Translate ``(C, H, W)`` tensors of any sizes, batching equal sizes together; keeps the order.
+
+        ``source_labels``: each image's own labels, or None where the classifier should read them."""
         by_size: dict[tuple[int, int], list[int]] = defaultdict(list)
         for index, tensor in enumerate(tensors):
             by_size[tuple(tensor.shape[-2:])].append(index)
@@ -142,25 +227,49 @@ class Translator:
         for indices in by_size.values():
             for start in range(0, len(indices), batch_size):
                 chunk = indices[start : start + batch_size]
-                result = self.translate_tensor(torch.stack([tensors[i] for i in chunk]))
+                images = torch.stack([tensors[i] for i in chunk])
+                sources = None
+                if source_labels is not None and any(source_labels[i] is not None for i in chunk):
+                    given = [source_labels[i] for i in chunk]
+                    estimated = self.estimate_labels(images) if any(g is None for g in given) else None
+                    sources = torch.stack(
+                        [g.to(self.device) if g is not None else estimated[k] for k, g in enumerate(given)]
+                    )
+                result = self.translate_tensor(images, target, sources)
                 for i, out in zip(chunk, result):
                     outputs[i] = out
         return outputs  # type: ignore[return-value]
 
     # ------------------------------------------------------------------------------------ files
     def apply_folder(
-        self, src: str | Path, dst: str | Path, batch_size: int = 8, progress: bool = True
+        self,
+        src: str | Path,
+        dst: str | Path,
+        batch_size: int = 8,
+        progress: bool = True,
+        target: Target = None,
+        labels_file: str | Path | None = None,
     ) -> list[Path]:
         """Translate every image under ``src`` into ``dst``, mirroring sub-folders and file names."""
-        return self.apply_paths([Path(src)], Path(dst), batch_size=batch_size, progress=progress)
+        return self.apply_paths(
+            [Path(src)], Path(dst), batch_size=batch_size, progress=progress, target=target, labels_file=labels_file
+        )
 
     def apply_paths(
-        self, inputs: Sequence[str | Path], dst: str | Path, batch_size: int = 8, progress: bool = True
+        self,
+        inputs: Sequence[str | Path],
+        dst: str | Path,
+        batch_size: int = 8,
+        progress: bool = True,
+        target: Target = None,
+        labels_file: str | Path | None = None,
     ) -> list[Path]:
         """Translate files and folders (recursively) into ``dst``; never overwrites an input.
 
         A file keeps its name; a folder's images keep their paths relative to it. An unreadable image
-        is skipped with a warning. Outputs are PNG unless the input was JPEG.
+        is skipped with a warning. Outputs are PNG unless the input was JPEG. Conditional models: ``target``
+        as in ``__call__``; ``labels_file``: a CelebA-style attribute file giving the inputs' own labels by
+        file name (images it does not list are read by the classifier).
         """
         from translate.data.io import UnreadableImageError, list_images, read_image
 
@@ -176,27 +285,48 @@ class Translator:
         if not jobs:
             raise DataError(f"no images found in {', '.join(map(str, inputs))}")
         input_files = {src.resolve() for src, _ in jobs}
+        known_labels = self.labels_from_file(labels_file) if labels_file is not None else {}
+        no_images = torch.zeros(0, len(self.labels)) if self.labels is not None else None
+        self.target_labels(torch.zeros(0), target, no_images)  # a missing or bad target fails before any work
         written: list[Path] = []
         with tqdm(total=len(jobs), desc="translate", unit="img", disable=not progress) as bar:
             for start in range(0, len(jobs), batch_size):
                 chunk = jobs[start : start + batch_size]
-                tensors, targets = [], []
-                for src, target in chunk:
+                tensors, destinations, sources = [], [], []
+                for src, destination in chunk:
                     try:
                         tensors.append(self.to_tensor(read_image(src, channels=self.in_channels)))
-                        targets.append(output_path(target))
+                        destinations.append(output_path(destination))
+                        sources.append(known_labels.get(src.name))
                     except UnreadableImageError as exc:
                         log.warning("skipping %s", exc)
-                for tensor, target in zip(self.translate_many(tensors, batch_size), targets):
-                    if target.resolve() in input_files:
+                outputs = self.translate_many(tensors, batch_size, target, sources if known_labels else None)
+                for tensor, destination in zip(outputs, destinations):
+                    if destination.resolve() in input_files:
                         raise TranslateError(
-                            f"refusing to overwrite input image {target}; choose another --out"
+                            f"refusing to overwrite input image {destination}; choose another --out"
                         )
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    Image.fromarray(self.to_array(tensor)).save(target)
-                    written.append(target)
+                    destination.parent.mkdir(parents=True, exist_ok=True)
+                    Image.fromarray(self.to_array(tensor)).save(destination)
+                    written.append(destination)
                 bar.update(len(chunk))
         return written
+
+
+    def labels_from_file(self, path: str | Path) -> dict[str, torch.Tensor]:
+        """``{file name: (num_labels,) 0/1}`` from a CelebA-style attribute file that lists the model's labels."""
+        from translate.data.layout import read_attribute_file
+
+        if self.labels is None:
+            raise ConfigError("--labels is for models that translate to a target (--to); this one takes none")
+        table = read_attribute_file(path)
+        missing = [n for n in self.labels.names if n not in table.names]
+        if missing:
+            raise DataError(f"{path} has no column for {', '.join(missing)} (the model's labels: {self.labels.describe()})")
+        columns = [table.names.index(n) for n in self.labels.names]
+        return {
+            name: torch.tensor([float(row[c] > 0) for c in columns]) for name, row in zip(table.files, table.values)
+        }
 
 
 def output_path(target: Path) -> Path:

@@ -9,7 +9,7 @@ from torch.nn.utils.parametrizations import spectral_norm
 
 from translate.errors import ConfigError
 
-INIT_TYPES = ("normal", "xavier", "kaiming", "orthogonal")
+INIT_TYPES = ("normal", "xavier", "kaiming", "orthogonal", "default")
 _BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
 
 
@@ -27,12 +27,15 @@ def _init_tensor(weight: torch.Tensor, init_type: str, gain: float) -> None:
 def init_weights(module: nn.Module, init_type: str = "normal", gain: float = 0.02) -> nn.Module:
     """Initialize every conv/linear weight of ``module`` in place and zero their biases.
 
-    ``init_type`` is ``'normal'`` (N(0, gain)), ``'xavier'``, ``'kaiming'`` or ``'orthogonal'``; batch-norm
+    ``init_type`` is ``'normal'`` (N(0, gain)), ``'xavier'``, ``'kaiming'``, ``'orthogonal'``, or ``'default'``
+    (PyTorch's own initialisation is kept, as StarGAN does: the module is returned unchanged); batch-norm
     weights are drawn from N(1, gain) and their biases zeroed. Spectral-normed layers get their underlying
     weight initialized and their power-iteration vectors recomputed. Returns ``module``.
     """
     if init_type not in INIT_TYPES:
         raise ConfigError(f"unknown init type {init_type!r}. Known: {', '.join(INIT_TYPES)}")
+    if init_type == "default":
+        return module
     with torch.no_grad():
         for layer in module.modules():
             if isinstance(layer, nn.modules.conv._ConvNd | nn.Linear):

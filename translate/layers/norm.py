@@ -11,7 +11,7 @@ from torch.nn.utils.parametrizations import spectral_norm
 
 from translate.errors import ConfigError
 
-NORMS = ("batch", "instance", "none")
+NORMS = ("batch", "instance", "instance_affine", "layer", "none")
 
 
 def _check(name: str) -> None:
@@ -20,23 +20,30 @@ def _check(name: str) -> None:
 
 
 def get_norm_layer(name: str) -> Callable[[int], nn.Module]:
-    """A constructor ``num_channels -> nn.Module`` for ``'batch'``, ``'instance'`` or ``'none'``.
+    """A constructor ``num_channels -> nn.Module`` for one of ``NORMS``.
 
-    As in junyanz's pix2pix/CycleGAN: BatchNorm2d learns a scale and shift and tracks running
-    statistics; InstanceNorm2d does neither; ``'none'`` is an Identity.
+    As in junyanz's pix2pix/CycleGAN: ``'batch'`` (BatchNorm2d) learns a scale and shift and tracks running
+    statistics; ``'instance'`` (InstanceNorm2d) does neither. ``'instance_affine'``: instance norm with a
+    learned per-channel scale and shift (StarGAN). ``'layer'``: each sample normalised over all its channels
+    and pixels, then a per-channel scale and shift (MUNIT/UNIT's LayerNorm, as ``GroupNorm`` with one group).
+    ``'none'`` is an Identity.
     """
     _check(name)
     if name == "batch":
         return functools.partial(nn.BatchNorm2d, affine=True, track_running_stats=True)
     if name == "instance":
         return functools.partial(nn.InstanceNorm2d, affine=False, track_running_stats=False)
+    if name == "instance_affine":
+        return functools.partial(nn.InstanceNorm2d, affine=True, track_running_stats=False)
+    if name == "layer":
+        return lambda num_channels: nn.GroupNorm(1, num_channels, affine=True)
     return lambda num_channels: nn.Identity()
 
 
 def norm_uses_bias(name: str) -> bool:
     """Whether a conv followed by this norm needs its own bias: only when the norm has no learned shift."""
     _check(name)
-    return name != "batch"
+    return name in ("instance", "none")
 
 
 def add_spectral_norm(module: nn.Module) -> nn.Module:
