@@ -22,9 +22,20 @@ TINY_MODELS = {
         "discriminator": {"base_channels": 4, "num_layers": 2},
         "pool_size": 4,
     },
+    "stargan": {
+        "generator": {"base_channels": 4, "num_blocks": 1},
+        "discriminator": {"base_channels": 4, "num_layers": 3},
+    },
     "unit": {"base_channels": 4, "discriminator": {"discriminator": {"base_channels": 4, "num_layers": 1}}},
 }
 TINY_SIZE = 32
+TINY_LABELS = {
+    "names": ["Black_Hair", "Blond_Hair", "Male"],
+    "kind": "attributes",
+    "groups": [["Black_Hair", "Blond_Hair"]],
+}
+DATA_KWARGS = {"stargan": {"labels": TINY_LABELS, "image_size": TINY_SIZE}}
+"""What the dataset gives the task besides channels (``dataset.task_kwargs()``) in tests without data."""
 
 
 def tiny_train(steps: int = 4, **train: object) -> dict:
@@ -52,6 +63,9 @@ def random_batch(task: str, n: int = 2, size: int = TINY_SIZE, channels: int = 3
     images = [torch.rand(n, channels, size, size) * 2 - 1 for _ in range(2)]
     if task == "pix2pix":
         return {"input": images[0], "target": images[1], "path": ["x"] * n}
+    if task == "stargan":
+        labels = torch.tensor([[1.0, 0.0, 1.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]).repeat(n, 1)[:n]
+        return {"image": images[0], "label": labels, "path": ["x"] * n}
     return {"A": images[0], "B": images[1], "path_A": ["a"] * n, "path_B": ["b"] * n}
 
 
@@ -60,7 +74,7 @@ def build_task(task: str, **model: object):
     from translate.registry import TASKS
 
     config = build_config(TASKS.get(task).default_config, {"model": TINY_MODELS[task]}, {"model": model})
-    return TASKS.build({"name": task, **config.model})
+    return TASKS.build({"name": task, **DATA_KWARGS.get(task, {}), **config.model})
 
 
 def assert_resuming_changes_nothing(config, tmp_path, dataset=None) -> None:

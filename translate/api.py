@@ -111,7 +111,9 @@ def detected_data_layer(root: Path, dataset: str, domains: list[str] | None) -> 
             raise DataError(
                 f"{root} holds {layout.description}, not an attribute file or domain folders{hint}"
             )
-        log.info("found domain folders in %s: %s (choose others with --domains)", root, " ".join(layout.domains))
+        log.info(
+            "found domain folders in %s: %s (choose others with --domains)", root, " ".join(layout.domains)
+        )
         return {"data": {"domains": list(layout.domains)}}
     if layout.kind == "cyclegan":
         return {}

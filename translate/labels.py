@@ -58,7 +58,11 @@ class LabelSpace:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> LabelSpace:
-        return cls(list(values["names"]), values.get("kind", "attributes"), [list(g) for g in values.get("groups", [])])
+        return cls(
+            list(values["names"]),
+            values.get("kind", "attributes"),
+            [list(g) for g in values.get("groups", [])],
+        )
 
     def __len__(self) -> int:
         return len(self.names)
@@ -86,7 +90,7 @@ class LabelSpace:
 
     # ------------------------------------------------------------------------------------ targets
     def parse_target(self, text: str) -> dict[str, float]:
-        """``"Blond_Hair=1,Male=0"`` (a bare name means ``=1``; ``happy`` for a domain) -> ``{name: value}``."""
+        """``"Blond_Hair=1,Male=0"`` -> ``{name: value}``; a bare name means ``=1`` (``happy``: a domain)."""
         target: dict[str, float] = {}
         for part in (p.strip() for p in text.split(",")):
             if not part:
@@ -107,10 +111,14 @@ class LabelSpace:
             if float(value) not in (0.0, 1.0):
                 raise ConfigError(f"target {name}={value}: values are 1 or 0")
         if self.kind == "domains" and sum(float(v) == 1 for v in target.values()) != 1:
-            raise ConfigError(f"name one target domain (e.g. --to {self.names[-1]}); domains: {', '.join(self.names)}")
+            raise ConfigError(
+                f"name one target domain (e.g. --to {self.names[-1]}); domains: {', '.join(self.names)}"
+            )
         for group in self.groups:
             if sum(target.get(n, 0) == 1 for n in group) > 1:
-                raise ConfigError(f"{' and '.join(n for n in group if target.get(n) == 1)} exclude each other")
+                raise ConfigError(
+                    f"{' and '.join(n for n in group if target.get(n) == 1)} exclude each other"
+                )
         return {name: float(value) for name, value in target.items()}
 
     def apply(self, source: torch.Tensor, target: dict[str, float]) -> torch.Tensor:

@@ -169,7 +169,11 @@ def apply(
 
     translator = Translator.from_run(run_path, direction=direction, device=device)
     written = translator.apply_paths(
-        [Path(p) for p in inputs], Path(out_dir), batch_size=batch_size, target=target, labels_file=labels_file
+        [Path(p) for p in inputs],
+        Path(out_dir),
+        batch_size=batch_size,
+        target=target,
+        labels_file=labels_file,
     )
     click.echo(f"wrote {len(written)} images to {out_dir}")
 

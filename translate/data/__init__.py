@@ -5,8 +5,8 @@ Dataset management (catalog, download, inspect, demo data) lives in ``translate.
 """
 
 from translate.data.aligned import AlignedDataset, aligned
-from translate.data.labelled import LabelledDataset, labelled
 from translate.data.io import IMAGE_EXTENSIONS, UnreadableImageError, list_images, read_image
+from translate.data.labelled import LabelledDataset, labelled
 from translate.data.sampler import ResumableSampler
 from translate.data.transforms import build_transform, seed_transform, to_image, to_tensor
 from translate.data.unaligned import UnalignedDataset, unaligned

@@ -74,7 +74,7 @@ def _eval_ab_names(root: Path) -> tuple[str, str]:
 
 
 def domain_folder(root: Path, domain: str, train: bool) -> tuple[Path, tuple[str, ...]]:
-    """The folder of one named domain (see the module docstring), with the top-level sub-folders to leave out."""
+    """The folder of one named domain (see the module docstring) and the sub-folders to leave out of it."""
     folder = root / domain
     if not train:
         for candidate in (root / "test" / domain, folder / "test", root / "val" / domain, folder / "val"):

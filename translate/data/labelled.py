@@ -121,7 +121,12 @@ def domain_labels(
     rows: list[int] = []
     for index, domain in enumerate(domains):
         folder, exclude = domain_folder(root, domain, train)
-        found = image_files(folder, f"expected one folder per domain under {root}: --domains {' '.join(domains)}", exclude, max_images)
+        found = image_files(
+            folder,
+            f"expected one folder per domain under {root}: --domains {' '.join(domains)}",
+            exclude,
+            max_images,
+        )
         files += found
         rows += [index] * len(found)
     labels = np.eye(len(domains), dtype=np.float32)[rows]

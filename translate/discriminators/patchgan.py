@@ -53,7 +53,9 @@ class PatchGAN(nn.Module):
             channels = next_channels
         layers.append(nn.Conv2d(channels, 1, 4, stride=1, padding=1))
         self.model = nn.Sequential(*layers)
-        self.classifier = class_head(self.model[:-1], in_channels, image_size, num_classes) if num_classes else None
+        self.classifier = (
+            class_head(self.model[:-1], in_channels, image_size, num_classes) if num_classes else None
+        )
         if spectral_norm:
             add_spectral_norm(self)
 

@@ -41,9 +41,15 @@ class StarGANGenerator(nn.Module):
             nn.ReLU(inplace=True),
         ]
         for _ in range(2):
-            layers += [nn.Conv2d(channels, channels * 2, 4, 2, 1, bias=False), norm(channels * 2), nn.ReLU(True)]
+            layers += [
+                nn.Conv2d(channels, channels * 2, 4, 2, 1, bias=False),
+                norm(channels * 2),
+                nn.ReLU(True),
+            ]
             channels *= 2
-        layers += [ResnetBlock(channels, "instance_affine", False, "zero", bias=False) for _ in range(num_blocks)]
+        layers += [
+            ResnetBlock(channels, "instance_affine", False, "zero", bias=False) for _ in range(num_blocks)
+        ]
         for _ in range(2):
             layers += [
                 nn.ConvTranspose2d(channels, channels // 2, 4, 2, 1, bias=False),

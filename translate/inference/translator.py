@@ -89,7 +89,12 @@ class Translator:
                 "classifier_size": export.options.get("image_size"),
             }
         return cls(
-            loaded.module, export.in_channels, export.out_channels, device, export.batch_statistics, **conditional
+            loaded.module,
+            export.in_channels,
+            export.out_channels,
+            device,
+            export.batch_statistics,
+            **conditional,
         )
 
     from_checkpoint = from_run
@@ -99,13 +104,15 @@ class Translator:
         self, images: torch.Tensor, target: Target, source: torch.Tensor | None = None
     ) -> torch.Tensor | None:
         """The labels ``(N, num_labels)`` that translate ``images`` ``(N, C, H, W)`` to ``target``: the
-        ``source`` labels (default: estimated) with the target's values set. None for a model without labels."""
+        ``source`` labels (default: estimated) with the target's values set. None without labels."""
         if self.labels is None:
             if target is not None:
                 raise ConfigError("this model translates to one fixed domain: it takes no target (--to)")
             return None
         if target is None:
-            raise ConfigError(f"this model needs a target (--to NAME=1,...); it knows {self.labels.describe()}")
+            raise ConfigError(
+                f"this model needs a target (--to NAME=1,...); it knows {self.labels.describe()}"
+            )
         parsed = self.labels.parse_target(target) if isinstance(target, str) else dict(target)
         if source is None:
             source = self.estimate_labels(images)
@@ -113,9 +120,11 @@ class Translator:
 
     @torch.no_grad()
     def estimate_labels(self, images: torch.Tensor) -> torch.Tensor:
-        """The labels of ``images`` ``(N, C, H, W)`` as the stored classifier reads them: ``(N, num_labels)``."""
+        """The labels of ``images`` ``(N, C, H, W)`` read by the stored classifier, ``(N, num_labels)``."""
         if self.classifier is None or self.labels is None:
-            raise ConfigError("this model stores no classifier to read the input's labels: give them (--labels FILE)")
+            raise ConfigError(
+                "this model stores no classifier to read the input's labels: give them (--labels FILE)"
+            )
         x = images.to(self.device, torch.float32)
         size = self.classifier_size or min(x.shape[-2:])
         height, width = x.shape[-2:]
@@ -149,7 +158,10 @@ class Translator:
         padded = pad_to_multiple(batch, self.size_multiple)
         if self.batch_statistics:
             output = torch.cat(
-                [self._seeded(padded[i : i + 1], None if labels is None else labels[i : i + 1]) for i in range(len(padded))]
+                [
+                    self._seeded(padded[i : i + 1], None if labels is None else labels[i : i + 1])
+                    for i in range(len(padded))
+                ]
             )
         else:
             output = self._generate(padded, labels)
@@ -252,7 +264,12 @@ class Translator:
     ) -> list[Path]:
         """Translate every image under ``src`` into ``dst``, mirroring sub-folders and file names."""
         return self.apply_paths(
-            [Path(src)], Path(dst), batch_size=batch_size, progress=progress, target=target, labels_file=labels_file
+            [Path(src)],
+            Path(dst),
+            batch_size=batch_size,
+            progress=progress,
+            target=target,
+            labels_file=labels_file,
         )
 
     def apply_paths(
@@ -312,9 +329,8 @@ class Translator:
                 bar.update(len(chunk))
         return written
 
-
     def labels_from_file(self, path: str | Path) -> dict[str, torch.Tensor]:
-        """``{file name: (num_labels,) 0/1}`` from a CelebA-style attribute file that lists the model's labels."""
+        """``{file name: (num_labels,) 0/1}`` from a CelebA-style attribute file with the model's labels."""
         from translate.data.layout import read_attribute_file
 
         if self.labels is None:
@@ -322,10 +338,14 @@ class Translator:
         table = read_attribute_file(path)
         missing = [n for n in self.labels.names if n not in table.names]
         if missing:
-            raise DataError(f"{path} has no column for {', '.join(missing)} (the model's labels: {self.labels.describe()})")
+            raise DataError(
+                f"{path} has no column for {', '.join(missing)} "
+                f"(the model's labels: {self.labels.describe()})"
+            )
         columns = [table.names.index(n) for n in self.labels.names]
         return {
-            name: torch.tensor([float(row[c] > 0) for c in columns]) for name, row in zip(table.files, table.values)
+            name: torch.tensor([float(row[c] > 0) for c in columns])
+            for name, row in zip(table.files, table.values)
         }
 
 

@@ -27,9 +27,9 @@ def _init_tensor(weight: torch.Tensor, init_type: str, gain: float) -> None:
 def init_weights(module: nn.Module, init_type: str = "normal", gain: float = 0.02) -> nn.Module:
     """Initialize every conv/linear weight of ``module`` in place and zero their biases.
 
-    ``init_type`` is ``'normal'`` (N(0, gain)), ``'xavier'``, ``'kaiming'``, ``'orthogonal'``, or ``'default'``
-    (PyTorch's own initialisation is kept, as StarGAN does: the module is returned unchanged); batch-norm
-    weights are drawn from N(1, gain) and their biases zeroed. Spectral-normed layers get their underlying
+    ``init_type`` is ``'normal'`` (N(0, gain)), ``'xavier'``, ``'kaiming'``, ``'orthogonal'``, or
+    ``'default'`` (PyTorch's own initialisation is kept, as StarGAN does: the module is returned as is);
+    batch-norm weights are drawn from N(1, gain) and their biases zeroed. Spectral-normed layers get their underlying
     weight initialized and their power-iteration vectors recomputed. Returns ``module``.
     """
     if init_type not in INIT_TYPES:

@@ -47,21 +47,31 @@ def train_domain_classifier(
     lr: float = 1e-3,
     seed: int = 0,
 ) -> DomainClassifier:
-    """Train on ``images`` ``(N, C, H, W)`` in ``[-1, 1]`` with integer ``labels`` ``(N,)``: Adam, cosine LR,
-    random horizontal flips and +-4 px shifts, classes balanced by sampling. Returns it in eval mode."""
+    """Train on ``images`` ``(N, C, H, W)`` in ``[-1, 1]``: Adam, cosine LR, random horizontal flips and
+    +-4 px shifts. ``labels``: integers ``(N,)`` (one domain per image: cross-entropy, classes balanced by
+    sampling) or 0/1 floats ``(N, num_domains)`` (attributes: one binary cross-entropy per attribute).
+    Returns it in eval mode."""
     generator = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     classifier = DomainClassifier(images.shape[1], num_domains)
     optimizer = torch.optim.Adam(classifier.parameters(), lr=lr)
-    counts = torch.bincount(labels, minlength=num_domains).float()
-    weights = (1.0 / counts.clamp_min(1))[labels]
+    attributes = labels.dim() == 2
+    if attributes:
+        weights = torch.ones(len(labels))
+    else:
+        counts = torch.bincount(labels, minlength=num_domains).float()
+        weights = (1.0 / counts.clamp_min(1))[labels]
     classifier.train()
     for step in range(steps):
         for group in optimizer.param_groups:
             group["lr"] = lr * 0.5 * (1 + torch.cos(torch.tensor(step / steps * torch.pi)).item())
         index = torch.multinomial(weights, batch_size, replacement=True, generator=generator)
         batch = augment(images[index], generator)
-        loss = F.cross_entropy(classifier(batch), labels[index])
+        logits = classifier(batch)
+        if attributes:
+            loss = F.binary_cross_entropy_with_logits(logits, labels[index].float())
+        else:
+            loss = F.cross_entropy(logits, labels[index])
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -83,6 +93,14 @@ def predict_domains(classifier: nn.Module, images: torch.Tensor, batch_size: int
     """The most likely domain of each image: ``(N,)`` integers."""
     return torch.cat(
         [classifier(images[i : i + batch_size]).argmax(1) for i in range(0, len(images), batch_size)]
+    )
+
+
+@torch.no_grad()
+def predict_attributes(classifier: nn.Module, images: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+    """Which attributes each image has, as the classifier reads them: ``(N, num_attributes)`` 0/1 floats."""
+    return torch.cat(
+        [(classifier(images[i : i + batch_size]) > 0).float() for i in range(0, len(images), batch_size)]
     )
 
 

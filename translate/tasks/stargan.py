@@ -54,7 +54,13 @@ class StarGAN(Task):
             "discriminator": {"base_channels": 32, "num_layers": 5},
         },
         "data": {"image_size": 64, "preprocess": "resize_and_crop", "load_size": 72},
-        "train": {"steps": 300, "batch_size": 8, "sample_every": 100, "checkpoint_every": 150, "log_every": 25},
+        "train": {
+            "steps": 300,
+            "batch_size": 8,
+            "sample_every": 100,
+            "checkpoint_every": 150,
+            "log_every": 25,
+        },
     }
 
     def __init__(

@@ -167,26 +167,20 @@ class UNIT(Task):
         return [Update("discriminator", n_critic), generator]
 
     def forward(self, batch: Batch) -> dict[str, torch.Tensor]:
-        """Latent means ``mu_*``, within-domain reconstructions ``recon_*``, translations ``fake_*``, the
-        means of the translations re-encoded ``mu_fake_*`` and the cycle reconstructions ``rec_*``. With the
-        ``cycle`` (and ``cycle_kl``) weight at 0 the passes only those need are left out."""
+        """What both updates need: latent means ``mu_*``, codes ``z_*`` (``mu`` + noise while training) and
+        the translations ``fake_*``. The reconstructions within domains and through the cycle serve the
+        generator only, so ``generator_losses`` makes them: the discriminator's update (run first, under
+        ``torch.no_grad()``) skips those six passes."""
         mu_a, mu_b = self.encoder_a(batch["A"]), self.encoder_b(batch["B"])
         z_a, z_b = self._sample(mu_a), self._sample(mu_b)
-        outputs = {
+        return {
             "mu_a": mu_a,
             "mu_b": mu_b,
-            "recon_a": self.decoder_a(z_a),
-            "recon_b": self.decoder_b(z_b),
+            "z_a": z_a,
+            "z_b": z_b,
             "fake_b": self.decoder_b(z_a),
             "fake_a": self.decoder_a(z_b),
         }
-        if self.loss_weights["cycle"] > 0 or self.loss_weights["cycle_kl"] > 0:
-            outputs["mu_fake_b"] = self.encoder_b(outputs["fake_b"])  # should be z_a again
-            outputs["mu_fake_a"] = self.encoder_a(outputs["fake_a"])
-        if self.loss_weights["cycle"] > 0:
-            outputs["rec_a"] = self.decoder_a(self._sample(outputs["mu_fake_b"]))
-            outputs["rec_b"] = self.decoder_b(self._sample(outputs["mu_fake_a"]))
-        return outputs
 
     def _generator_adversarial(self, discriminator: nn.Module, fake: torch.Tensor) -> torch.Tensor:
         """The generator's adversarial loss summed over the scales of a multi-scale D, as the authors'."""
@@ -195,17 +189,24 @@ class UNIT(Task):
         return sum(self.adversarial(p, True, for_discriminator=False) for p in scales)
 
     def generator_losses(self, batch: Batch, outputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """``cycle_kl`` and ``cycle`` need the translations encoded again (and decoded): a weight of 0 for
+        ``cycle`` (and ``cycle_kl``) skips the passes only it needs."""
         real_a, real_b = batch["A"], batch["B"]
+        fake_a, fake_b = outputs["fake_a"], outputs["fake_b"]
         losses = {
-            "adv": self._generator_adversarial(self.d_b, outputs["fake_b"])
-            + self._generator_adversarial(self.d_a, outputs["fake_a"]),
-            "recon": F.l1_loss(outputs["recon_a"], real_a) + F.l1_loss(outputs["recon_b"], real_b),
+            "adv": self._generator_adversarial(self.d_b, fake_b)
+            + self._generator_adversarial(self.d_a, fake_a),
+            "recon": F.l1_loss(self.decoder_a(outputs["z_a"]), real_a)
+            + F.l1_loss(self.decoder_b(outputs["z_b"]), real_b),
             "kl": latent_kl(outputs["mu_a"]) + latent_kl(outputs["mu_b"]),
         }
-        if "rec_a" in outputs:
-            losses["cycle"] = F.l1_loss(outputs["rec_a"], real_a) + F.l1_loss(outputs["rec_b"], real_b)
-        if "mu_fake_b" in outputs:
-            losses["cycle_kl"] = latent_kl(outputs["mu_fake_b"]) + latent_kl(outputs["mu_fake_a"])
+        if self.loss_weights["cycle"] > 0 or self.loss_weights["cycle_kl"] > 0:
+            # The codes found again in the translations: a's in fake_b, b's in fake_a.
+            mu_aba, mu_bab = self.encoder_b(fake_b), self.encoder_a(fake_a)
+            losses["cycle_kl"] = latent_kl(mu_aba) + latent_kl(mu_bab)
+            if self.loss_weights["cycle"] > 0:
+                rec_a, rec_b = self.decoder_a(self._sample(mu_aba)), self.decoder_b(self._sample(mu_bab))
+                losses["cycle"] = F.l1_loss(rec_a, real_a) + F.l1_loss(rec_b, real_b)
         return losses
 
     def discriminator_losses(self, batch: Batch, outputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
