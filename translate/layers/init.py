@@ -29,8 +29,8 @@ def init_weights(module: nn.Module, init_type: str = "normal", gain: float = 0.0
 
     ``init_type`` is ``'normal'`` (N(0, gain)), ``'xavier'``, ``'kaiming'``, ``'orthogonal'``, or
     ``'default'`` (PyTorch's own initialisation is kept, as StarGAN does: the module is returned as is);
-    batch-norm weights are drawn from N(1, gain) and their biases zeroed. Spectral-normed layers get their underlying
-    weight initialized and their power-iteration vectors recomputed. Returns ``module``.
+    batch-norm weights are drawn from N(1, gain) and their biases zeroed. Spectral-normed layers get their
+    underlying weight initialized and their power-iteration vectors recomputed. Returns ``module``.
     """
     if init_type not in INIT_TYPES:
         raise ConfigError(f"unknown init type {init_type!r}. Known: {', '.join(INIT_TYPES)}")
