@@ -47,7 +47,11 @@ import translate.api  # noqa: F401  (registers every component)
 from translate.config import Config, build_config, parse_override
 from translate.engine.trainer import Trainer, resolve_device
 from translate.errors import ConfigError
+from translate.labels import HAIR_COLOURS, LabelSpace
 from translate.registry import DISCRIMINATORS, GENERATORS, TASKS, accepted_kwargs
+from translate.tasks.base import IMAGE_AND_TARGET_TO_IMAGE
+
+LABELS = LabelSpace.with_groups(["Black_Hair", "Blond_Hair", "Brown_Hair", "Male", "Young"], [HAIR_COLOURS])
 
 # --------------------------------------------------------------------------------------------- data
 
@@ -56,7 +60,8 @@ class SyntheticDataset(Dataset):
     """Random images in ``[-1, 1]`` in the item format of the task's dataset kind; nothing is read from disk.
 
     ``kind`` is the task's ``dataset`` (``aligned``: ``{"input", "target", "path"}``, ``unaligned``:
-    ``{"A", "B", "path_A", "path_B"}``). Items are deterministic per index; sampler items
+    ``{"A", "B", "path_A", "path_B"}``, ``labelled``: ``{"image", "label", "path"}`` with StarGAN's five
+    CelebA attributes). Items are deterministic per index; sampler items
     ``(index, seed)`` are accepted like plain indices.
     """
 
@@ -69,9 +74,10 @@ class SyntheticDataset(Dataset):
         direction: str = "a2b",
         length: int = 16,
     ) -> None:
-        if kind not in ("aligned", "unaligned"):
+        if kind not in ("aligned", "unaligned", "labelled"):
             raise ConfigError(
-                f"the benchmark has no synthetic data for dataset kind {kind!r} (known: aligned, unaligned)"
+                f"the benchmark has no synthetic data for dataset kind {kind!r} "
+                "(known: aligned, unaligned, labelled)"
             )
         self.kind, self.size, self.length = kind, size, length
         self.in_channels, self.out_channels, self.direction = in_channels, out_channels, direction
@@ -80,6 +86,9 @@ class SyntheticDataset(Dataset):
         kwargs: dict[str, Any] = {"in_channels": self.in_channels, "out_channels": self.out_channels}
         if self.kind == "aligned":
             kwargs["direction"] = self.direction
+        if self.kind == "labelled":
+            kwargs["labels"] = LABELS.to_dict()
+            kwargs["image_size"] = self.size
         return kwargs
 
     def __len__(self) -> int:
@@ -98,6 +107,9 @@ class SyntheticDataset(Dataset):
                 "target": image(self.out_channels),
                 "path": f"{index}.png",
             }
+        if self.kind == "labelled":
+            label = LABELS.from_logits(torch.randn(1, len(LABELS), generator=gen))[0]
+            return {"image": image(self.in_channels), "label": label, "path": f"{index}.png"}
         return {
             "A": image(self.in_channels),
             "B": image(self.out_channels),
@@ -299,10 +311,14 @@ def bench_one(
 
         if not args.no_forward:
             x = torch.rand(batch_size, data.in_channels, size, size, device=device) * 2 - 1
+            inputs = (x,)
+            if export.kind == IMAGE_AND_TARGET_TO_IMAGE:
+                labels = LabelSpace.from_dict(export.options["labels"])
+                inputs = (x, torch.zeros(batch_size, len(labels), device=device))
             task.eval()
             with torch.no_grad():
-                flops = count_flops(lambda: generator(x))
-                seconds = median_time(lambda: generator(x), device, args.repeats, args.warmup)
+                flops = count_flops(lambda: generator(*inputs))
+                seconds = median_time(lambda: generator(*inputs), device, args.repeats, args.warmup)
             task.train()
             gflops = flops / seconds / 1e9
             rows.append(
