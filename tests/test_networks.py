@@ -19,7 +19,10 @@ from translate.registry import DISCRIMINATORS, GENERATORS, Registry, accepted_kw
 INPUT_SIZE = {"unet": 256, "unet_128": 128, "unet_256": 256, "multiscale": 128}
 DEFAULT_SIZE = 32
 # Options that make a network tiny; networks not listed get base_channels=4 where they accept it.
-TINY: dict[str, dict[str, Any]] = {"multiscale": {"discriminator": {"name": "patchgan", "base_channels": 4}}}
+TINY: dict[str, dict[str, Any]] = {
+    "multiscale": {"discriminator": {"name": "patchgan", "base_channels": 4}},
+    "stargan": {"base_channels": 4, "num_layers": 3, "image_size": DEFAULT_SIZE, "num_classes": 3},
+}
 BATCH = 2
 
 
@@ -76,11 +79,17 @@ def logit_maps(output: torch.Tensor | list[torch.Tensor]) -> list[torch.Tensor]:
 
 def check_discriminator(name: str, in_channels: int = 3, **options: Any) -> list[torch.Tensor]:
     d = build_tiny(DISCRIMINATORS, name, in_channels=in_channels, **options)
-    outputs = logit_maps(d(image(INPUT_SIZE.get(name, DEFAULT_SIZE), in_channels)))
+    output = d(image(INPUT_SIZE.get(name, DEFAULT_SIZE), in_channels))
+    class_loss = 0.0
+    if isinstance(output, tuple):  # a discriminator with a class head: (realness, (N, num_classes) logits)
+        output, logits = output
+        assert logits.ndim == 2 and logits.shape[0] == BATCH
+        class_loss = logits.square().mean()
+    outputs = logit_maps(output)
     for out in outputs:
         assert out.ndim == 4 and out.shape[:2] == (BATCH, 1) and out.shape[2] > 0 and out.shape[3] > 0
         assert torch.isfinite(out).all()
-    sum(out.square().mean() for out in outputs).backward()
+    (sum(out.square().mean() for out in outputs) + class_loss).backward()
     assert_every_parameter_gets_a_gradient(d)
     return outputs
 
@@ -235,13 +244,13 @@ def test_norm_layers() -> None:
 
 @pytest.mark.parametrize("call", [get_norm_layer, norm_uses_bias])
 def test_unknown_norm_is_a_config_error_listing_the_known_ones(call: Any) -> None:
-    with pytest.raises(ConfigError, match="batch, instance, none"):
+    with pytest.raises(ConfigError, match="batch, instance, instance_affine, layer, none"):
         call("group")
 
 
 def test_unknown_norm_in_a_network_is_a_config_error() -> None:
     with pytest.raises(ConfigError):
-        DISCRIMINATORS.build({"name": "patchgan", "norm": "layer"})
+        DISCRIMINATORS.build({"name": "patchgan", "norm": "group"})
 
 
 @pytest.mark.parametrize("init_type", INIT_TYPES)
@@ -249,7 +258,11 @@ def test_init_weights(init_type: str) -> None:
     net = build_tiny(DISCRIMINATORS, "patchgan", base_channels=32, norm="batch")
     linear = nn.Linear(256, 128)
     model = nn.Sequential(net, linear)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
     assert init_weights(model, init_type, gain=0.02) is model
+    if init_type == "default":  # PyTorch's own initialisation is kept
+        assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+        return
     convs = [m for m in model.modules() if isinstance(m, nn.Conv2d | nn.Linear)]
     assert all(m.bias is None or not m.bias.any() for m in convs)
     bns = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]

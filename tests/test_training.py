@@ -17,20 +17,25 @@ from translate.errors import CheckpointError, ConfigError
 @pytest.fixture(scope="module")
 def demo_data(tmp_path_factory):
     root = tmp_path_factory.mktemp("data")
+    unaligned = make_demo_dataset(
+        root / "unaligned", layout="unaligned", num_train=6, num_test=2, size=TINY_SIZE
+    )
     return {
         "pix2pix": make_demo_dataset(
             root / "aligned", layout="aligned", num_train=6, num_test=2, size=TINY_SIZE
         ),
-        "cyclegan": make_demo_dataset(
-            root / "unaligned", layout="unaligned", num_train=6, num_test=2, size=TINY_SIZE
-        ),
+        "cyclegan": unaligned,
+        "unit": unaligned,
+        "stargan": unaligned,  # two domain folders: one-of-2 labels
     }
 
 
 def data_layer(task: str, demo_data) -> dict:
     layer = {"data": {"root": str(demo_data[task])}}
-    if task == "cyclegan":
+    if task in ("cyclegan", "unit", "stargan"):
         layer["data"]["domains"] = ["photo", "anime"]
+    if task == "unit":
+        layer["train"] = {"step_size": 2}  # UNIT's step schedule halves the LR every step_size steps
     return layer
 
 
@@ -50,7 +55,7 @@ def test_a_run_folder_holds_config_log_samples_and_checkpoints(task, demo_data, 
     records = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records] == [1, 2, 3, 4]
     assert all("G/adv" in r and "D/adv" in r and r["lr"] >= 0 for r in records)
-    assert records[-1]["lr"] < records[0]["lr"], "linear decay lowers the learning rate"
+    assert records[-1]["lr"] < records[0]["lr"], "the LR schedule lowers the learning rate"
     assert sorted(p.name for p in (run / "samples").iterdir()) == ["step_0000002.png", "step_0000004.png"]
     assert [p.name for p in checkpoint_dirs(run)] == ["step_0000002", "step_0000004"]
     checkpoint = load_model_checkpoint(run)
