@@ -16,9 +16,10 @@ from translate.api import resolve_config, train
 from translate.catalog.demo import make_demo_dataset
 from translate.cli import main
 from translate.config import build_config
-from translate.engine.checkpoint import load_model_checkpoint, load_weights
+from translate.engine.checkpoint import load_model_checkpoint
 from translate.engine.optimizers import build_optimizer_groups, unique_parameters
 from translate.errors import ConfigError
+from translate.inference import load_model
 from translate.registry import TASKS
 from translate.tasks.base import IMAGE_TO_IMAGE, Update
 from translate.tasks.unit import latent_kl
@@ -317,10 +318,8 @@ def test_resuming_changes_nothing(data_layer, tmp_path):
 
 
 def test_the_exports_load_as_translators_in_both_directions(unit_run):
-    checkpoint = load_model_checkpoint(unit_run)
-    task = TASKS.build({"name": "unit", **checkpoint.task_kwargs})
-    load_weights(task, checkpoint.weights, checkpoint.path)
-    task.eval()
+    task = load_model(unit_run)  # the whole model: its latent space from Python
+    assert not task.training
     assert task.encoder_a.blocks[-1] is task.encoder_b.blocks[-1], "loading keeps the blocks shared"
     x = images(2)
     a2b = Translator.from_run(unit_run, direction="a2b")

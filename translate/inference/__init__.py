@@ -8,7 +8,7 @@
 Never imports the trainer or the training API: weights load through ``translate.engine.checkpoint``.
 """
 
-from translate.inference.model import LoadedExport, load_export, model_exports
+from translate.inference.model import LoadedExport, load_export, load_model, model_exports
 from translate.inference.sampler import Sampler
 from translate.inference.translator import Translator, output_path, pad_to_multiple
 
@@ -17,6 +17,7 @@ __all__ = [
     "Sampler",
     "Translator",
     "load_export",
+    "load_model",
     "model_exports",
     "output_path",
     "pad_to_multiple",

@@ -67,8 +67,20 @@ def load_export(
         name = next(iter(usable)) if len(usable) == 1 else ("a2b" if "a2b" in usable else sorted(usable)[0])
     if name not in usable:
         raise CheckpointError(f"this {checkpoint.task} model offers {', '.join(usable)}; not {name}")
-    task = TASKS.build({"name": checkpoint.task, **checkpoint.task_kwargs})
-    load_weights(task, checkpoint.weights, checkpoint.path)
-    task = task.to(torch.device(device)).eval()
+    task = build_model(checkpoint, device)
     export = usable[name]
     return LoadedExport(name, export, task.get_submodule(export.module), checkpoint, task)
+
+
+def build_model(checkpoint: ModelCheckpoint, device: str | torch.device = "cpu") -> nn.Module:
+    """The trained task of ``checkpoint``, every network with its weights, in eval mode on ``device``."""
+    task = TASKS.build({"name": checkpoint.task, **checkpoint.task_kwargs})
+    load_weights(task, checkpoint.weights, checkpoint.path)
+    return task.to(torch.device(device)).eval()
+
+
+def load_model(path: str | Path, device: str | torch.device = "cpu") -> nn.Module:
+    """The whole trained model at ``path`` (run folder, checkpoint folder or ``model.safetensors``) in eval
+    mode: every network, and the task's own methods, such as UNIT's ``encode(images, domain)`` and
+    ``decode(z, domain)`` in its shared latent space."""
+    return build_model(load_model_checkpoint(path), device)
