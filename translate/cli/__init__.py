@@ -152,6 +152,13 @@ def train(
     help="StarGAN: attribute file (list_attr_celeba.txt format) with the inputs' own labels; images it does "
     "not list, or all without it, are read by the model's classifier.",
 )
+@click.option(
+    "--faces",
+    is_flag=True,
+    help="Face models: find each face in each photo (MTCNN), translate it aligned as the training faces "
+    "were, and paste it back; photos without a face are copied. Needs: pip install --no-deps "
+    "facenet-pytorch && pip install requests.",
+)
 @click.option("--batch-size", default=8, show_default=True, type=int)
 @click.option("--device", default="cpu", show_default=True)
 def apply(
@@ -161,6 +168,7 @@ def apply(
     direction: str | None,
     target: str | None,
     labels_file: str | None,
+    faces: bool,
     batch_size: int,
     device: str,
 ) -> None:
@@ -174,6 +182,7 @@ def apply(
         batch_size=batch_size,
         target=target,
         labels_file=labels_file,
+        faces=faces,
     )
     click.echo(f"wrote {len(written)} images to {out_dir}")
 

@@ -22,6 +22,7 @@ from torch import nn
 from tqdm import tqdm
 
 from translate.errors import ConfigError, DataError, TranslateError
+from translate.inference.faces import Detector, mtcnn_detector, paste_faces
 from translate.labels import LabelSpace
 from translate.layers import batch_statistics
 from translate.tasks.base import IMAGE_AND_TARGET_TO_IMAGE, IMAGE_TO_IMAGE
@@ -41,7 +42,8 @@ class Translator:
 
     ``labels`` (a conditional generator ``G(images, labels)``): the label space its targets name;
     ``classifier``: a network whose output's second element holds ``(N, num_labels)`` logits of an
-    image's labels, on ``classifier_size`` square images (center square, resized).
+    image's labels, on ``classifier_size`` square images (center square, resized). ``face_size``: the side
+    of the aligned face crops of ``apply_paths(faces=True)`` (the image size the model trained at).
     """
 
     def __init__(
@@ -55,6 +57,7 @@ class Translator:
         labels: LabelSpace | None = None,
         classifier: nn.Module | None = None,
         classifier_size: int | None = None,
+        face_size: int = 128,
     ) -> None:
         self.device = torch.device(device)
         self.batch_statistics = batch_statistics
@@ -66,6 +69,7 @@ class Translator:
         self.labels = labels
         self.classifier = classifier.to(self.device).eval() if classifier is not None else None
         self.classifier_size = classifier_size
+        self.face_size = face_size
 
     @classmethod
     def from_run(
@@ -88,12 +92,14 @@ class Translator:
                 "classifier": loaded.task.get_submodule(classifier) if classifier else None,
                 "classifier_size": export.options.get("image_size"),
             }
+        trained_size = loaded.checkpoint.config.get("data", {}).get("image_size", 128)
         return cls(
             loaded.module,
             export.in_channels,
             export.out_channels,
             device,
             export.batch_statistics,
+            face_size=trained_size,
             **conditional,
         )
 
@@ -261,6 +267,7 @@ class Translator:
         progress: bool = True,
         target: Target = None,
         labels_file: str | Path | None = None,
+        faces: bool | Detector = False,
     ) -> list[Path]:
         """Translate every image under ``src`` into ``dst``, mirroring sub-folders and file names."""
         return self.apply_paths(
@@ -270,6 +277,7 @@ class Translator:
             progress=progress,
             target=target,
             labels_file=labels_file,
+            faces=faces,
         )
 
     def apply_paths(
@@ -280,13 +288,16 @@ class Translator:
         progress: bool = True,
         target: Target = None,
         labels_file: str | Path | None = None,
+        faces: bool | Detector = False,
     ) -> list[Path]:
         """Translate files and folders (recursively) into ``dst``; never overwrites an input.
 
         A file keeps its name; a folder's images keep their paths relative to it. An unreadable image
         is skipped with a warning. Outputs are PNG unless the input was JPEG. Conditional models: ``target``
         as in ``__call__``; ``labels_file``: a CelebA-style attribute file giving the inputs' own labels by
-        file name (images it does not list are read by the classifier).
+        file name (images it does not list are read by the classifier). ``faces`` (True: MTCNN, or a
+        ``Detector``): translate each face of each photo, aligned and cropped as the training faces were
+        (``image_size`` square), and paste it back; photos without a face are copied, with a warning.
         """
         from translate.data.io import UnreadableImageError, list_images, read_image
 
@@ -306,6 +317,22 @@ class Translator:
         no_images = torch.zeros(0, len(self.labels)) if self.labels is not None else None
         self.target_labels(torch.zeros(0), target, no_images)  # a missing or bad target fails before any work
         written: list[Path] = []
+        if faces:
+            detector = faces if callable(faces) else mtcnn_detector(self.device)
+            with tqdm(total=len(jobs), desc="faces", unit="img", disable=not progress) as bar:
+                for src, destination in jobs:
+                    try:
+                        image = read_image(src, channels=3)
+                    except UnreadableImageError as exc:
+                        log.warning("skipping %s", exc)
+                        continue
+                    written.append(
+                        self._save(
+                            self._translate_faces(image, detector, target, src), destination, input_files
+                        )
+                    )
+                    bar.update(1)
+            return written
         with tqdm(total=len(jobs), desc="translate", unit="img", disable=not progress) as bar:
             for start in range(0, len(jobs), batch_size):
                 chunk = jobs[start : start + batch_size]
@@ -313,21 +340,39 @@ class Translator:
                 for src, destination in chunk:
                     try:
                         tensors.append(self.to_tensor(read_image(src, channels=self.in_channels)))
-                        destinations.append(output_path(destination))
+                        destinations.append(destination)
                         sources.append(known_labels.get(src.name))
                     except UnreadableImageError as exc:
                         log.warning("skipping %s", exc)
                 outputs = self.translate_many(tensors, batch_size, target, sources if known_labels else None)
                 for tensor, destination in zip(outputs, destinations):
-                    if destination.resolve() in input_files:
-                        raise TranslateError(
-                            f"refusing to overwrite input image {destination}; choose another --out"
-                        )
-                    destination.parent.mkdir(parents=True, exist_ok=True)
-                    Image.fromarray(self.to_array(tensor)).save(destination)
-                    written.append(destination)
+                    written.append(self._save(self.to_array(tensor), destination, input_files))
                 bar.update(len(chunk))
         return written
+
+    @staticmethod
+    def _save(array: np.ndarray, destination: Path, input_files: set[Path]) -> Path:
+        destination = output_path(destination)
+        if destination.resolve() in input_files:
+            raise TranslateError(f"refusing to overwrite input image {destination}; choose another --out")
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(array).save(destination)
+        return destination
+
+    def _translate_faces(
+        self, image: np.ndarray, detector: Detector, target: Target, source: Path
+    ) -> np.ndarray:
+        """``image`` (RGB uint8) with each face translated in place (see ``translate.inference.faces``)."""
+        found = detector(image)
+        if not found:
+            log.warning("no face found in %s: copied unchanged", source)
+            return image
+        log.info("%s: %d face%s", source, len(found), "" if len(found) == 1 else "s")
+
+        def translate(crop: np.ndarray) -> np.ndarray:
+            return self.to_array(self.translate_tensor(self.to_tensor(crop), target))
+
+        return paste_faces(image, found, self.face_size, translate)
 
     def labels_from_file(self, path: str | Path) -> dict[str, torch.Tensor]:
         """``{file name: (num_labels,) 0/1}`` from a CelebA-style attribute file with the model's labels."""
