@@ -193,3 +193,31 @@ def test_main_writes_json_and_reports_unfit_sizes(tmp_path, capsys):
     assert "multiples of 256" in data["skipped"][0]["reason"]
     assert "num_downs: 5" in capsys.readouterr().out
     assert sorted(Path.cwd().iterdir()) == before, "the benchmark must not write into the current folder"
+
+
+def test_stargan_and_unit_rows():
+    args = bench.parse_args(
+        [
+            *TINY[:12],  # sizes, batches, repeats, warm-up, GEMM size, device: no per-network options
+            "--methods",
+            "stargan",
+            "unit",
+            "--set",
+            "stargan:model.generator.base_channels=4",
+            "--set",
+            "stargan:model.discriminator={name: stargan, base_channels: 4, num_layers: 3}",
+            "--set",
+            "unit:model.base_channels=4",
+            "--set",
+            "unit:model.discriminator.discriminator={name: patchgan, base_channels: 4, num_layers: 1}",
+        ]
+    )
+    results = bench.run(args)
+    for method, batches in (("stargan", 5), ("unit", 1)):  # StarGAN: 5 critic updates + G per step
+        (forward,) = _rows(results, method, "generator forward")
+        fused, _ = _rows(results, method, "train step")
+        assert (
+            forward["gflop"] > 0
+            and fused["details"]["flops_per_step"] > forward["details"]["flops_per_batch"]
+        )
+        assert fused["details"]["batches_per_step"] == batches

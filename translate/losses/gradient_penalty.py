@@ -20,7 +20,9 @@ def gradient_penalty(discriminator: nn.Module, real: Tensor, fake: Tensor) -> Te
     with torch.autocast(device_type, enabled=False):
         real, fake = real.detach().float(), fake.detach().float()
         eps = torch.rand(real.size(0), *([1] * (real.dim() - 1)), device=real.device)
-        x_hat = (eps * real + (1 - eps) * fake).requires_grad_(True)
+        # Differentiate with respect to a non-leaf copy: torch's module trackers (FlopCounterMode) cannot
+        # hook a leaf that autograd.grad is asked about.
+        x_hat = (eps * real + (1 - eps) * fake).requires_grad_(True).clone()
         output = discriminator(x_hat)
         if isinstance(output, tuple):
             output = output[0]
