@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +15,9 @@ import yaml
 
 import translate.components  # noqa: F401  (registers every component)
 from translate.config import Config, build_config, load_yaml
-from translate.engine.checkpoint import latest_checkpoint, load_model_checkpoint
-from translate.errors import CheckpointError, ConfigError, DataError
+from translate.engine.checkpoint import latest_checkpoint, newest_intact
+from translate.engine.schedules import STRETCHED, decay_span
+from translate.errors import CheckpointError, ConfigError, DataError, TrainingInterrupted
 from translate.registry import TASKS
 
 log = logging.getLogger("translate")
@@ -82,13 +84,38 @@ def saved_config(run_dir: Path) -> dict[str, Any]:
     saved = run_dir / "config.yaml"
     if saved.is_file():
         return yaml.safe_load(saved.read_text())
-    latest = latest_checkpoint(run_dir)
-    if latest is None:
+    good = newest_intact(run_dir)
+    if good is None:
         raise CheckpointError(
-            f"--resume: {run_dir} has no config.yaml and no checkpoint; is it a run folder?"
+            f"--resume: {run_dir} has no config.yaml and no intact checkpoint; is it a run folder?"
         )
-    log.warning("%s has no config.yaml: resuming with the config stored in %s", run_dir, latest.name)
-    return load_model_checkpoint(latest).config
+    log.warning("%s has no config.yaml: resuming with the config stored in %s", run_dir, good.folder.name)
+    return good.model.config
+
+
+def resume_schedule(config: Config, run_dir: Path, keep_schedule: bool) -> None:
+    """Resuming with another ``train.steps`` moves the decay of a linear or cosine LR schedule (it is
+    stretched over the new length): say so, or with ``keep_schedule`` keep it over the run's original steps
+    (``train.schedule_steps``)."""
+    train = config.train
+    if train.schedule_steps is not None:  # kept before, or chosen with --set
+        return
+    saved = saved_config(run_dir).get("train", {})
+    original = saved.get("schedule_steps") or saved.get("steps", train.steps)
+    if keep_schedule:
+        train.schedule_steps = original
+        return
+    if train.schedule not in STRETCHED or original == train.steps:
+        return
+    was, now = (decay_span(train.schedule, total, train.decay_steps) for total in (original, train.steps))
+    log.warning(
+        "--steps %d moves this run's %s LR decay to steps %d-%d (it was planned for steps %d-%d); "
+        "--keep-schedule keeps it where it was",
+        train.steps,
+        train.schedule,
+        *now,
+        *was,
+    )
 
 
 def detected_data_layer(root: Path, dataset: str, domains: list[str] | None) -> dict[str, Any]:
@@ -150,16 +177,24 @@ def train(
     overrides: list[dict[str, Any]] | None = None,
     run_dir: str | Path | None = None,
     resume: bool = False,
+    keep_schedule: bool = False,
 ) -> Path:
     """Train ``method`` (``pix2pix``, ``cyclegan``, ...) and return the run folder.
 
     ``overrides`` are nested dicts applied last, e.g. ``[{"train": {"steps": 100}}]``.
     A run folder that already holds checkpoints is never overwritten: resume it or choose another.
+    ``keep_schedule`` (with ``resume``): a new ``train.steps`` does not move the LR decay.
+
+    Ctrl-C or SIGTERM stops after the current step with a checkpoint and raises TrainingInterrupted (its
+    ``exit_code`` is 130 or 143); a NaN or infinite loss raises TrainingDiverged, a failed write
+    StorageError; each message says how to resume.
     """
     from translate.engine.trainer import Trainer
 
     if resume and run_dir is None:
         raise ConfigError("--resume needs --run-dir: the run folder to continue")
+    if keep_schedule and not resume:
+        raise ConfigError("--keep-schedule goes with --resume: it keeps a resumed run's LR schedule")
     resume_from = Path(run_dir) if resume else None
     config = resolve_config(method, config_file, overrides, resume_from)
     run_path = Path(run_dir or config.run_dir or default_run_dir(config))
@@ -167,5 +202,16 @@ def train(
         raise ConfigError(
             f"{run_path} already holds a run; pass --resume to continue it, or --run-dir for a new one"
         )
+    if resume:
+        resume_schedule(config, run_path, keep_schedule)
     config.run_dir = str(run_path)
-    return Trainer(config, run_path, resume=resume).fit()
+    trainer = Trainer(config, run_path, resume=resume)
+    trainer.fit()
+    if trainer.interrupted:
+        signum = trainer.stop_signal or signal.SIGINT
+        raise TrainingInterrupted(
+            f"interrupted ({signum.name}) at step {trainer.step} of {config.train.steps}; checkpoint saved. "
+            f"Continue with: {trainer.resume_command()}",
+            signum,
+        )
+    return run_path

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import re
 import types
 import typing
@@ -71,6 +72,10 @@ class TrainConfig:
     """``constant`` | ``linear`` (constant, then to zero over ``decay_steps``) | ``step`` | ``cosine``."""
     decay_steps: int | None = None
     """Linear schedule: steps of decay at the end; None means half of ``steps`` (100+100 epochs)."""
+    schedule_steps: int | None = None
+    """The steps the LR schedule spans (where a linear or cosine decay ends); None means ``steps``.
+    ``--resume --keep-schedule`` sets it to the run's original ``steps``, so that extending ``steps`` does
+    not move the decay (the extra steps then train at the schedule's final LR)."""
     step_size: int = 50_000
     """Step schedule: multiply the LR by ``gamma`` every ``step_size`` steps."""
     gamma: float = 0.1
@@ -88,6 +93,11 @@ class TrainConfig:
     sample_every: int = 1000
     checkpoint_every: int = 5000
     keep_checkpoints: int = 3
+    """The newest checkpoints kept; 0 keeps every one."""
+    on_nan: str = "stop"
+    """When a loss or weight becomes NaN or infinite (checked at each log line and before each checkpoint):
+    ``stop`` with an error naming the step range and the last good checkpoint, or ``rollback``: reload the
+    last good checkpoint, halve the learning rate and go on (at most 3 times from one checkpoint)."""
     num_samples: int = 4
     """Images in each sample grid."""
 
@@ -239,35 +249,72 @@ def build_config(*layers: dict[str, Any]) -> Config:
 
 
 def _check_values(config: Config) -> None:
+    """Choices and numeric ranges of the dataclass keys (types are checked already)."""
+    data, train = config.data, config.train
     choices = {
-        "data.direction": (config.data.direction, ("a2b", "b2a")),
+        "data.direction": (data.direction, ("a2b", "b2a")),
         "data.preprocess": (
-            config.data.preprocess,
+            data.preprocess,
             ("resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "center_square", "none"),
         ),
-        "data.augment_on": (config.data.augment_on, ("loader", "device")),
-        "train.schedule": (config.train.schedule, ("constant", "linear", "step", "cosine")),
-        "train.init": (config.train.init, ("normal", "xavier", "kaiming", "orthogonal", "default")),
+        "data.augment_on": (data.augment_on, ("loader", "device")),
+        "train.schedule": (train.schedule, ("constant", "linear", "step", "cosine")),
+        "train.init": (train.init, ("normal", "xavier", "kaiming", "orthogonal", "default")),
+        "train.on_nan": (train.on_nan, ("stop", "rollback")),
     }
     for key, (value, allowed) in choices.items():
         if value not in allowed:
             raise ConfigError(f"{key} must be one of {', '.join(allowed)}; got {value!r}")
-    positive = {
-        "train.steps": config.train.steps,
-        "train.batch_size": config.train.batch_size,
-        "train.n_critic": config.train.n_critic,
-        "data.image_size": config.data.image_size,
+    # key: (value, lowest allowed, highest allowed or None, whether the lowest is excluded)
+    ranges: dict[str, tuple[Any, float, float | None, bool]] = {
+        "train.steps": (train.steps, 1, None, False),
+        "train.batch_size": (train.batch_size, 1, None, False),
+        "train.n_critic": (train.n_critic, 1, None, False),
+        "train.log_every": (train.log_every, 1, None, False),
+        "train.sample_every": (train.sample_every, 1, None, False),
+        "train.checkpoint_every": (train.checkpoint_every, 1, None, False),
+        "train.num_samples": (train.num_samples, 1, None, False),
+        "train.step_size": (train.step_size, 1, None, False),
+        "train.keep_checkpoints": (train.keep_checkpoints, 0, None, False),
+        "train.decay_steps": (train.decay_steps, 0, None, False),
+        "train.schedule_steps": (train.schedule_steps, 1, None, False),
+        "train.seed": (train.seed, 0, 2**32 - 1, False),
+        "train.lr": (train.lr, 0, None, False),
+        "train.gamma": (train.gamma, 0, None, True),
+        "train.init_gain": (train.init_gain, 0, None, False),
+        "data.image_size": (data.image_size, 1, None, False),
+        "data.load_size": (data.load_size, 1, None, False),
+        "data.num_workers": (data.num_workers, 0, None, False),
+        "data.color_jitter": (data.color_jitter, 0, 1, False),
+        "data.test_images": (data.test_images, 0, None, False),
     }
-    for key, value in positive.items():
-        if not isinstance(value, int) or value < 1:
-            raise ConfigError(f"{key} must be a positive integer; got {value!r}")
-    if not 0 <= config.data.color_jitter <= 1:
-        raise ConfigError(f"data.color_jitter must be between 0 and 1; got {config.data.color_jitter!r}")
+    for key, (value, low, high, exclusive) in ranges.items():
+        _check_range(key, value, low, high, exclusive)
+    if len(train.betas) != 2 or not all(0 <= beta < 1 for beta in train.betas):
+        raise ConfigError(
+            f"train.betas must be two numbers in [0, 1), like [0.5, 0.999]; got {train.betas!r}"
+        )
     for key in ("model", "loss_weights", "optim"):
         if not isinstance(getattr(config, key), dict):
             raise ConfigError(f"config key {key!r} must be a mapping")
     for name, weight in config.loss_weights.items():
-        if isinstance(weight, bool) or not isinstance(weight, int | float) or weight < 0:
+        if isinstance(weight, bool) or not isinstance(weight, int | float) or not 0 <= weight < math.inf:
             raise ConfigError(f"loss_weights.{name} must be a number >= 0; got {weight!r}")
-    if config.train.lr < 0:
-        raise ConfigError(f"train.lr must be >= 0; got {config.train.lr!r}")
+
+
+def _check_range(key: str, value: Any, low: float, high: float | None, exclusive: bool) -> None:
+    """``value`` (None passes: the key is optional) must be finite, >= ``low`` (> when ``exclusive``)
+    and <= ``high``; integer keys are called integers in the message."""
+    if value is None:
+        return
+    within = math.isfinite(value) and (value > low if exclusive else value >= low)
+    if within and (high is None or value <= high):
+        return
+    if isinstance(value, int):
+        kind = "a positive integer" if low == 1 and high is None else "an integer"
+    else:
+        kind = "a finite number" if not math.isfinite(value) else "a number" if high is None else ""
+    bounds = "" if kind == "a positive integer" else f"> {low}" if exclusive else f">= {low}"
+    if high is not None:
+        bounds = f"between {low} and {high}"
+    raise ConfigError(f"{key} must be {' '.join(filter(None, (kind, bounds)))}; got {value!r}")

@@ -12,7 +12,7 @@ from typing import Any
 import click
 
 from translate.cli.datasets import datasets as datasets_group
-from translate.errors import TranslateError
+from translate.errors import StorageError, TrainingInterrupted, TranslateError
 from translate.registry import ALL as REGISTRIES
 
 
@@ -34,17 +34,59 @@ class ManyValues(click.Option):
 
 
 class FriendlyGroup(click.Group):
-    """Turns every TranslateError (bad config, data, checkpoint) into a one-line ``Error: ...``."""
+    """Turns every TranslateError (bad config, data, checkpoint) and every OSError (unwritable or full
+    disk) into a one-line ``Error: ...`` and its exit status; an interrupted training run exits with
+    130 (Ctrl-C) or 143 (SIGTERM), after the line that says how to resume."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except TrainingInterrupted as exc:
+            ctx.exit(exc.exit_code)  # the trainer has logged where it stopped and how to resume
         except TranslateError as exc:
             # Errors raised in data-loader workers arrive wrapped in the worker's traceback: keep the message.
             message = str(exc)
             if "Original Traceback" in message:  # last line: "translate.errors.DataError: <message>"
                 message = message.strip().splitlines()[-1].split(": ", 1)[-1]
-            raise click.ClickException(message) from None
+            error = click.ClickException(message)
+            error.exit_code = exc.exit_code
+            raise error from None
+        except OSError as exc:
+            where = f": {exc.filename}" if exc.filename else ""
+            raise click.ClickException(f"{exc.strerror or exc}{where}") from None
+        except KeyboardInterrupt:
+            click.echo("Aborted.", err=True)
+            ctx.exit(130)
+
+
+def device_option(command: Any) -> Any:
+    """``--device`` of the inference commands: ``auto`` is CUDA when available, else the CPU."""
+    return click.option(
+        "--device",
+        default="auto",
+        show_default=True,
+        help="auto (CUDA when available), cpu, cuda, cuda:1 ...",
+    )(command)
+
+
+def check_writable(folder: Path) -> None:
+    """Fail before any work when files cannot be written in ``folder`` (``--out``); folders made for the
+    check are removed again, so a later error leaves nothing behind."""
+    import tempfile
+
+    made = []
+    try:
+        for parent in [*reversed(folder.parents), folder]:
+            if not parent.exists():
+                parent.mkdir()
+                made.append(parent)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-check-"):
+            pass
+    except OSError as exc:
+        raise StorageError(f"cannot write to --out {folder}: {exc.strerror or exc}") from None
+    finally:
+        for parent in reversed(made):
+            parent.rmdir()
 
 
 @click.group(cls=FriendlyGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -85,6 +127,18 @@ def main(verbose: bool) -> None:
 @click.option("--device", help="auto, cpu, cuda, cuda:1 ...")
 @click.option("--resume", is_flag=True, help="Continue the run in --run-dir from its latest checkpoint.")
 @click.option(
+    "--keep-schedule",
+    is_flag=True,
+    help="With --resume and a new --steps: keep the LR decay where the run's original steps put it "
+    "(default: stretch it over the new steps).",
+)
+@click.option(
+    "--on-nan",
+    type=click.Choice(["stop", "rollback"]),
+    help="When a loss or weight becomes NaN/inf: stop (default) or roll back to the last good checkpoint "
+    "with half the learning rate.",
+)
+@click.option(
     "--set",
     "sets",
     multiple=True,
@@ -105,9 +159,13 @@ def train(
     seed: int | None,
     device: str | None,
     resume: bool,
+    keep_schedule: bool,
+    on_nan: str | None,
     sets: tuple[str, ...],
 ) -> None:
-    """Train METHOD (see `translate list tasks`) and write a run folder."""
+    """Train METHOD (see `translate list tasks`) and write a run folder.
+
+    Ctrl-C or SIGTERM stops after the current step with a checkpoint (exit status 130 / 143)."""
     from translate.api import train as run_training
     from translate.config import parse_override
 
@@ -119,11 +177,19 @@ def train(
             "direction": direction,
             "image_size": image_size,
         },
-        "train": {"steps": steps, "batch_size": batch_size, "seed": seed, "device": device},
+        "train": {
+            "steps": steps,
+            "batch_size": batch_size,
+            "seed": seed,
+            "device": device,
+            "on_nan": on_nan,
+        },
     }
     flags = {section: {k: v for k, v in values.items() if v is not None} for section, values in flags.items()}
     overrides = [flags, *(parse_override(item) for item in sets)]
-    run = run_training(method, config_file, overrides, run_dir=run_dir, resume=resume)
+    run = run_training(
+        method, config_file, overrides, run_dir=run_dir, resume=resume, keep_schedule=keep_schedule
+    )
     click.echo(f"run folder: {run}")
 
 
@@ -159,8 +225,8 @@ def train(
     "were, and paste it back; photos without a face are copied. Needs: pip install --no-deps "
     "facenet-pytorch && pip install requests.",
 )
-@click.option("--batch-size", default=8, show_default=True, type=int)
-@click.option("--device", default="cpu", show_default=True)
+@click.option("--batch-size", default=8, show_default=True, type=click.IntRange(min=1))
+@device_option
 def apply(
     inputs: tuple[str, ...],
     run_path: str,
@@ -173,9 +239,11 @@ def apply(
     device: str,
 ) -> None:
     """Translate image files and folders (recursively) with a trained model."""
+    from translate.engine.device import resolve_device
     from translate.inference import Translator
 
-    translator = Translator.from_run(run_path, direction=direction, device=device)
+    translator = Translator.from_run(run_path, direction=direction, device=resolve_device(device))
+    check_writable(Path(out_dir))
     written = translator.apply_paths(
         [Path(p) for p in inputs],
         Path(out_dir),
@@ -312,15 +380,18 @@ def info(run_path: str, show_config: bool) -> None:
 @main.command()
 @click.option("--run", "run_path", required=True, type=click.Path(), help="Run folder or checkpoint.")
 @click.option("--out", default="samples.png", show_default=True, type=click.Path(dir_okay=False))
-@click.option("-n", "--count", default=64, show_default=True, type=int, help="Images in the grid.")
+@click.option(
+    "-n", "--count", default=64, show_default=True, type=click.IntRange(min=1), help="Images in the grid."
+)
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--label", type=int, help="Class to draw (class-conditional models; default: every class).")
-@click.option("--device", default="cpu", show_default=True)
+@device_option
 def sample(run_path: str, out: str, count: int, seed: int, label: int | None, device: str) -> None:
     """Draw images from a noise -> image model into one grid."""
+    from translate.engine.device import resolve_device
     from translate.inference import Sampler
 
-    path = Sampler.from_run(run_path, device=device).save_grid(out, count, seed, label)
+    path = Sampler.from_run(run_path, device=resolve_device(device)).save_grid(out, count, seed, label)
     click.echo(f"wrote {count} samples to {path}")
 
 

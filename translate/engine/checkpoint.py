@@ -5,14 +5,22 @@ A checkpoint is a folder ``checkpoints/step_0001000/`` holding
 - ``model.safetensors``: every network's weights; its metadata names the task, the keyword arguments
   that rebuild it, the step and the whole resolved config. This file alone is enough for inference.
 - ``state.safetensors``: optimizer moments, random states, image pools and data position, for resuming.
+- ``SHA256SUMS``: the sha256 of both files (``sha256sum -c SHA256SUMS`` checks them by hand); loading
+  checks every file against it, so a truncated or damaged file is a ``CorruptCheckpointError``, never
+  wrong weights.
 
-The folder is written under a temporary name and renamed into place, so a crash mid-write never leaves
-a half-written checkpoint. Loading reads tensors and JSON only: nothing is unpickled.
+The folder is written under a temporary name, flushed to disk and renamed into place, so a crash
+mid-write never leaves a half-written checkpoint; a write that fails (disk full) removes the temporary
+folder and leaves the earlier checkpoints as they were. Loading reads tensors and JSON only: nothing is
+unpickled.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
+import os
 import random
 import shutil
 from dataclasses import dataclass
@@ -24,11 +32,15 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, safe_open, save_file
 
-from translate.errors import CheckpointError
+from translate.errors import CheckpointError, CorruptCheckpointError, StorageError
 
 FORMAT = "translate-checkpoint-1"
 MODEL_FILE = "model.safetensors"
 STATE_FILE = "state.safetensors"
+SUMS_FILE = "SHA256SUMS"
+"""``<sha256>  <file name>`` per line, as ``sha256sum`` writes it."""
+
+log = logging.getLogger("translate")
 
 
 @dataclass
@@ -70,6 +82,8 @@ def resolve_model_file(path: str | Path) -> Path:
         return path
     if (path / MODEL_FILE).is_file():
         return path / MODEL_FILE
+    if path.is_dir() and path.name == "checkpoints":  # a run's checkpoint folder: its newest
+        path = path.parent
     if path.is_dir():
         latest = latest_checkpoint(path)
         if latest is None:
@@ -92,13 +106,13 @@ def save_checkpoint(
     exports: dict[str, dict[str, Any]],
     keep: int = 3,
 ) -> Path:
-    """Write ``checkpoints/step_N`` atomically and keep only the newest ``keep`` checkpoints."""
+    """Write ``checkpoints/step_N`` atomically and keep only the newest ``keep`` checkpoints (0: all).
+
+    A failed write (disk full, read-only folder) is a StorageError; it leaves no temporary folder behind
+    and the earlier checkpoints untouched."""
     folder = Path(run_dir) / "checkpoints"
-    folder.mkdir(parents=True, exist_ok=True)
     final = folder / f"step_{step:07d}"
     tmp = folder / f".tmp-{final.name}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
     model_meta = {
         "format": FORMAT,
         "task": task,
@@ -107,20 +121,85 @@ def save_checkpoint(
         "step": str(step),
         "exports": json.dumps(exports),
     }
-    save_file(_contiguous(weights), tmp / MODEL_FILE, metadata=model_meta)
-    save_file(
-        _contiguous(state), tmp / STATE_FILE, metadata={"format": FORMAT, "meta": json.dumps(state_meta)}
-    )
-    if final.exists():
-        old = folder / f".old-{final.name}"
-        final.rename(old)
-        tmp.rename(final)
-        shutil.rmtree(old)
-    else:
-        tmp.rename(final)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        for stale in folder.glob(".tmp-step_*"):  # left by a kill mid-write (one writer per run)
+            shutil.rmtree(stale, ignore_errors=True)
+        tmp.mkdir()
+        _write_tensors(weights, tmp / MODEL_FILE, model_meta)
+        _write_tensors(state, tmp / STATE_FILE, {"format": FORMAT, "meta": json.dumps(state_meta)})
+        sums = "".join(f"{file_sha256(tmp / name)}  {name}\n" for name in (MODEL_FILE, STATE_FILE))
+        (tmp / SUMS_FILE).write_text(sums)
+        _fsync(tmp / SUMS_FILE)
+        _fsync(tmp)
+        if final.exists():
+            old = folder / f".old-{final.name}"
+            shutil.rmtree(old, ignore_errors=True)
+            final.rename(old)
+            tmp.rename(final)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            tmp.rename(final)
+        _fsync(folder)
+    except (OSError, SafetensorError) as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise StorageError(
+            f"could not write checkpoint {final}: {reason}; the earlier checkpoints are intact"
+        ) from None
     for stale in checkpoint_dirs(run_dir)[:-keep] if keep > 0 else []:
-        shutil.rmtree(stale)
+        shutil.rmtree(stale, ignore_errors=True)
     return final
+
+
+def _write_tensors(tensors: dict[str, torch.Tensor], file: Path, metadata: dict[str, str]) -> None:
+    save_file(_contiguous(tensors), file, metadata=metadata)
+    _fsync(file)
+
+
+def _fsync(path: Path) -> None:
+    """Flush a file or folder (its entries) to disk, so a power cut cannot undo a completed rename."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def file_sha256(file: Path) -> str:
+    digest = hashlib.sha256()
+    with open(file, "rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def verify_file(file: Path) -> None:
+    """Check ``file`` against the ``SHA256SUMS`` beside it; a mismatch is a CorruptCheckpointError.
+    Files without one (checkpoints from before hashes were stored, a copied weights file) are not checked."""
+    sums_file = file.parent / SUMS_FILE
+    if not sums_file.is_file():
+        return
+    try:
+        lines = sums_file.read_text().splitlines()
+        sums = {name.strip().lstrip("*"): digest for digest, name in (line.split(None, 1) for line in lines)}
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        raise CorruptCheckpointError(f"{sums_file} is unreadable ({exc})") from None
+    if file.name not in sums:
+        raise CorruptCheckpointError(f"{sums_file} lists no hash for {file.name}")
+    if file_sha256(file) != sums[file.name]:
+        raise CorruptCheckpointError(
+            f"{file} is corrupt: its content does not match the sha256 in {SUMS_FILE} (truncated or damaged)"
+        )
+
+
+def non_finite(tensors: dict[str, torch.Tensor]) -> str | None:
+    """The name of the first floating-point tensor holding a NaN or infinity, or None (one host sync)."""
+    names = [k for k, v in tensors.items() if v.is_floating_point() and v.numel()]
+    if not names:
+        return None
+    bad = torch.stack([~torch.isfinite(tensors[k]).all() for k in names])
+    return names[int(bad.to(torch.uint8).argmax())] if bool(bad.any()) else None
 
 
 def _contiguous(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -136,16 +215,28 @@ def _contiguous(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 
 def load_model_checkpoint(path: str | Path) -> ModelCheckpoint:
-    """Read weights and architecture from a run folder, checkpoint folder or weights file."""
+    """Read weights and architecture from a run folder, checkpoint folder or weights file, checked
+    against the checkpoint's hashes; a damaged file is a CorruptCheckpointError naming it."""
     file = resolve_model_file(path)
+    try:
+        return _read_model_file(file)
+    except CorruptCheckpointError as exc:
+        raise CorruptCheckpointError(f"{exc}{_older_checkpoints_hint(file)}") from None
+
+
+def _read_model_file(file: Path) -> ModelCheckpoint:
+    verify_file(file)
     try:
         with safe_open(str(file), framework="pt") as handle:
             meta = handle.metadata() or {}
         weights = load_file(str(file))
     except (SafetensorError, OSError, ValueError) as exc:
-        raise CheckpointError(f"{file} is not a readable safetensors checkpoint ({exc})") from None
+        raise CorruptCheckpointError(f"{file} is not a readable safetensors checkpoint ({exc})") from None
     if meta.get("format") != FORMAT:
         raise CheckpointError(f"{file} is not a translate checkpoint (format {meta.get('format')!r})")
+    bad = non_finite(weights)
+    if bad is not None:
+        raise CorruptCheckpointError(f"{file} holds non-finite weights ({bad}): its run had diverged")
     return ModelCheckpoint(
         task=meta["task"],
         task_kwargs=json.loads(meta["task_kwargs"]),
@@ -157,14 +248,54 @@ def load_model_checkpoint(path: str | Path) -> ModelCheckpoint:
     )
 
 
+def _older_checkpoints_hint(file: Path) -> str:
+    """``; older checkpoints: RUN/checkpoints/step_N ...`` when ``file`` is in a run's checkpoint folder."""
+    folder = file.parent
+    if folder.parent.name != "checkpoints":
+        return ""
+    older = [p for p in checkpoint_dirs(folder.parent.parent) if p.name < folder.name]
+    return f"; older checkpoints: {', '.join(map(str, reversed(older)))}" if older else ""
+
+
 def load_training_state(checkpoint_dir: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     file = Path(checkpoint_dir) / STATE_FILE
+    verify_file(file)
     try:
         with safe_open(str(file), framework="pt") as handle:
             meta = json.loads((handle.metadata() or {})["meta"])
         return load_file(str(file)), meta
     except (SafetensorError, OSError, KeyError, ValueError) as exc:
-        raise CheckpointError(f"{file} is not a readable training state ({exc})") from None
+        raise CorruptCheckpointError(f"{file} is not a readable training state ({exc})") from None
+
+
+@dataclass
+class Resumable:
+    """A checkpoint whose files are whole: its weights and architecture, and its training state."""
+
+    folder: Path
+    model: ModelCheckpoint
+    tensors: dict[str, torch.Tensor]
+    meta: dict[str, Any]
+
+
+def newest_intact(run_dir: Path, set_aside: bool = False) -> Resumable | None:
+    """The newest checkpoint of a run whose files match their hashes (None when there is none). Newer,
+    damaged ones are skipped with a warning; ``set_aside`` also renames them ``corrupt-step_N``, so that
+    training on from the older one neither lists nor rotates them."""
+    for folder in reversed(checkpoint_dirs(run_dir)):
+        try:
+            model = _read_model_file(folder / MODEL_FILE)
+            tensors, meta = load_training_state(folder)
+            return Resumable(folder, model, tensors, meta)
+        except CorruptCheckpointError as exc:
+            if set_aside:
+                aside = folder.with_name(f"corrupt-{folder.name}")
+                shutil.rmtree(aside, ignore_errors=True)
+                folder.rename(aside)
+                log.warning("%s; moved the checkpoint to %s and using an older one", exc, aside)
+            else:
+                log.warning("%s; using an older checkpoint", exc)
+    return None
 
 
 def optimizer_to_tensors(

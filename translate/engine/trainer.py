@@ -7,8 +7,13 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
+import multiprocessing
+import os
 import random
+import shlex
 import signal
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,10 +29,11 @@ from translate.config import Config
 from translate.data.device_augment import DeviceAugment
 from translate.data.sampler import ResumableSampler
 from translate.engine import checkpoint as ckpt
+from translate.engine.device import resolve_device
 from translate.engine.grid import save_grid
 from translate.engine.optimizers import OptimizerGroup, build_optimizer_groups
 from translate.engine.schedules import lr_factor
-from translate.errors import CheckpointError, ConfigError
+from translate.errors import CheckpointError, ConfigError, StorageError, TrainingDiverged
 from translate.layers.init import init_weights
 from translate.registry import DATASETS, TASKS
 from translate.tasks.base import Batch, Task, Update
@@ -38,21 +44,47 @@ SQUARE_CROPS = ("resize_and_crop", "crop", "scale_width_and_crop")
 """Preprocess modes that feed the networks image_size x image_size crops."""
 LOG_PREFIXES = {"generator": "G", "discriminator": "D"}
 """Short names of the usual optimizer groups in logs (``G/adv``, ``D/gp``); other groups log as named."""
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+"""Signals that stop training after the current step, with a checkpoint (Ctrl-C; schedulers, docker stop)."""
+MAX_ROLLBACKS = 3
+"""``train.on_nan: rollback`` gives up after this many rollbacks to one checkpoint."""
+SIZE_ERRORS = (
+    "spatial element",
+    "value per channel",
+    "Kernel size can't be greater",
+    "Padding size should be less",
+    "Output size is too small",
+)
+"""What PyTorch says when images are too small for a network (read on the first step only)."""
 
 
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"train.device is {name!r} but CUDA is not available here; use cpu or auto")
-    return device
+class NonFinite(Exception):
+    """A loss or weight is NaN or infinite (internal: ``fit`` stops or rolls back)."""
 
 
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
+
+
+class WorkerSignals:
+    """The data-loader workers' ``worker_init_fn``: while the main process trains, they leave Ctrl-C and
+    SIGTERM to it (it stops after the step and then shuts them down), so that a signal sent to the whole
+    process group (a terminal's Ctrl-C, ``kill -- -PGID``, systemd) does not kill them mid-step. Outside
+    ``training`` a SIGTERM ends them as usual (the data loader's and multiprocessing's shutdown use it)."""
+
+    def __init__(self) -> None:
+        self.training = multiprocessing.Value("b", 0, lock=False)
+
+    def __call__(self, worker_id: int) -> None:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, self._terminate)
+
+    def _terminate(self, signum: int, frame: Any) -> None:
+        if not self.training.value:
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
 
 
 def move_batch(batch: Batch, device: torch.device) -> Batch:
@@ -77,7 +109,7 @@ class Trainer:
     ) -> None:
         self.config = config
         self.run_dir = Path(run_dir)
-        self.device = resolve_device(config.train.device)
+        self.device = resolve_device(config.train.device, "train.device")
         seed_everything(config.train.seed)
 
         self.dataset = dataset or DATASETS.build(TASKS.get(config.task).dataset, data=config.data, train=True)
@@ -96,12 +128,26 @@ class Trainer:
             raise ConfigError(
                 f"{config.task}'s schedule updates unknown group(s) {', '.join(sorted(unknown))}"
             )
-        self.optimizers: dict[str, OptimizerGroup] = build_optimizer_groups(
-            groups, config.optim, {"lr": config.train.lr, "betas": tuple(config.train.betas)}
-        )
+        try:
+            self.optimizers: dict[str, OptimizerGroup] = build_optimizer_groups(
+                groups, config.optim, {"lr": config.train.lr, "betas": tuple(config.train.betas)}
+            )
+        except ValueError as exc:  # torch's own checks of optimizer options (betas, eps, momentum)
+            raise ConfigError(f"optim: {exc}") from None
         self.step = 0
         self.samples_seen = 0
+        self.lr_scale = 1.0
+        """Multiplies the scheduled LR: halved by each ``on_nan: rollback``; stored in checkpoints."""
         self.stop_requested = False
+        """Set by Ctrl-C / SIGTERM (or by code): ``fit`` stops after the current step with a checkpoint."""
+        self.stop_signal: signal.Signals | None = None
+        """The signal that stopped ``fit`` early, if one did."""
+        self._rollbacks: dict[int, int] = {}
+        self._finite_step = 0
+        """Losses are known to be finite up to this step (the last check)."""
+        self._saved_step: int | None = None
+        self._worker_signals = WorkerSignals()
+        self._reset_window()
         if resume:
             self._resume()
 
@@ -116,6 +162,7 @@ class Trainer:
             num_workers=self.config.data.num_workers,
             pin_memory=self.device.type == "cuda",
             persistent_workers=self.config.data.num_workers > 0,
+            worker_init_fn=self._worker_signals,
             # The loader draws worker seeds from this, not from the global RNG that
             # checkpoints restore; augmentation is seeded per sample by the sampler.
             generator=torch.Generator().manual_seed(self.config.train.seed),
@@ -184,83 +231,217 @@ class Trainer:
         return logged
 
     def _set_learning_rate(self) -> float:
-        """Every group's base LR times the schedule's factor at this step; returns the factor x train.lr."""
+        """Every group's base LR times the schedule's factor at this step (and ``lr_scale``); returns the
+        factor x train.lr. The schedule spans ``train.schedule_steps`` (default: ``train.steps``)."""
         train = self.config.train
-        factor = lr_factor(
-            self.step, train.steps, train.schedule, train.decay_steps, train.step_size, train.gamma
-        )
+        total = train.schedule_steps or train.steps
+        factor = lr_factor(self.step, total, train.schedule, train.decay_steps, train.step_size, train.gamma)
+        factor *= self.lr_scale
         for group in self.optimizers.values():
             group.set_lr(factor)
         return train.lr * factor
 
     # ----------------------------------------------------------------------------------------- run
+    @property
+    def interrupted(self) -> bool:
+        """True when the last ``fit`` stopped before ``train.steps`` (Ctrl-C, SIGTERM, ``stop_requested``)."""
+        return self.stop_requested and self.step < self.config.train.steps
+
+    def resume_command(self) -> str:
+        return f"translate train {self.config.task} --run-dir {shlex.quote(str(self.run_dir))} --resume"
+
     def fit(self) -> Path:
-        """Train until ``train.steps``; Ctrl-C finishes the current step, checkpoints and stops."""
+        """Train until ``train.steps`` and return the run folder.
+
+        Ctrl-C or SIGTERM finishes the current step, saves a checkpoint and returns early: ``interrupted``
+        is then True and ``stop_signal`` says which signal (a second Ctrl-C stops at once, a second
+        SIGTERM kills). A NaN or infinite loss or weight (checked at each log line and before each
+        checkpoint) raises TrainingDiverged before anything non-finite is saved, or with
+        ``train.on_nan: rollback`` reloads the last good checkpoint and halves the learning rate.
+        A failed write (disk full) raises StorageError."""
         train = self.config.train
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        (self.run_dir / "samples").mkdir(exist_ok=True)
-        (self.run_dir / "config.yaml").write_text(yaml.safe_dump(self.config.to_dict(), sort_keys=False))
+        with self._storage("the run folder"):
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            (self.run_dir / "samples").mkdir(exist_ok=True)
+            (self.run_dir / "config.yaml").write_text(yaml.safe_dump(self.config.to_dict(), sort_keys=False))
+            self._truncate_log(self.step)
         log.info("one step: %s", describe_schedule(self.schedule, self.optimizers))
         sample_batch = self._sample_batch()
-        batches = self._batches()
-        sums: dict[str, torch.Tensor] = {}
-        count = 0
-        window_start, window_step = time.time(), self.step
-        previous_handler = signal.signal(signal.SIGINT, self._request_stop)
+        self._reset_window()
+        first_step = self.step
         self.task.train()
-        try:
-            with (
-                tqdm(
-                    total=train.steps,
-                    initial=self.step,
-                    desc=self.config.task,
-                    unit="step",
-                    dynamic_ncols=True,
-                ) as bar,
-                open(self.run_dir / "log.jsonl", "a") as log_file,
-            ):
-                while self.step < train.steps and not self.stop_requested:
-                    lr = self._set_learning_rate()
-                    for name, value in self.train_step(batches).items():
-                        sums[name] = sums[name] + value if name in sums else value
-                    count += 1
-                    self.step += 1
-                    bar.update(1)
-                    if self.step % train.log_every == 0 or self.step == train.steps:
-                        means = {k: v.item() / count for k, v in sums.items()}
-                        bar.set_postfix({k: f"{v:.3g}" for k, v in means.items()})
-                        record = {
-                            "step": self.step,
-                            "lr": lr,
-                            **means,
-                            "steps_per_s": (self.step - window_step) / (time.time() - window_start),
-                        }
-                        window_start, window_step = time.time(), self.step
-                        log_file.write(json.dumps(record) + "\n")
-                        log_file.flush()
-                        sums.clear()
-                        count = 0
-                    if self.step % train.sample_every == 0 or self.step == train.steps:
-                        self.save_samples(sample_batch)
-                    if self.step % train.checkpoint_every == 0:
-                        self.save_checkpoint()
-        finally:
-            signal.signal(signal.SIGINT, previous_handler)
-        self.save_checkpoint()
-        if self.stop_requested:
+        with (
+            self._stop_signals(),
+            tqdm(
+                total=train.steps, initial=self.step, desc=self.config.task, unit="step", dynamic_ncols=True
+            ) as bar,
+        ):
+            while True:
+                with contextlib.closing(self._batches()) as batches:  # closing shuts the workers down
+                    try:
+                        while self.step < train.steps and not self.stop_requested:
+                            self._fit_step(batches, sample_batch, bar, first=self.step == first_step)
+                        if self._saved_step != self.step:
+                            self.save_checkpoint()
+                        break
+                    except NonFinite as exc:
+                        self._roll_back_or_stop(str(exc))
+                        bar.n = self.step
+                        bar.refresh()
+        if self.interrupted:
+            name = self.stop_signal.name if self.stop_signal else "request"
             log.warning(
-                "interrupted at step %d; checkpoint saved. Continue with: translate train %s "
-                "--run-dir %s --resume",
+                "interrupted (%s) at step %d; checkpoint saved. Continue with: %s",
+                name,
                 self.step,
-                self.config.task,
-                self.run_dir,
+                self.resume_command(),
             )
         return self.run_dir
 
+    def _fit_step(self, batches: Iterator[Batch], sample_batch: Batch, bar: tqdm, first: bool) -> None:
+        """One step, then the log line, samples and checkpoint that fall on it."""
+        train = self.config.train
+        lr = self._set_learning_rate()
+        try:
+            logged = self.train_step(batches)
+        except (ValueError, RuntimeError) as exc:
+            if first and any(text in str(exc) for text in SIZE_ERRORS):
+                raise ConfigError(
+                    f"data.image_size {self.config.data.image_size} is too small for these networks "
+                    f"({str(exc).splitlines()[0]}); use larger images or shallower networks"
+                ) from None
+            raise
+        for name, value in logged.items():
+            self._window[name] = self._window[name] + value if name in self._window else value
+        self._window_steps += 1
+        self.step += 1
+        bar.update(1)
+        if self.step % train.log_every == 0 or self.step == train.steps:
+            means = self._check_window()
+            bar.set_postfix({k: f"{v:.3g}" for k, v in means.items()})
+            start_time, start_step = self._window_start
+            record = {
+                "step": self.step,
+                "lr": lr,
+                **means,
+                "steps_per_s": (self.step - start_step) / max(time.time() - start_time, 1e-9),
+            }
+            with self._storage("log.jsonl"), open(self.run_dir / "log.jsonl", "a") as log_file:
+                log_file.write(json.dumps(record) + "\n")
+            self._reset_window()
+        if self.step % train.sample_every == 0 or self.step == train.steps:
+            with self._storage("a sample grid"):
+                self.save_samples(sample_batch)
+        if self.step % train.checkpoint_every == 0:
+            self.save_checkpoint()
+
+    # ------------------------------------------------------------------------------------- faults
+    def _reset_window(self) -> None:
+        """Start a log interval: losses add up on the device until the next log line."""
+        self._window: dict[str, torch.Tensor] = {}
+        self._window_steps = 0
+        self._window_start = (time.time(), self.step)
+
+    def _check_window(self) -> dict[str, float]:
+        """The mean of each loss since the last log line (the host sync of the log interval); raises
+        NonFinite naming the losses that are NaN or infinite."""
+        means = {k: v.item() / self._window_steps for k, v in self._window.items()}
+        bad = [f"{k} became {v}" for k, v in means.items() if not math.isfinite(v)]
+        if bad:
+            raise NonFinite(f"{', '.join(bad)} between steps {self._finite_step} and {self.step}")
+        self._finite_step = self.step
+        return means
+
+    def _check_weights(self, tensors: dict[str, torch.Tensor], what: str) -> None:
+        """Weights (or optimizer state) are checked before saving: known finite since the last save."""
+        bad = ckpt.non_finite(tensors)
+        if bad is not None:
+            kind = "nan" if torch.isnan(tensors[bad]).any() else "inf"
+            since = self._saved_step or 0
+            raise NonFinite(f"{what} {bad} became {kind} between steps {since} and {self.step}")
+
+    def _roll_back_or_stop(self, reason: str) -> None:
+        """Stop with a TrainingDiverged that says how to go on, or (``on_nan: rollback``) reload the last
+        good checkpoint with half the learning rate."""
+        good = ckpt.newest_intact(self.run_dir, set_aside=True)
+        if self.config.train.on_nan == "rollback" and good is not None:
+            tries = self._rollbacks[good.model.step] = self._rollbacks.get(good.model.step, 0) + 1
+            if tries <= MAX_ROLLBACKS:
+                self._load(good)
+                self.lr_scale *= 0.5**tries
+                self._truncate_log(self.step)
+                self._reset_window()
+                log.warning(
+                    "%s: rolled back to step %d with the learning rate x%g", reason, self.step, self.lr_scale
+                )
+                return
+            reason += f", again after {MAX_ROLLBACKS} rollbacks to step {good.model.step}"
+        if good is None:
+            raise TrainingDiverged(
+                f"{reason}; no checkpoint was saved before: lower the learning rate (--set train.lr=...)"
+            )
+        raise TrainingDiverged(
+            f"{reason}; the last good checkpoint is step {good.model.step}: {self.resume_command()} "
+            f"--on-nan rollback (continues from it, halving the learning rate where it diverges)"
+        )
+
+    @contextlib.contextmanager
+    def _storage(self, what: str) -> Iterator[None]:
+        """A failed write of a run's file becomes one StorageError that says how to resume."""
+        try:
+            yield
+        except (OSError, StorageError) as exc:
+            if isinstance(exc, StorageError):
+                reason = str(exc)
+            else:
+                reason = f"could not write {what} in {self.run_dir}: {exc.strerror or exc}"
+            latest = ckpt.latest_checkpoint(self.run_dir) if self.run_dir.is_dir() else None
+            hint = f"; then resume with: {self.resume_command()}" if latest is not None else ""
+            raise StorageError(f"{reason}{hint}") from None
+
+    def _truncate_log(self, step: int) -> None:
+        """Drop the log lines after ``step`` (and any line cut short by a kill): they are trained again,
+        so after resuming every step appears once."""
+        path = self.run_dir / "log.jsonl"
+        if not path.is_file():
+            return
+        kept = []
+        lines = path.read_text().splitlines()
+        for line in lines:
+            try:
+                if int(json.loads(line)["step"]) <= step:
+                    kept.append(line)
+            except (ValueError, KeyError, TypeError):
+                continue
+        if len(kept) < len(lines):
+            tmp = path.with_name(f".{path.name}.tmp")
+            tmp.write_text("".join(line + "\n" for line in kept))
+            tmp.replace(path)
+            log.info("log.jsonl: dropped %d lines after step %d", len(lines) - len(kept), step)
+
+    # ------------------------------------------------------------------------------------- signals
+    @contextlib.contextmanager
+    def _stop_signals(self) -> Iterator[None]:
+        """Ctrl-C and SIGTERM set ``stop_requested`` while training (handlers live in the main thread)."""
+        previous = {}
+        if threading.current_thread() is threading.main_thread():
+            previous = {signum: signal.signal(signum, self._request_stop) for signum in STOP_SIGNALS}
+        self._worker_signals.training.value = 1
+        try:
+            yield
+        finally:
+            self._worker_signals.training.value = 0
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+
     def _request_stop(self, signum: int, frame: Any) -> None:
-        if self.stop_requested:  # a second Ctrl-C stops at once
-            raise KeyboardInterrupt
+        if self.stop_signal is not None:  # the second signal stops at once
+            if signum == signal.SIGINT:
+                raise KeyboardInterrupt
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
         self.stop_requested = True
+        self.stop_signal = signal.Signals(signum)
 
     def save_samples(self, sample_batch: Batch) -> Path:
         """A grid of the task's visuals in eval mode, on a forked RNG: sampling never changes training."""
@@ -274,10 +455,19 @@ class Trainer:
 
     # ----------------------------------------------------------------------------------------- state
     def save_checkpoint(self) -> Path:
+        """Write a checkpoint of this step; raises NonFinite (and writes nothing) when a loss since the last
+        log line, a weight or an optimizer moment is NaN or infinite."""
+        if self._window_steps:
+            pending = torch.stack([v.float() for v in self._window.values()])
+            if not bool(torch.isfinite(pending).all()):
+                self._check_window()
+        weights = self.task.state_dict()
+        self._check_weights(weights, "weight")
         state: dict[str, torch.Tensor] = {}
         meta: dict[str, Any] = {
             "step": self.step,
             "samples_seen": self.samples_seen,
+            "lr_scale": self.lr_scale,
             "param_groups": {},
             "optimizers": {name: type(group.optimizer).__name__ for name, group in self.optimizers.items()},
         }
@@ -285,31 +475,43 @@ class Trainer:
             tensors, param_groups = ckpt.optimizer_to_tensors(f"optim/{name}", group.optimizer)
             state.update(tensors)
             meta["param_groups"][name] = param_groups
+        self._check_weights(state, "optimizer state")
         rng_tensors, meta["rng"] = ckpt.random_state()
         state.update(rng_tensors)
         state.update({f"task/{k}": v for k, v in self.task.training_state().items()})
-        return ckpt.save_checkpoint(
-            self.run_dir,
-            self.step,
-            self.config.task,
-            self.task_kwargs,
-            self.config.to_dict(),
-            self.task.state_dict(),
-            state,
-            meta,
-            exports={name: export.to_dict() for name, export in self.task.exports().items()},
-            keep=self.config.train.keep_checkpoints,
-        )
+        with self._storage("a checkpoint"):
+            folder = ckpt.save_checkpoint(
+                self.run_dir,
+                self.step,
+                self.config.task,
+                self.task_kwargs,
+                self.config.to_dict(),
+                weights,
+                state,
+                meta,
+                exports={name: export.to_dict() for name, export in self.task.exports().items()},
+                keep=self.config.train.keep_checkpoints,
+            )
+        self._finite_step = self._saved_step = self.step
+        return folder
 
     def _resume(self) -> None:
-        latest = ckpt.latest_checkpoint(self.run_dir)
-        if latest is None:
-            raise CheckpointError(f"--resume: {self.run_dir} holds no checkpoint to resume from")
-        model = ckpt.load_model_checkpoint(latest)
-        if model.task != self.config.task:
-            raise CheckpointError(f"{self.run_dir} holds a {model.task} run, not {self.config.task}")
-        ckpt.load_weights(self.task, model.weights, latest)
-        tensors, meta = ckpt.load_training_state(latest)
+        """Continue from the newest intact checkpoint (damaged newer ones are set aside with a warning)."""
+        good = ckpt.newest_intact(self.run_dir, set_aside=True)
+        if good is None:
+            damaged = sorted((self.run_dir / "checkpoints").glob("corrupt-step_*"))
+            detail = f" (only damaged ones: {', '.join(p.name for p in damaged)})" if damaged else ""
+            raise CheckpointError(f"--resume: {self.run_dir} holds no checkpoint to resume from{detail}")
+        if good.model.task != self.config.task:
+            raise CheckpointError(f"{self.run_dir} holds a {good.model.task} run, not {self.config.task}")
+        self._load(good)
+        log.info("resumed %s from step %d", self.run_dir, self.step)
+
+    def _load(self, checkpoint: ckpt.Resumable) -> None:
+        """Weights, optimizer moments, random states, the task's state, step and data position; the
+        configured learning rates stay (``--set train.lr=...`` on resume takes effect)."""
+        latest, tensors, meta = checkpoint.folder, checkpoint.tensors, checkpoint.meta
+        ckpt.load_weights(self.task, checkpoint.model.weights, latest)
         for name, group in self.optimizers.items():
             if name not in meta["param_groups"]:
                 raise CheckpointError(f"{latest} holds no optimizer state for group {name!r}")
@@ -319,6 +521,7 @@ class Trainer:
                     f"{latest}: the saved {name} optimizer state does not fit this run's optim.{name} "
                     f"({saved} was saved, {type(group.optimizer).__name__} is configured)"
                 )
+            base_lrs = [g["initial_lr"] for g in group.optimizer.param_groups]
             try:
                 ckpt.optimizer_from_tensors(
                     f"optim/{name}", group.optimizer, tensors, meta["param_groups"][name]
@@ -328,10 +531,13 @@ class Trainer:
                     f"{latest}: the saved {name} optimizer state does not fit this run's optim.{name} "
                     f"(was the optimizer changed?): {exc}"
                 ) from None
+            for param_group, lr in zip(group.optimizer.param_groups, base_lrs):
+                param_group["initial_lr"] = lr
         ckpt.set_random_state(tensors, meta["rng"])
         self.task.load_training_state({k[5:]: v for k, v in tensors.items() if k.startswith("task/")})
         self.step, self.samples_seen = meta["step"], meta["samples_seen"]
-        log.info("resumed %s from step %d", self.run_dir, self.step)
+        self.lr_scale = float(meta.get("lr_scale", 1.0))
+        self._finite_step = self._saved_step = self.step
 
 
 def describe_schedule(schedule: list[Update], optimizers: dict[str, OptimizerGroup]) -> str:

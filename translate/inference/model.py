@@ -10,6 +10,7 @@ from torch import nn
 
 import translate.components  # noqa: F401  (registers every component)
 from translate.engine.checkpoint import ModelCheckpoint, load_model_checkpoint, load_weights
+from translate.engine.device import resolve_device
 from translate.errors import CheckpointError
 from translate.registry import TASKS
 from translate.tasks.base import (
@@ -76,7 +77,7 @@ def build_model(checkpoint: ModelCheckpoint, device: str | torch.device = "cpu")
     """The trained task of ``checkpoint``, every network with its weights, in eval mode on ``device``."""
     task = TASKS.build({"name": checkpoint.task, **checkpoint.task_kwargs})
     load_weights(task, checkpoint.weights, checkpoint.path)
-    return task.to(torch.device(device)).eval()
+    return task.to(resolve_device(device)).eval()
 
 
 def load_model(path: str | Path, device: str | torch.device = "cpu") -> nn.Module:

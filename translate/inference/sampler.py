@@ -8,6 +8,7 @@ import torch
 from torch import nn
 from torchvision.utils import save_image
 
+from translate.engine.device import resolve_device
 from translate.errors import ConfigError
 from translate.tasks.base import NOISE_TO_IMAGE, Export
 
@@ -21,7 +22,7 @@ class Sampler:
     """
 
     def __init__(self, generator: nn.Module, export: Export, device: str | torch.device = "cpu") -> None:
-        self.device = torch.device(device)
+        self.device = resolve_device(device)
         self.generator = generator.to(self.device)
         self.export = export
         self.latent_dim = int(export.options["latent_dim"])

@@ -21,6 +21,7 @@ from PIL import Image
 from torch import nn
 from tqdm import tqdm
 
+from translate.engine.device import resolve_device
 from translate.errors import ConfigError, DataError, TranslateError
 from translate.inference.faces import Detector, mtcnn_detector, paste_faces
 from translate.labels import LabelSpace
@@ -59,7 +60,7 @@ class Translator:
         classifier_size: int | None = None,
         face_size: int = 128,
     ) -> None:
-        self.device = torch.device(device)
+        self.device = resolve_device(device)
         self.batch_statistics = batch_statistics
         self.seed = seed
         self.generator = generator.to(self.device).eval()
@@ -238,6 +239,8 @@ class Translator:
         """Translate ``(C, H, W)`` tensors of any sizes, batching equal sizes together; keeps the order.
 
         ``source_labels``: each image's own labels, or None where the classifier should read them."""
+        if batch_size < 1:
+            raise ConfigError(f"batch_size must be a positive integer; got {batch_size}")
         by_size: dict[tuple[int, int], list[int]] = defaultdict(list)
         for index, tensor in enumerate(tensors):
             by_size[tuple(tensor.shape[-2:])].append(index)
