@@ -146,3 +146,35 @@ def test_pix2pix_eval_mode_is_a_choice_stored_with_the_run(pix2pix_run, tmp_path
     x = torch.rand(3, 3, 32, 32) * 2 - 1
     # eval mode: running statistics, so a batch gives what its images give one by one
     torch.testing.assert_close(translator(x), torch.cat([translator(image[None]) for image in x]))
+
+
+def test_apply_survives_tiny_images_name_clashes_and_an_out_inside_the_input(cyclegan_run, tmp_path):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    Image.new("RGB", (40, 30), "red").save(photos / "x.png")
+    Image.new("RGB", (40, 30), "blue").save(photos / "x.bmp")
+    Image.new("RGB", (1, 1), "green").save(photos / "tiny.png")
+    translator = Translator.from_run(cyclegan_run)
+    written = translator.apply_folder(photos, photos / "out", progress=False)  # --out inside the input
+    names = sorted(p.name for p in written)
+    assert names == ["x.bmp.png", "x.png"], "both clashing names kept, the 1 x 1 image skipped"
+    assert [(p.name, "too small" in reason) for p, reason in translator.report.failed] == [("tiny.png", True)]
+    again = translator.apply_folder(photos, photos / "out", progress=False)
+    assert again == [] and len(translator.report.skipped) == 2, "outputs are neither re-read nor redone"
+    assert not list((photos / "out").rglob("*.partial")), "outputs are written whole"
+    assert len(translator.apply_folder(photos, photos / "out", progress=False, overwrite=True)) == 2
+
+
+def test_cli_apply_resumes_and_prints_a_summary(cyclegan_run, tmp_path):
+    from click.testing import CliRunner
+
+    from translate.cli import main
+
+    Image.new("RGB", (40, 30), "red").save(tmp_path / "a.png")
+    Image.new("RGB", (1, 1), "red").save(tmp_path / "b.png")
+    args = ["apply", str(tmp_path / "a.png"), str(tmp_path / "b.png"), "--run", str(cyclegan_run)]
+    result = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    assert "translated 1, skipped 0 existing, failed 1" in result.output and "failed: " in result.output
+    result = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "out")])
+    assert "translated 0, skipped 1 existing, failed 1" in result.output

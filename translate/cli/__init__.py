@@ -225,6 +225,9 @@ def train(
     "were, and paste it back; photos without a face are copied. Needs: pip install --no-deps "
     "facenet-pytorch && pip install requests.",
 )
+@click.option(
+    "--overwrite", is_flag=True, help="Translate again images whose output exists (default: skip them)."
+)
 @click.option("--batch-size", default=8, show_default=True, type=click.IntRange(min=1))
 @device_option
 def apply(
@@ -235,10 +238,12 @@ def apply(
     target: str | None,
     labels_file: str | None,
     faces: bool,
+    overwrite: bool,
     batch_size: int,
     device: str,
 ) -> None:
-    """Translate image files and folders (recursively) with a trained model."""
+    """Translate image files and folders (recursively) with a trained model; an interrupted run resumes
+    where it stopped (existing outputs are skipped)."""
     from translate.engine.device import resolve_device
     from translate.inference import Translator
 
@@ -251,8 +256,12 @@ def apply(
         target=target,
         labels_file=labels_file,
         faces=faces,
+        overwrite=overwrite,
     )
-    click.echo(f"wrote {len(written)} images to {out_dir}")
+    report = translator.report
+    for path, reason in report.failed:
+        click.echo(f"failed: {path}: {reason}", err=True)
+    click.echo(f"{report.summary()}; wrote {len(written)} images to {out_dir}")
 
 
 @main.command("eval")

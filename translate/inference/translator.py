@@ -9,8 +9,10 @@ with the model (StarGAN's discriminator head).
 from __future__ import annotations
 
 import logging
+import os
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +73,8 @@ class Translator:
         self.classifier = classifier.to(self.device).eval() if classifier is not None else None
         self.classifier_size = classifier_size
         self.face_size = face_size
+        self.report = ApplyReport()
+        """What the last ``apply_paths`` did."""
 
     @classmethod
     def from_run(
@@ -271,6 +275,7 @@ class Translator:
         target: Target = None,
         labels_file: str | Path | None = None,
         faces: bool | Detector = False,
+        overwrite: bool = False,
     ) -> list[Path]:
         """Translate every image under ``src`` into ``dst``, mirroring sub-folders and file names."""
         return self.apply_paths(
@@ -281,6 +286,7 @@ class Translator:
             target=target,
             labels_file=labels_file,
             faces=faces,
+            overwrite=overwrite,
         )
 
     def apply_paths(
@@ -292,6 +298,7 @@ class Translator:
         target: Target = None,
         labels_file: str | Path | None = None,
         faces: bool | Detector = False,
+        overwrite: bool = False,
     ) -> list[Path]:
         """Translate files and folders (recursively) into ``dst``; never overwrites an input.
 
@@ -301,21 +308,40 @@ class Translator:
         file name (images it does not list are read by the classifier). ``faces`` (True: MTCNN, or a
         ``Detector``): translate each face of each photo, aligned and cropped as the training faces were
         (``image_size`` square), and paste it back; photos without a face are copied, with a warning.
+
+        Resumable: outputs that exist are skipped unless ``overwrite``; each output is written to a
+        temporary name and renamed, so an interrupted run never leaves half an image. An ``--out`` inside an
+        input folder is not read as input; two inputs with one output name (``x.png``, ``x.bmp``) both
+        survive (``x.bmp.png``). Images the network cannot take (too small) are skipped like unreadable
+        ones. ``self.report`` (an ``ApplyReport``) then says what was translated, skipped and failed.
         """
         from translate.data.io import UnreadableImageError, list_images, read_image
 
         dst = Path(dst)
-        jobs: list[tuple[Path, Path]] = []
+        out_root = dst.resolve()
+        planned: list[tuple[Path, Path]] = []
         for item in map(Path, inputs):
-            if item.is_dir():
-                jobs += [(f, dst / item.name / f.relative_to(item)) for f in list_images(item)]
+            if item.is_dir():  # never re-read the outputs of an --out inside the input folder
+                files = [f for f in list_images(item) if not f.resolve().is_relative_to(out_root)]
+                planned += [(f, dst / item.name / f.relative_to(item)) for f in files]
             elif item.is_file():
-                jobs.append((item, dst / item.name))
+                planned.append((item, dst / item.name))
             else:
                 raise DataError(f"no such file or folder: {item}")
-        if not jobs:
+        if not planned:
             raise DataError(f"no images found in {', '.join(map(str, inputs))}")
-        input_files = {src.resolve() for src, _ in jobs}
+        input_files = {src.resolve() for src, _ in planned}
+        self.report = ApplyReport()
+        jobs = []
+        for src, destination in distinct_outputs(planned):
+            if destination.resolve() in input_files:
+                raise TranslateError(f"refusing to overwrite input image {destination}; choose another --out")
+            if destination.exists() and not overwrite:
+                self.report.skipped.append(destination)
+            else:
+                jobs.append((src, destination))
+        if self.report.skipped:
+            log.info("%d outputs exist already: skipped (--overwrite to redo them)", len(self.report.skipped))
         known_labels = self.labels_from_file(labels_file) if labels_file is not None else {}
         no_images = torch.zeros(0, len(self.labels)) if self.labels is not None else None
         self.target_labels(torch.zeros(0), target, no_images)  # a missing or bad target fails before any work
@@ -328,6 +354,7 @@ class Translator:
                         image = read_image(src, channels=3)
                     except UnreadableImageError as exc:
                         log.warning("skipping %s", exc)
+                        self.report.failed.append((src, exc.reason))
                         continue
                     written.append(
                         self._save(
@@ -335,23 +362,47 @@ class Translator:
                         )
                     )
                     bar.update(1)
+            self.report.translated = written
             return written
         with tqdm(total=len(jobs), desc="translate", unit="img", disable=not progress) as bar:
             for start in range(0, len(jobs), batch_size):
                 chunk = jobs[start : start + batch_size]
-                tensors, destinations, sources = [], [], []
+                tensors, readable, sources = [], [], []
                 for src, destination in chunk:
                     try:
                         tensors.append(self.to_tensor(read_image(src, channels=self.in_channels)))
-                        destinations.append(destination)
+                        readable.append((src, destination))
                         sources.append(known_labels.get(src.name))
                     except UnreadableImageError as exc:
                         log.warning("skipping %s", exc)
-                outputs = self.translate_many(tensors, batch_size, target, sources if known_labels else None)
-                for tensor, destination in zip(outputs, destinations):
-                    written.append(self._save(self.to_array(tensor), destination, input_files))
+                        self.report.failed.append((src, exc.reason))
+                try:
+                    outputs = self.translate_many(
+                        tensors, batch_size, target, sources if known_labels else None
+                    )
+                except (RuntimeError, ValueError):  # an image the network cannot take (too small): find it
+                    outputs = [
+                        self._translate_or_none(t, target, source, src)
+                        for t, source, (src, _) in zip(tensors, sources, readable)
+                    ]
+                for tensor, (_, destination) in zip(outputs, readable):
+                    if tensor is not None:
+                        written.append(self._save(self.to_array(tensor), destination, input_files))
                 bar.update(len(chunk))
+        self.report.translated = written
         return written
+
+    def _translate_or_none(
+        self, tensor: torch.Tensor, target: Target, source: torch.Tensor | None, path: Path
+    ) -> torch.Tensor | None:
+        """One image; None (reported as failed) when the network cannot take it."""
+        try:
+            return self.translate_many([tensor], 1, target, [source] if source is not None else None)[0]
+        except (RuntimeError, ValueError):
+            reason = f"{tensor.shape[-1]}x{tensor.shape[-2]} px is too small for this network"
+            log.warning("skipping %s: %s", path, reason)
+            self.report.failed.append((path, reason))
+            return None
 
     @staticmethod
     def _save(array: np.ndarray, destination: Path, input_files: set[Path]) -> Path:
@@ -359,7 +410,11 @@ class Translator:
         if destination.resolve() in input_files:
             raise TranslateError(f"refusing to overwrite input image {destination}; choose another --out")
         destination.parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(array).save(destination)
+        partial = destination.with_name(f".{destination.name}.partial")  # a kill never leaves half an image
+        Image.fromarray(array).save(
+            partial, format="JPEG" if destination.suffix.lower() in (".jpg", ".jpeg") else "PNG"
+        )
+        os.replace(partial, destination)
         return destination
 
     def _translate_faces(
@@ -395,6 +450,37 @@ class Translator:
             name: torch.tensor([float(row[c] > 0) for c in columns])
             for name, row in zip(table.files, table.values)
         }
+
+
+@dataclass
+class ApplyReport:
+    """What the last ``apply_paths`` did: written outputs, outputs that existed (skipped), failed inputs."""
+
+    translated: list[Path] = field(default_factory=list)
+    skipped: list[Path] = field(default_factory=list)
+    failed: list[tuple[Path, str]] = field(default_factory=list)
+
+    def summary(self) -> str:
+        done, skipped, failed = len(self.translated), len(self.skipped), len(self.failed)
+        return f"translated {done}, skipped {skipped} existing, failed {failed}"
+
+
+def distinct_outputs(jobs: list[tuple[Path, Path]]) -> list[tuple[Path, Path]]:
+    """``(source, output path)`` pairs where no two sources write the same file: ``x.png`` and ``x.bmp`` in
+    one folder give ``x.png`` and ``x.bmp.png``."""
+    # Files whose output keeps their own name (x.png) are placed first, so they keep it.
+    keeps_name = [output_path(destination) == destination for _, destination in jobs]
+    outputs: dict[int, Path] = {}
+    taken: set[Path] = set()
+    for index in sorted(range(len(jobs)), key=lambda i: not keeps_name[i]):
+        src, destination = jobs[index]
+        output = output_path(destination)
+        if output in taken:
+            output = output_path(destination.with_name(destination.name + ".png"))
+            log.info("%s and another image share an output name: writing %s", src, output.name)
+        taken.add(output)
+        outputs[index] = output
+    return [(src, outputs[i]) for i, (src, _) in enumerate(jobs)]
 
 
 def output_path(target: Path) -> Path:
