@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pytest
 import torch
@@ -178,3 +180,33 @@ def test_cli_apply_resumes_and_prints_a_summary(cyclegan_run, tmp_path):
     assert "translated 1, skipped 0 existing, failed 1" in result.output and "failed: " in result.output
     result = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "out")])
     assert "translated 0, skipped 1 existing, failed 1" in result.output
+
+
+def test_python_api_honours_exif_keeps_alpha_and_rejects_misread_inputs(cyclegan_run):
+    translator = Translator.from_run(cyclegan_run)
+    rotated = Image.new("RGB", (40, 24), "red")
+    exif = rotated.getexif()
+    exif[0x0112] = 6  # orientation: rotate 90 degrees to display
+    with_exif = Image.open(_saved(rotated, exif))
+    assert translator(with_exif).size == (24, 40), "EXIF orientation applied, as the CLI does"
+    rgba = Image.new("RGBA", (32, 20), (10, 200, 10, 0))
+    rgba.putpixel((3, 3), (10, 200, 10, 255))
+    out = translator(rgba)
+    assert out.mode == "RGBA" and np.array_equal(np.asarray(out)[:, :, 3], np.asarray(rgba)[:, :, 3])
+    assert translator(np.zeros((20, 24, 4), dtype=np.uint8)).shape == (20, 24, 4)
+    with pytest.raises(DataError, match=r"looks like \(C, H, W\)"):
+        translator(np.zeros((3, 20, 24), dtype=np.uint8))
+    with pytest.raises(DataError, match="must be uint8"):
+        translator(np.zeros((20, 24, 3), dtype=np.float32))
+    with pytest.raises(DataError, match="must be float in"):
+        translator(torch.zeros(1, 3, 8, 8, dtype=torch.uint8))
+    with pytest.raises(DataError, match=r"must lie in \[-1, 1\]"):
+        translator(torch.full((1, 3, 8, 8), 200.0))
+
+
+def _saved(image: Image.Image, exif) -> io.BytesIO:
+    """``image`` as an in-memory JPEG carrying ``exif``."""
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", exif=exif)
+    buffer.seek(0)
+    return buffer

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
+from PIL import Image, ImageOps
 from torch import nn
 from tqdm import tqdm
 
@@ -191,16 +191,29 @@ class Translator:
 
     # ------------------------------------------------------------------------------------ images
     def to_tensor(self, image: Image.Image | np.ndarray) -> torch.Tensor:
-        """PIL image or ``(H, W[, C])`` uint8 array -> ``(C, H, W)`` in ``[-1, 1]``, the model's channels."""
+        """PIL image (EXIF orientation applied) or ``(H, W[, C])`` uint8 array -> ``(C, H, W)`` in
+        ``[-1, 1]``, the model's channels (alpha is left out: ``__call__`` carries it through)."""
         if isinstance(image, Image.Image):
-            image = np.asarray(image.convert("L" if self.in_channels == 1 else "RGB"))
+            image = np.asarray(
+                ImageOps.exif_transpose(image).convert("L" if self.in_channels == 1 else "RGB")
+            )
         array = np.asarray(image)
         if array.dtype != np.uint8:
-            raise DataError(f"numpy images must be uint8 (H, W[, C]); got {array.dtype}")
+            raise DataError(
+                f"numpy images must be uint8 (H, W[, C]) with values 0-255; got {array.dtype} "
+                "(from [0, 1] floats: (x * 255).round().astype(np.uint8))"
+            )
+        if array.ndim not in (2, 3):
+            raise DataError(f"numpy images are (H, W) or (H, W, C); got shape {array.shape}")
+        if array.ndim == 3 and array.shape[0] in (1, 3, 4) and array.shape[2] not in (1, 3, 4):
+            raise DataError(
+                f"numpy images are (H, W, C); shape {array.shape} looks like (C, H, W): "
+                "pass array.transpose(1, 2, 0)"
+            )
         if array.ndim == 2:
             array = array[:, :, None]
-        if array.shape[2] == 4:
-            array = array[:, :, :3]
+        if array.shape[2] in (2, 4):  # gray + alpha, RGB + alpha
+            array = array[:, :, :-1]
         if array.shape[2] != self.in_channels:
             array = (
                 array.mean(axis=2, keepdims=True).astype(np.uint8)
@@ -220,6 +233,7 @@ class Translator:
 
         Conditional models need ``target``: ``{"Blond_Hair": 1, "Male": 0}``, ``"Blond_Hair=1,Male=0"``."""
         if isinstance(images, torch.Tensor):
+            check_tensor_images(images)
             return self.translate_tensor(images, target)
         if isinstance(images, Sequence) and not isinstance(images, str | bytes):
             return self._translate_list(list(images), batch_size, target)
@@ -228,10 +242,14 @@ class Translator:
     def _translate_list(self, images: list[Any], batch_size: int, target: Target) -> list[Any]:
         tensors = [self.to_tensor(img) for img in images]
         outputs = self.translate_many(tensors, batch_size, target)
-        return [
-            Image.fromarray(self.to_array(out)) if isinstance(img, Image.Image) else self.to_array(out)
-            for img, out in zip(images, outputs)
-        ]
+        results = []
+        for image, out in zip(images, outputs):
+            array = self.to_array(out)
+            alpha = alpha_channel(image)
+            if alpha is not None:  # translate the colours, keep the transparency
+                array = np.dstack([array, alpha])
+            results.append(Image.fromarray(array) if isinstance(image, Image.Image) else array)
+        return results
 
     def translate_many(
         self,
@@ -450,6 +468,30 @@ class Translator:
             name: torch.tensor([float(row[c] > 0) for c in columns])
             for name, row in zip(table.files, table.values)
         }
+
+
+def alpha_channel(image: Image.Image | np.ndarray) -> np.ndarray | None:
+    """The ``(H, W)`` alpha of a PIL image (EXIF orientation applied) or an ``(H, W, 2|4)`` array, or None."""
+    if isinstance(image, Image.Image):
+        if image.mode not in ("RGBA", "LA", "PA") and "transparency" not in image.info:
+            return None
+        return np.asarray(ImageOps.exif_transpose(image).convert("RGBA"))[:, :, 3]
+    array = np.asarray(image)
+    return array[:, :, -1] if array.ndim == 3 and array.shape[2] in (2, 4) else None
+
+
+def check_tensor_images(images: torch.Tensor) -> None:
+    """Tensors given to a Translator are float images in ``[-1, 1]``: a one-line DataError otherwise, and a
+    warning for values that all lie in ``[0, 1]`` (probably not rescaled)."""
+    if not images.is_floating_point():
+        raise DataError(
+            f"image tensors must be float in [-1, 1]; got {images.dtype} (from uint8: x.float() / 127.5 - 1)"
+        )
+    if images.numel() and (images.min() < -1.001 or images.max() > 1.001):
+        low, high = images.min().item(), images.max().item()
+        raise DataError(f"image tensors must lie in [-1, 1]; got values from {low:.3g} to {high:.3g}")
+    if images.numel() > 1 and images.min() >= 0:
+        log.warning("all tensor values are in [0, 1]: the model expects [-1, 1] (x * 2 - 1)")
 
 
 @dataclass
