@@ -209,41 +209,18 @@ def test_translator_takes_a_target_and_reads_unnamed_labels_with_the_classifier(
 def test_cli_apply_to_with_and_without_a_labels_file(trained, tmp_path):
     root, run = trained
     runner = CliRunner()
-    result = runner.invoke(
-        main,
-        [
-            "apply",
-            str(root / "images"),
-            "--run",
-            str(run),
-            "--out",
-            str(tmp_path / "a"),
-            "--to",
-            "Blond_Hair=1,Male=0",
-        ],
-    )
+
+    def apply(out: str, *options: str):
+        return runner.invoke(
+            main, ["apply", str(root / "images"), "--run", str(run), "--out", str(tmp_path / out), *options]
+        )
+
+    result = apply("a", "--to", "Blond_Hair=1,Male=0")
     assert result.exit_code == 0, result.output
     assert len(list((tmp_path / "a" / "images").iterdir())) == 12
-    result = runner.invoke(
-        main,
-        [
-            "apply",
-            str(root / "images"),
-            "--run",
-            str(run),
-            "--out",
-            str(tmp_path / "b"),
-            "--to",
-            "Male=1",
-            "--labels",
-            str(root / "list_attr_celeba.txt"),
-        ],
-    )
+    result = apply("b", "--to", "Male=1", "--labels", str(root / "list_attr_celeba.txt"))
     assert result.exit_code == 0, result.output
-    result = runner.invoke(
-        main,
-        ["apply", str(root / "images"), "--run", str(run), "--out", str(tmp_path / "c"), "--to", "Smiling=1"],
-    )
+    result = apply("c", "--to", "Smiling=1")
     assert (
         result.exit_code == 1
         and "Error: this model was not trained on the attribute 'Smiling'" in result.output

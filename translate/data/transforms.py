@@ -108,6 +108,13 @@ class _InputColorJitter(A.ColorJitter):
         return None
 
 
+def center_square(height: int, width: int) -> tuple[slice, slice]:
+    """Row and column slices of the centred square of side min(height, width)."""
+    side = min(height, width)
+    top, left = (height - side) // 2, (width - side) // 2
+    return slice(top, top + side), slice(left, left + side)
+
+
 class _CenterSquare(A.DualTransform):
     """The centred square of side min(H, W) of every image target."""
 
@@ -115,10 +122,7 @@ class _CenterSquare(A.DualTransform):
         super().__init__(p=1.0)
 
     def apply(self, img: np.ndarray, **params: object) -> np.ndarray:
-        height, width = img.shape[:2]
-        side = min(height, width)
-        top, left = (height - side) // 2, (width - side) // 2
-        return img[top : top + side, left : left + side]
+        return img[center_square(*img.shape[:2])]
 
     def get_transform_init_args_names(self) -> tuple[str, ...]:
         return ()

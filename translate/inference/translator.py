@@ -23,6 +23,7 @@ from PIL import Image, ImageOps
 from torch import nn
 from tqdm import tqdm
 
+from translate.data.transforms import center_square
 from translate.engine.device import resolve_device
 from translate.errors import ConfigError, DataError, TranslateError
 from translate.inference.faces import Detector, mtcnn_detector, paste_faces
@@ -137,11 +138,8 @@ class Translator:
                 "this model stores no classifier to read the input's labels: give them (--labels FILE)"
             )
         x = images.to(self.device, torch.float32)
-        size = self.classifier_size or min(x.shape[-2:])
-        height, width = x.shape[-2:]
-        side = min(height, width)
-        top, left = (height - side) // 2, (width - side) // 2
-        x = x[..., top : top + side, left : left + side]
+        x = x[(..., *center_square(*x.shape[-2:]))]  # as the training faces were cropped
+        side, size = x.shape[-1], self.classifier_size or x.shape[-1]
         if side != size:
             x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
         _, logits = self.classifier(x)
