@@ -107,8 +107,10 @@ def test_every_shipped_config_resolves_and_builds_its_task(path, tmp_path):
     if TASKS.get(config.task).dataset == "labelled":  # what the attribute file would give
         names = config.data.attributes
         from_data = {"labels": {"names": names}, "image_size": config.data.image_size}
+    if TASKS.get(config.task).dataset == "images":  # what a folder of ten classes would give
+        from_data = {"image_size": config.data.image_size, "classes": [str(i) for i in range(10)]}
     with torch.device("meta"):
-        channels = {"in_channels": 3, "out_channels": 3}
+        channels = {"in_channels": 3, "out_channels": config.data.out_channels}
         task = TASKS.build({"name": config.task, **channels, **from_data, **config.model})
     assert task.exports()
 

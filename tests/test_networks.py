@@ -22,6 +22,8 @@ DEFAULT_SIZE = 32
 TINY: dict[str, dict[str, Any]] = {
     "multiscale": {"discriminator": {"name": "patchgan", "base_channels": 4}},
     "stargan": {"base_channels": 4, "num_layers": 3, "image_size": DEFAULT_SIZE, "num_classes": 3},
+    "mlp": {"hidden": [8], "image_size": DEFAULT_SIZE},
+    "dcgan": {"base_channels": 4, "image_size": DEFAULT_SIZE},
 }
 BATCH = 2
 
@@ -111,15 +113,31 @@ def test_importing_the_packages_registers_the_networks() -> None:
 # ---------------------------------------------------------------- generators
 
 
-@pytest.mark.parametrize("name", GENERATORS.names())
+@pytest.mark.parametrize("name", names_accepting(GENERATORS, "in_channels"))
 def test_generator(name: str) -> None:
     g = check_generator(name)
     assert isinstance(g.size_multiple, int) and g.size_multiple > 0
 
 
+@pytest.mark.parametrize("classes", [0, 3])
+@pytest.mark.parametrize("name", names_accepting(GENERATORS, "latent_dim"))
+def test_noise_generator(name: str, classes: int) -> None:
+    g = build_tiny(GENERATORS, name, latent_dim=5, out_channels=1, num_classes=classes)
+    labels = torch.tensor([0, 2]) if classes else None
+    y = g(torch.randn(BATCH, 5), labels)
+    assert y.shape == (BATCH, 1, DEFAULT_SIZE, DEFAULT_SIZE) and y.min() >= -1 and y.max() <= 1
+    y.square().mean().backward()
+    assert_every_parameter_gets_a_gradient(g)
+    with pytest.raises(ConfigError, match="labels" if classes else "unconditional"):
+        g(torch.randn(BATCH, 5), None if classes else torch.tensor([0, 1]))
+
+
 @pytest.mark.parametrize("upsample", ["transpose", "resize"])
 @pytest.mark.parametrize("norm", ["batch", "instance", "none"])
-@pytest.mark.parametrize("name", names_accepting(GENERATORS, "upsample"))
+@pytest.mark.parametrize(
+    "name",
+    sorted(set(names_accepting(GENERATORS, "upsample")) & set(names_accepting(GENERATORS, "in_channels"))),
+)
 def test_generator_options(name: str, norm: str, upsample: str) -> None:
     check_generator(name, in_channels=1, out_channels=3, norm=norm, upsample=upsample)
 

@@ -152,3 +152,42 @@ def registered():
     finally:
         TASKS._entries.pop("toy_wgan")
         TASKS._entries.pop("toy_shared")
+
+
+TOY_CLASSES = ["T-shirt", "Trouser", "Pullover"]
+
+
+class ToyConditionalGenerator(nn.Module):
+    """``(z (N, latent_dim), labels (N,)) -> (N, 1, 8, 8)``: the class embedding added to the code."""
+
+    def __init__(self, latent_dim: int, num_classes: int) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(num_classes, latent_dim)
+        self.body = ToyWGAN(latent_dim).generator
+
+    def forward(self, z, labels):
+        return self.body(z + self.embed(labels))
+
+
+class ToyCGAN(ToyWGAN):
+    """ToyWGAN with a class-conditional generator over three named classes and uniform noise on [-1, 1];
+    the critic stays unconditional (the toy images carry no labels). Register it as ``toy_cgan``."""
+
+    def __init__(self, latent_dim: int = 4, num_classes: int = 3) -> None:
+        super().__init__(latent_dim)
+        self.num_classes = num_classes
+        self.generator = ToyConditionalGenerator(latent_dim, num_classes)
+
+    def forward(self, batch):
+        n, device = len(batch["image"]), batch["image"].device
+        z = torch.rand(n, self.latent_dim, device=device) * 2 - 1
+        return {"fake": self.generator(z, torch.randint(self.num_classes, (n,), device=device))}
+
+    def exports(self):
+        options = {
+            "latent_dim": self.latent_dim,
+            "latent_distribution": "uniform",
+            "num_classes": self.num_classes,
+            "classes": TOY_CLASSES[: self.num_classes],
+        }
+        return {"sample": Export(NOISE_TO_IMAGE, "generator", None, 1, options=options)}

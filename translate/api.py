@@ -125,6 +125,8 @@ def detected_data_layer(root: Path, dataset: str, domains: list[str] | None) -> 
 
     if domains is not None:
         return {}
+    if dataset == "images":
+        return {}  # flat, class folders or IDX: the dataset reads the layout itself
     layout = detect_layout(root)
     hint = f" (try: {layout.suggested_command()})" if layout.suggested_command() else ""
     if dataset == "aligned":

@@ -19,12 +19,15 @@ Anything else raises a DataError that says what was looked for and what was foun
 from __future__ import annotations
 
 import gzip
+import math
 import os
 import re
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
+import numpy as np
 from PIL import Image
 
 from translate.data.io import IMAGE_EXTENSIONS
@@ -94,6 +97,10 @@ class Layout:
             return (
                 f"translate train cyclegan --data-root {root} --domains {self.domains[0]} {self.domains[1]}"
             )
+        if self.kind == "flat":
+            return f"translate train dcgan --data-root {root}"
+        if self.kind == "idx":  # 28 x 28 digits or clothes: the MLP GAN
+            return f"translate train gan --data-root {root}"
         return None
 
 
@@ -163,24 +170,50 @@ def _is_pair_folder(folder: Path) -> bool:
 
 def read_idx_header(path: Path) -> tuple[str, tuple[int, ...]]:
     """``(numpy dtype, shape)`` from the header of an IDX file (gzipped or not); DataError if not one."""
-    opener = gzip.open if path.name.endswith(".gz") else open
     try:
-        with opener(path, "rb") as f:
-            head = f.read(4)
-            if (
-                len(head) < 4
-                or head[0] != 0
-                or head[1] != 0
-                or head[2] not in IDX_TYPES
-                or not 1 <= head[3] <= 4
-            ):
-                raise DataError(f"{path} is not an IDX file (magic number {head.hex() or 'missing'})")
-            ndim = head[3]
-            dims = f.read(4 * ndim)
-            if len(dims) < 4 * ndim:
-                raise DataError(f"{path}: IDX header truncated")
+        with _open_idx(path) as f:
+            return _idx_header(f, path)
     except (OSError, EOFError) as exc:
         raise DataError(f"{path}: cannot read IDX header ({exc})") from None
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """The whole array of an IDX file (gzipped or not), read at once.
+
+    Raises DataError naming the file when it is not an IDX file, is corrupt, or holds fewer or more bytes
+    of data than its header declares.
+    """
+    try:
+        with _open_idx(path) as f:
+            dtype, shape = _idx_header(f, path)
+            data = f.read()
+    except (OSError, EOFError) as exc:
+        raise DataError(f"{path}: corrupt or truncated IDX file ({exc})") from None
+    expected = math.prod(shape) * np.dtype(dtype).itemsize
+    if len(data) != expected:
+        match = IDX_PATTERN.match(path.name)
+        what = {"images": "image", "labels": "label"}[match.group("kind")] if match else "IDX"
+        size = "x".join(map(str, shape))
+        raise DataError(
+            f"{path}: {'truncated' if len(data) < expected else 'too long'}: expected {expected} bytes of "
+            f"{what} data ({size} {dtype}), found {len(data)}"
+        )
+    return np.frombuffer(data, dtype=dtype).reshape(shape)
+
+
+def _open_idx(path: Path) -> BinaryIO:
+    return gzip.open(path, "rb") if path.name.endswith(".gz") else open(path, "rb")
+
+
+def _idx_header(f: BinaryIO, path: Path) -> tuple[str, tuple[int, ...]]:
+    """Read the magic number and dimensions from the start of an open IDX file."""
+    head = f.read(4)
+    if len(head) < 4 or head[0] != 0 or head[1] != 0 or head[2] not in IDX_TYPES or not 1 <= head[3] <= 4:
+        raise DataError(f"{path} is not an IDX file (magic number {head.hex() or 'missing'})")
+    ndim = head[3]
+    dims = f.read(4 * ndim)
+    if len(dims) < 4 * ndim:
+        raise DataError(f"{path}: IDX header truncated")
     return IDX_TYPES[head[2]][0], struct.unpack(f">{ndim}I", dims)
 
 
