@@ -41,6 +41,7 @@ ALLOWED = {
         "components",
     },
     "__init__": {"components", "api", "inference"},
+    "__main__": {"cli"},
 }
 # Modules that a package may not import even though their package is allowed.
 FORBIDDEN_MODULES = {"inference": {"translate.engine.trainer", "translate.api"}}

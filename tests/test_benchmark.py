@@ -145,13 +145,15 @@ def test_table_renders_every_row(results):
     assert results["gemm_peak_gflops"] >= max(results["gemm_gflops_start"], results["gemm_gflops_end"]) > 0
 
 
-def test_plain_adam_covers_the_same_groups():
+def test_the_plain_optimizer_is_the_same_kind_over_the_same_groups():
     params = [nn.Parameter(torch.randn(3)), nn.Parameter(torch.randn(2))]
     fused = torch.optim.Adam(params, lr=1e-3, betas=(0.5, 0.999), fused=True)
-    plain = bench.plain_adam(fused)
+    plain = bench.plain_optimizer(fused)
     (group,) = plain.param_groups
     assert group["params"] == params and group["lr"] == 1e-3 and group["betas"] == (0.5, 0.999)
     assert not group["fused"] and group["foreach"] is False
+    rmsprop = bench.plain_optimizer(torch.optim.RMSprop(params, lr=5e-5))
+    assert isinstance(rmsprop, torch.optim.RMSprop) and rmsprop.param_groups[0]["lr"] == 5e-5
 
 
 def test_scoped_overrides():

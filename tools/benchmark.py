@@ -5,16 +5,18 @@ For each method x image size x batch size it measures
 * the main generator's forward pass (eval mode, ``no_grad``): ms/batch, images/s, FLOPs per image and
   achieved GFLOP/s;
 * one full training step through the real ``Trainer.train_step`` (one generator update and ``n_critic``
-  discriminator updates) with the trainer's fused Adam, and the same step with plain Adam
-  (``fused=False, foreach=False``) swapped in: ms/step, images/s, FLOPs per step (forward + backward)
-  and achieved GFLOP/s.
+  discriminator updates) with the trainer's optimizers (fused Adam; RMSprop for WGAN), and the same step
+  with the same optimizer written plainly (``fused=False, foreach=False``) swapped in: ms/step, images/s,
+  FLOPs per step (forward + backward) and achieved GFLOP/s.
 
 Speed is reported against baselines measured in the same run, never as bare numbers to compare across
 machines: every row's GFLOP/s as a percentage of the dense fp32 GEMM peak measured on the spot, and the
-fused-Adam step as a speedup over the plain-Adam step. FLOPs come from ``torch.utils.flop_counter``
+fused step as a speedup over the plain step. FLOPs come from ``torch.utils.flop_counter``
 (convolutions and matrix products; norms, activations and optimizer updates are not counted), counted once
 outside the timed runs.
 
+    python tools/benchmark.py --methods gan cgan --sizes 28 --batch-sizes 64 --set data.out_channels=1
+    python tools/benchmark.py --methods dcgan wgan wgangp lsgan --sizes 64 --batch-sizes 64
     python tools/benchmark.py --methods pix2pix cyclegan --sizes 64 128 --batch-sizes 1 4 \\
         --set pix2pix:model.generator.name=unet --set pix2pix:model.generator.num_downs=6 \\
         --device cpu --repeats 3 --warmup 1 --out results.json
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import inspect
 import itertools
 import json
 import os
@@ -49,9 +52,10 @@ from translate.engine.trainer import Trainer, resolve_device
 from translate.errors import ConfigError
 from translate.labels import HAIR_COLOURS, LabelSpace
 from translate.registry import DISCRIMINATORS, GENERATORS, TASKS, accepted_kwargs
-from translate.tasks.base import IMAGE_AND_TARGET_TO_IMAGE
+from translate.tasks.base import IMAGE_AND_TARGET_TO_IMAGE, NOISE_TO_IMAGE
 
 LABELS = LabelSpace.with_groups(["Black_Hair", "Blond_Hair", "Brown_Hair", "Male", "Young"], [HAIR_COLOURS])
+CLASSES = [str(i) for i in range(10)]
 
 # --------------------------------------------------------------------------------------------- data
 
@@ -61,7 +65,7 @@ class SyntheticDataset(Dataset):
 
     ``kind`` is the task's ``dataset`` (``aligned``: ``{"input", "target", "path"}``, ``unaligned``:
     ``{"A", "B", "path_A", "path_B"}``, ``labelled``: ``{"image", "label", "path"}`` with StarGAN's five
-    CelebA attributes). Items are deterministic per index; sampler items
+    CelebA attributes, ``images``: ``{"image", "label", "path"}`` with one of ten classes). Items are deterministic per index; sampler items
     ``(index, seed)`` are accepted like plain indices.
     """
 
@@ -74,10 +78,10 @@ class SyntheticDataset(Dataset):
         direction: str = "a2b",
         length: int = 16,
     ) -> None:
-        if kind not in ("aligned", "unaligned", "labelled"):
+        if kind not in ("aligned", "unaligned", "labelled", "images"):
             raise ConfigError(
                 f"the benchmark has no synthetic data for dataset kind {kind!r} "
-                "(known: aligned, unaligned, labelled)"
+                "(known: aligned, unaligned, labelled, images)"
             )
         self.kind, self.size, self.length = kind, size, length
         self.in_channels, self.out_channels, self.direction = in_channels, out_channels, direction
@@ -89,6 +93,8 @@ class SyntheticDataset(Dataset):
         if self.kind == "labelled":
             kwargs["labels"] = LABELS.to_dict()
             kwargs["image_size"] = self.size
+        if self.kind == "images":
+            kwargs.update(in_channels=self.out_channels, image_size=self.size, classes=CLASSES)
         return kwargs
 
     def __len__(self) -> int:
@@ -110,6 +116,9 @@ class SyntheticDataset(Dataset):
         if self.kind == "labelled":
             label = LABELS.from_logits(torch.randn(1, len(LABELS), generator=gen))[0]
             return {"image": image(self.in_channels), "label": label, "path": f"{index}.png"}
+        if self.kind == "images":
+            label = torch.randint(len(CLASSES), (), generator=gen)
+            return {"image": image(self.out_channels), "label": label, "path": f"{index}.png"}
         return {
             "A": image(self.in_channels),
             "B": image(self.out_channels),
@@ -236,12 +245,16 @@ def benchmark_config(
     return build_config(*layers, base_channels_layer(base_channels, chosen), run_layer)
 
 
-def plain_adam(optimizer: torch.optim.Optimizer) -> torch.optim.Adam:
-    """A plain (``fused=False, foreach=False``) Adam over the same parameter groups and hyperparameters."""
+def plain_optimizer(optimizer: torch.optim.Optimizer) -> torch.optim.Optimizer:
+    """The same optimizer (Adam, RMSprop...) over the same parameter groups and hyperparameters, written as
+    the reference implementations use it: a per-parameter loop (``foreach=False``, ``fused=False``)."""
     groups = [
         {k: v for k, v in group.items() if k not in ("fused", "foreach")} for group in optimizer.param_groups
     ]
-    return torch.optim.Adam(groups, fused=False, foreach=False)
+    plain = {"foreach": False}
+    if "fused" in inspect.signature(type(optimizer)).parameters:
+        plain["fused"] = False
+    return type(optimizer)(groups, **plain)
 
 
 # --------------------------------------------------------------------------------------------- rows
@@ -312,6 +325,10 @@ def bench_one(
         if not args.no_forward:
             x = torch.rand(batch_size, data.in_channels, size, size, device=device) * 2 - 1
             inputs = (x,)
+            if export.kind == NOISE_TO_IMAGE:
+                inputs = (torch.randn(batch_size, export.options["latent_dim"], device=device),)
+                if export.options.get("num_classes"):
+                    inputs += (torch.zeros(batch_size, dtype=torch.long, device=device),)
             if export.kind == IMAGE_AND_TARGET_TO_IMAGE:
                 labels = LabelSpace.from_dict(export.options["labels"])
                 inputs = (x, torch.zeros(batch_size, len(labels), device=device))
@@ -340,10 +357,12 @@ def bench_one(
         if not args.no_train:
             task.train()
             batches = CountingBatches(dataset, batch_size, device)
+            kind = "/".join(sorted({type(g.optimizer).__name__ for g in trainer.optimizers.values()}))
+            fused, plain = f"fused {kind}", f"plain {kind}"
             variants = {
-                "fused Adam": dict(trainer.optimizers),
-                "plain Adam": {
-                    name: dataclasses.replace(group, optimizer=plain_adam(group.optimizer))
+                fused: dict(trainer.optimizers),
+                plain: {
+                    name: dataclasses.replace(group, optimizer=plain_optimizer(group.optimizer))
                     for name, group in trainer.optimizers.items()
                 },
             }
@@ -368,11 +387,11 @@ def bench_one(
             for r in range(max(args.repeats, 1)):
                 for variant in order if r % 2 == 0 else order[::-1]:
                     times[variant].append(time_call(step(variant), device))
-            trainer.optimizers = variants["fused Adam"]
+            trainer.optimizers = variants[fused]
             medians = {v: statistics.median(t) for v, t in times.items()}
             for variant, seconds in medians.items():
                 gflops = flops / seconds / 1e9
-                is_base = variant == "plain Adam"
+                is_base = variant == plain
                 rows.append(
                     Row(
                         method,
@@ -385,8 +404,8 @@ def bench_one(
                         "step",
                         gflops,
                         100 * gflops / peak,
-                        ratio=1.0 if is_base else medians["plain Adam"] / seconds,
-                        baseline="plain Adam step",
+                        ratio=1.0 if is_base else medians[plain] / seconds,
+                        baseline=f"{plain} step",
                         details={
                             **common,
                             "n_critic": config.train.n_critic,
