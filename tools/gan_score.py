@@ -140,14 +140,21 @@ def draw(run: str, n: int, seed: int, device: str, batch_size: int = 500):
     return torch.cat(images), labels, sampler.num_classes, sampler.export.options.get("classes")
 
 
+def run_name(path: str) -> str:
+    """A run's row name: the run folder, with the checkpoint when one is named (``gan/step_0005000``)."""
+    parts = Path(path).parts
+    return "/".join(parts[-3::2]) if len(parts) >= 3 and parts[-2] == "checkpoints" else Path(path).name
+
+
 def print_table(rows: dict, num_classes: int) -> None:
-    header = f"{'':<28}{'n':>6}{'FD':>10}{'entropy':>9}{'covered':>9}{'max share':>10}{'asked':>7}"
+    width = max(28, *(len(name) + 1 for name in rows))
+    header = f"{'':<{width}}{'n':>6}{'FD':>10}{'entropy':>9}{'covered':>9}{'max share':>10}{'asked':>7}"
     print(header + "   note")
     for name, row in rows.items():
         coverage = row["coverage"]
         asked = f"{row['requested_accuracy']:.3f}" if "requested_accuracy" in row else "-"
         print(
-            f"{name[:27]:<28}{row['n']:>6}{row['fd']:>10.3f}{coverage['entropy']:>9.3f}"
+            f"{name:<{width}}{row['n']:>6}{row['fd']:>10.3f}{coverage['entropy']:>9.3f}"
             f"{coverage['covered']:>6}/{num_classes:<2}{coverage['max_share']:>10.3f}{asked:>7}"
             f"   {row.get('note', '')}"
         )
@@ -199,7 +206,7 @@ def main() -> None:
             requested = None
         elif requested is not None and names and names != [str(i) for i in range(num_classes)]:
             note = ", ".join(filter(None, [note, f"classes {names} taken as labels 0..{num_classes - 1}"]))
-        rows[run] = score(images, requested, note)
+        rows[run_name(run)] = score(images, requested, note)
 
     print_table(rows, num_classes)
     print("FD: to the real test images, in classifier features; asked: share read as the requested class")

@@ -32,7 +32,7 @@ from translate.data.base import ImageDataset
 from translate.data.folders import aligned_folder, data_root, image_files
 from translate.data.io import read_image
 from translate.data.labelled import domain_labels
-from translate.data.layout import IDX_PATTERN, Layout, _idx_split, detect_layout, read_idx
+from translate.data.layout import IDX_PATTERN, Layout, detect_layout, idx_split, read_idx
 from translate.data.sampler import Item, split_item
 from translate.errors import DataError
 from translate.registry import DATASETS
@@ -211,7 +211,7 @@ def read_idx_labels(path: Path) -> np.ndarray:
 def _idx_images_file(layout: Layout, split: str) -> Path | None:
     """The first images file of ``split`` in an IDX layout (plain before gzipped, root before raw/)."""
     for name, path in layout.paths.items():
-        if IDX_PATTERN.match(path.name).group("kind") == "images" and _idx_split(name) == split:
+        if IDX_PATTERN.match(path.name).group("kind") == "images" and idx_split(name) == split:
             return path
     return None
 

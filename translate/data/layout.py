@@ -230,7 +230,7 @@ def _idx_files(root: Path) -> dict[str, Path]:
     return found
 
 
-def _idx_split(name: str) -> str:
+def idx_split(name: str) -> str:
     prefix = IDX_PATTERN.match(Path(name).name).group("split").lower()
     return "test" if prefix in ("t10k", "test") else "train" if prefix == "train" else prefix
 
@@ -240,7 +240,7 @@ def _detect_idx(root: Path) -> Layout | None:
     if not files:
         return None
     order = {s: i for i, s in enumerate(SPLITS)}
-    splits = sorted({_idx_split(n) for n in files}, key=lambda s: (order.get(s, len(order)), s))
+    splits = sorted({idx_split(n) for n in files}, key=lambda s: (order.get(s, len(order)), s))
     parts = []
     for name, path in files.items():
         try:
