@@ -264,80 +264,6 @@ def apply(
     click.echo(f"{report.summary()}; wrote {len(written)} images to {out_dir}")
 
 
-@main.command("eval")
-@click.option("--run", "run_path", required=True, type=click.Path(), help="Run folder or checkpoint.")
-@click.option("--aligned", type=click.Path(file_okay=False), help="Folder of A|B pairs (e.g. facades/test).")
-@click.option("--inputs", type=click.Path(file_okay=False), help="Input images (with --targets).")
-@click.option(
-    "--targets",
-    multiple=True,
-    type=click.Path(file_okay=False),
-    help="Ground truth with the same file names (repeat to search several folders).",
-)
-@click.option(
-    "--direction", type=click.Choice(["a2b", "b2a"]), help="Default: the direction the run trained."
-)
-@click.option("--label-colors", type=int, help="Also score per-pixel label accuracy over this many colours.")
-@click.option(
-    "--train-pairs",
-    type=click.Path(file_okay=False),
-    help="With --aligned and --label-colors: A|B training pairs whose most common label per pixel is scored "
-    "as the trivial baseline.",
-)
-@click.option(
-    "--size",
-    type=int,
-    help="Resize inputs and targets to SIZE x SIZE (default: the image size the model trained at).",
-)
-@click.option("--json", "json_out", type=click.Path(dir_okay=False), help="Also write the scores as JSON.")
-def evaluate(
-    run_path: str,
-    aligned: str | None,
-    inputs: str | None,
-    targets: tuple[str, ...],
-    direction: str | None,
-    label_colors: int | None,
-    train_pairs: str | None,
-    size: int | None,
-    json_out: str | None,
-) -> None:
-    """Score a model against paired ground truth (L1, PSNR; the untranslated input as baseline)."""
-    import dataclasses
-    import json
-
-    import torch
-
-    from translate.engine.checkpoint import load_model_checkpoint
-    from translate.errors import ConfigError
-    from translate.inference import Translator
-    from translate.metrics.evaluate import aligned_pairs, evaluate_pairs, named_pairs
-
-    if bool(aligned) == bool(inputs and targets):
-        raise ConfigError("give either --aligned DIR or both --inputs DIR and --targets DIR")
-    trained = load_model_checkpoint(run_path).config["data"]
-    direction = direction or (trained["direction"] if aligned else "a2b")
-    size = size or trained["image_size"]
-    translator = Translator.from_run(run_path, direction=direction)
-    if aligned:
-        pairs = aligned_pairs(Path(aligned), direction, translator.in_channels, size)
-    else:
-        pairs = named_pairs(Path(inputs), [Path(t) for t in targets], translator.in_channels, size)
-    train_targets = None
-    if train_pairs:
-        if not (aligned and label_colors):
-            raise ConfigError("--train-pairs needs --aligned and --label-colors")
-        train_targets = torch.stack(
-            [
-                target
-                for _, target in aligned_pairs(Path(train_pairs), direction, translator.in_channels, size)
-            ]
-        )
-    scores = evaluate_pairs(translator.translate_many, pairs, label_colors, train_targets)
-    click.echo(scores.table())
-    if json_out:
-        Path(json_out).write_text(json.dumps(dataclasses.asdict(scores), indent=2))
-
-
 @main.command("list")
 @click.argument("kind", required=False, type=click.Choice(list(REGISTRIES)))
 def list_components(kind: str | None) -> None:
@@ -447,3 +373,9 @@ main.add_command(datasets_group, "datasets")
 from translate.cli.latent import latent as latent_group  # noqa: E402  (uses device_option above)
 
 main.add_command(latent_group, "latent")
+
+from translate.cli.classifier import classifier as classifier_group  # noqa: E402
+from translate.cli.evaluate import evaluate as evaluate_command  # noqa: E402  (uses device_option above)
+
+main.add_command(evaluate_command, "eval")
+main.add_command(classifier_group, "classifier")

@@ -3,9 +3,13 @@ took on the target domain's style (L1 to a paired drawing does not reward a chan
 
     classifier = train_domain_classifier(images, labels, num_domains=2)     # minutes on a CPU
     shares = domain_shares(classifier, translated)                          # (num_domains,) in [0, 1]
+    save_classifier("clf.pt", classifier, {"classes": [...], "kind": "domains", "image_size": 64})
+    classifier, meta = load_classifier("clf.pt")        # what `translate classifier train` writes
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -116,3 +120,60 @@ def predict_attributes(classifier: nn.Module, images: torch.Tensor, batch_size: 
 def domain_shares(classifier: nn.Module, images: torch.Tensor, num_domains: int) -> torch.Tensor:
     """Share of ``images`` read as each domain: ``(num_domains,)``, summing to 1."""
     return torch.bincount(predict_domains(classifier, images), minlength=num_domains).float() / len(images)
+
+
+def fit_images(images: torch.Tensor, channels: int, size: int | tuple[int, int]) -> torch.Tensor:
+    """``images`` ``(N, C, H, W)`` made ``channels`` (RGB -> gray: the channel mean; gray -> RGB:
+    repeated) and ``size`` (bilinear with antialiasing): what a classifier trained at that size reads."""
+    images = images.float()
+    if images.shape[1] != channels:
+        images = images.mean(1, keepdim=True) if channels == 1 else images.expand(-1, channels, -1, -1)
+    size = (size, size) if isinstance(size, int) else tuple(size)
+    if tuple(images.shape[-2:]) != size:
+        images = F.interpolate(images, size=size, mode="bilinear", align_corners=False, antialias=True)
+    return images.clamp(-1, 1)
+
+
+def save_classifier(path: str | Path, classifier: DomainClassifier, meta: dict) -> Path:
+    """Weights and ``meta`` (``classes``, ``kind``: ``domains`` or ``attributes``, ``image_size``,
+    ``in_channels``, ...; ``num_classes`` and ``base_channels`` are filled in) in one ``torch.save`` file,
+    written atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    meta = {
+        **meta,
+        "num_classes": classifier.head.out_features,
+        "base_channels": classifier.features[0].out_channels,
+        "in_channels": classifier.features[0].in_channels,
+    }
+    partial = path.with_name(path.name + ".partial")
+    torch.save({"state_dict": classifier.state_dict(), "meta": meta}, partial)
+    partial.replace(path)
+    return path
+
+
+def load_classifier(path: str | Path) -> tuple[DomainClassifier, dict]:
+    """A classifier saved by ``save_classifier`` (or ``tools/gan_score.py``), in eval mode on the CPU, and
+    its metadata with ``classes`` (default ``"0"``, ``"1"``, ...) and ``kind`` (default ``domains``)."""
+    from translate.errors import CheckpointError
+
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(
+            f"classifier {path} not found (train one: translate classifier train DATA --out {path})"
+        )
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+        meta = dict(saved["meta"])
+        classifier = DomainClassifier(meta["in_channels"], meta["num_classes"], meta.get("base_channels", 32))
+        classifier.load_state_dict(saved["state_dict"])
+    except Exception as exc:  # a truncated file, another kind of file
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(
+            f"{path} is not a classifier saved by translate classifier train: {message}"
+        ) from None
+    meta.setdefault("classes", [str(i) for i in range(meta["num_classes"])])
+    meta.setdefault("kind", "domains")
+    size = meta.get("image_size", 32)
+    meta["image_size"] = list(size) if isinstance(size, list | tuple) else [size, size]
+    return classifier.eval(), meta
