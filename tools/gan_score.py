@@ -26,7 +26,6 @@ resize with antialiasing) and the table says so.
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import time
 from pathlib import Path
@@ -35,7 +34,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from translate.data.layout import read_idx_header
+from translate.data.layout import read_idx
 from translate.metrics.domain_classifier import DomainClassifier, train_domain_classifier
 from translate.metrics.generative import (
     feature_statistics,
@@ -55,13 +54,6 @@ def find_idx(root: Path, split: str, kind: str) -> Path:
                 if path.is_file():
                     return path
     raise SystemExit(f"no {split} {kind} IDX file in {root} (expected e.g. train-images-idx3-ubyte.gz)")
-
-
-def read_idx(path: Path) -> np.ndarray:
-    """The array of an IDX file (gzipped or not)."""
-    dtype, shape = read_idx_header(path)
-    data = (gzip.open if path.name.endswith(".gz") else open)(path, "rb").read()
-    return np.frombuffer(data, dtype=dtype, offset=4 + 4 * len(shape)).reshape(shape)
 
 
 def load_split(root: Path, split: str) -> tuple[torch.Tensor, torch.Tensor]:
