@@ -190,7 +190,24 @@ def train(
     Ctrl-C or SIGTERM stops after the current step with a checkpoint and raises TrainingInterrupted (its
     ``exit_code`` is 130 or 143); a NaN or infinite loss raises TrainingDiverged, a failed write
     StorageError; each message says how to resume.
+
+    Run by each process of ``torchrun`` (``WORLD_SIZE`` > 1 in the environment), it trains with all of
+    them: ``train.batch_size`` is then the batch of one process.
     """
+    from translate.engine import distributed
+
+    with distributed.session():  # under torchrun: one process of several (a no-op otherwise)
+        return _train(method, config_file, overrides, run_dir, resume, keep_schedule)
+
+
+def _train(
+    method: str,
+    config_file: str | Path | None,
+    overrides: list[dict[str, Any]] | None,
+    run_dir: str | Path | None,
+    resume: bool,
+    keep_schedule: bool,
+) -> Path:
     from translate.engine.trainer import Trainer
 
     if resume and run_dir is None:

@@ -66,6 +66,7 @@ class DataConfig:
 class TrainConfig:
     steps: int = 200_000
     batch_size: int = 1
+    """Images per batch of one process; with N training processes (torchrun) a batch holds N x this."""
     lr: float = 2e-4
     betas: list[float] = field(default_factory=lambda: [0.5, 0.999])
     schedule: str = "linear"

@@ -291,6 +291,8 @@ def make_demo_dataset(
     try:
         _generate(tmp, layout, domains, num_train, num_test, size, seed)
         (tmp / MARKER).write_text(json.dumps(params, sort_keys=True) + "\n")
+        if _marker_matches(root, params):  # another process (of a multi-process run) made it meanwhile
+            return root
         if root.exists():  # an older demo dataset (other parameters), or an empty folder
             shutil.rmtree(root) if root.is_dir() else root.unlink()
         try:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from click.core import ParameterSource
 
 from translate.cli.datasets import datasets as datasets_group
 from translate.errors import StorageError, TrainingInterrupted, TranslateError
@@ -97,6 +98,31 @@ def main(verbose: bool) -> None:
     logging.getLogger("PIL").setLevel(logging.WARNING)
 
 
+def command_line(ctx: click.Context, leave_out: tuple[str, ...] = ()) -> list[str]:
+    """The arguments that reach ``ctx``'s command again, as a list (with the group's ``-v``): what the
+    processes that ``--nproc`` starts are given."""
+    args = ["-v"] if ctx.parent is not None and ctx.parent.params.get("verbose") else []
+    args.append(ctx.command.name or "")
+    options = []
+    for param in ctx.command.params:
+        name = param.name or ""
+        value = ctx.params.get(name)
+        if name in leave_out or ctx.get_parameter_source(name) != ParameterSource.COMMANDLINE:
+            continue
+        if isinstance(param, click.Argument):
+            args += [str(v) for v in (value if isinstance(value, tuple) else [value])]
+        elif isinstance(param, click.Option) and param.is_flag:
+            options.append(param.opts[0])
+        elif isinstance(param, click.Option) and param.multiple:
+            for item in value:
+                options += [param.opts[0], str(item)]
+        elif isinstance(value, tuple):  # ManyValues: --domains a b
+            options += [param.opts[0], *map(str, value)]
+        else:
+            options += [param.opts[0], str(value)]
+    return args + options
+
+
 @main.command()
 @click.argument("method")
 @click.option(
@@ -145,7 +171,15 @@ def main(verbose: bool) -> None:
     metavar="KEY=VALUE",
     help="Override any config key, e.g. --set train.lr=1e-4 --set model.generator.name=unet_128.",
 )
+@click.option(
+    "--nproc",
+    type=click.IntRange(min=1),
+    help="Train with N processes on this machine (as torchrun --standalone --nproc_per_node N): one per GPU "
+    "with NCCL, or N CPU processes with gloo. --batch-size is per process. Several machines: see torchrun.",
+)
+@click.pass_context
 def train(
+    ctx: click.Context,
     method: str,
     config_file: str | None,
     data_root: str | None,
@@ -162,12 +196,22 @@ def train(
     keep_schedule: bool,
     on_nan: str | None,
     sets: tuple[str, ...],
+    nproc: int | None,
 ) -> None:
     """Train METHOD (see `translate list tasks`) and write a run folder.
 
     Ctrl-C or SIGTERM stops after the current step with a checkpoint (exit status 130 / 143)."""
+    import os
+
     from translate.api import train as run_training
     from translate.config import parse_override
+
+    if nproc is not None and nproc > 1:
+        from translate.engine.distributed import launch
+
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+            raise click.UsageError("--nproc starts the processes itself: leave it out under torchrun")
+        ctx.exit(launch(nproc, command_line(ctx, leave_out=("nproc",))))
 
     flags = {
         "data": {
@@ -190,7 +234,8 @@ def train(
     run = run_training(
         method, config_file, overrides, run_dir=run_dir, resume=resume, keep_schedule=keep_schedule
     )
-    click.echo(f"run folder: {run}")
+    if int(os.environ.get("RANK", "0")) == 0:  # one line from several processes (torchrun)
+        click.echo(f"run folder: {run}")
 
 
 @main.command()

@@ -278,15 +278,20 @@ class Resumable:
     meta: dict[str, Any]
 
 
+def read_resumable(folder: Path) -> Resumable:
+    """One checkpoint folder's weights and training state, checked against its hashes."""
+    model = _read_model_file(folder / MODEL_FILE)
+    tensors, meta = load_training_state(folder)
+    return Resumable(folder, model, tensors, meta)
+
+
 def newest_intact(run_dir: Path, set_aside: bool = False) -> Resumable | None:
     """The newest checkpoint of a run whose files match their hashes (None when there is none). Newer,
     damaged ones are skipped with a warning; ``set_aside`` also renames them ``corrupt-step_N``, so that
     training on from the older one neither lists nor rotates them."""
     for folder in reversed(checkpoint_dirs(run_dir)):
         try:
-            model = _read_model_file(folder / MODEL_FILE)
-            tensors, meta = load_training_state(folder)
-            return Resumable(folder, model, tensors, meta)
+            return read_resumable(folder)
         except CorruptCheckpointError as exc:
             if set_aside:
                 aside = folder.with_name(f"corrupt-{folder.name}")

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 import yaml
+from torch import nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
@@ -29,6 +30,7 @@ from translate.config import Config
 from translate.data.device_augment import DeviceAugment
 from translate.data.sampler import ResumableSampler
 from translate.engine import checkpoint as ckpt
+from translate.engine import distributed
 from translate.engine.device import resolve_device
 from translate.engine.grid import save_grid
 from translate.engine.optimizers import OptimizerGroup, build_optimizer_groups
@@ -98,6 +100,9 @@ class Trainer:
 
     ``dataset`` replaces the one the config describes (benchmarks and tests pass in-memory data); it must
     index like the built-in ones and provide ``task_kwargs()``.
+
+    Under torchrun (or in an initialised process group) each process trains a slice of every batch:
+    ``train.batch_size`` is the batch of one process (see ``translate.engine.distributed``).
     """
 
     def __init__(
@@ -106,10 +111,12 @@ class Trainer:
         run_dir: str | Path,
         resume: bool = False,
         dataset: torch.utils.data.Dataset | None = None,
+        world: distributed.World | None = None,
     ) -> None:
         self.config = config
         self.run_dir = Path(run_dir)
-        self.device = resolve_device(config.train.device, "train.device")
+        self.world = world or distributed.setup()
+        self.device = self.world.place(resolve_device(config.train.device, "train.device"))
         seed_everything(config.train.seed)
 
         self.dataset = dataset or DATASETS.build(TASKS.get(config.task).dataset, data=config.data, train=True)
@@ -122,6 +129,7 @@ class Trainer:
         for modules in groups.values():
             for module in modules:
                 init_weights(module, config.train.init, config.train.init_gain)
+        self._sync_batch_norm = self._spread()
         self.schedule: list[Update] = self.task.schedule(config.train.n_critic)
         unknown = {u.group for u in self.schedule} - set(groups)
         if unknown:
@@ -141,7 +149,9 @@ class Trainer:
         self.stop_requested = False
         """Set by Ctrl-C / SIGTERM (or by code): ``fit`` stops after the current step with a checkpoint."""
         self.stop_signal: signal.Signals | None = None
-        """The signal that stopped ``fit`` early, if one did."""
+        """The signal that stopped ``fit`` early, if one did (with several processes: sent to any of them)."""
+        self._signalled = False
+        """This process got a stop signal (a second one stops at once)."""
         self._rollbacks: dict[int, int] = {}
         self._finite_step = 0
         """Losses are known to be finite up to this step (the last check)."""
@@ -151,13 +161,53 @@ class Trainer:
         if resume:
             self._resume()
 
+    def _spread(self) -> bool:
+        """With several processes: batch norm synchronised across them on GPUs, rank 0's initial weights
+        everywhere, and a random stream of each process's own (rank 0 keeps the single-process one).
+        Returns whether batch norm is synchronised."""
+        world = self.world
+        if world.size == 1:
+            return False
+        batch = self.config.train.batch_size
+        log.info(
+            "training on %d processes (%d node(s)): batch %d per process, %d in all",
+            world.size,
+            world.nodes,
+            batch,
+            batch * world.size,
+        )
+        has_batch_norm = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in self.task.modules())
+        synced = has_batch_norm and self.device.type == "cuda"
+        if synced:
+            nn.SyncBatchNorm.convert_sync_batchnorm(self.task)
+        elif has_batch_norm:
+            log.warning(
+                "batch norm: each process normalises its own batch of %d (PyTorch's SyncBatchNorm runs on "
+                "GPUs only), so the run differs from one process with batch %d",
+                batch,
+                batch * world.size,
+            )
+        world.broadcast_module(self.task)
+        if world.rank:
+            seed_everything(distributed.rank_seed(self.config.train.seed, world.rank))
+        return synced
+
     # ----------------------------------------------------------------------------------------- data
     def _batches(self) -> Iterator[Batch]:
-        """Endless batches, continuing from ``samples_seen`` so a resumed run sees the same data."""
-        sampler = ResumableSampler(len(self.dataset), seed=self.config.train.seed, start=self.samples_seen)
+        """Endless batches, continuing from ``samples_seen`` so a resumed run sees the same data. With
+        several processes, this one's slice of each global batch (``samples_seen`` counts them all)."""
+        batch_size, world = self.config.train.batch_size, self.world
+        sampler = ResumableSampler(
+            len(self.dataset),
+            seed=self.config.train.seed,
+            start=self.samples_seen,
+            rank=world.rank,
+            world_size=world.size,
+            batch_size=batch_size,
+        )
         loader = DataLoader(
             self.dataset,
-            batch_size=self.config.train.batch_size,
+            batch_size=batch_size,
             sampler=sampler,
             num_workers=self.config.data.num_workers,
             pin_memory=self.device.type == "cuda",
@@ -172,13 +222,16 @@ class Trainer:
         if self.config.data.augment_on == "device":
             augment = DeviceAugment(self.config.data, self.config.train.seed)
         for batch in loader:
-            seen = self.samples_seen
-            self.samples_seen += self.config.train.batch_size
+            seen = self.samples_seen + world.rank * batch_size  # where this process's slice starts
+            self.samples_seen += batch_size * world.size
             batch = move_batch(batch, self.device)
             yield augment(batch, seen) if augment is not None else batch
 
-    def _sample_batch(self) -> Batch:
-        """Fixed images for the sample grids: the first items, without augmentation."""
+    def _sample_batch(self) -> Batch | None:
+        """Fixed images for the sample grids: the first items, without augmentation (rank 0's, and every
+        process's when synchronised batch norm makes them all take part in the grid's forward pass)."""
+        if not (self.world.is_main or self._sync_batch_norm):
+            return None
         items = [self.dataset[i] for i in range(min(self.config.train.num_samples, len(self.dataset)))]
         return move_batch(torch.utils.data.default_collate(items), self.device)
 
@@ -191,6 +244,7 @@ class Trainer:
     def _update(self, group: OptimizerGroup, losses: dict[str, torch.Tensor]) -> None:
         group.optimizer.zero_grad(set_to_none=True)
         sum(self.task.loss_weights[name] * value for name, value in losses.items()).backward()
+        self.world.average_gradients(group.parameters)
         group.step()
 
     def _freeze_all_but(self, group: str) -> None:
@@ -248,7 +302,15 @@ class Trainer:
         return self.stop_requested and self.step < self.config.train.steps
 
     def resume_command(self) -> str:
-        return f"translate train {self.config.task} --run-dir {shlex.quote(str(self.run_dir))} --resume"
+        command = f"translate train {self.config.task} --run-dir {shlex.quote(str(self.run_dir))} --resume"
+        world = self.world
+        if world.size == 1:
+            return command
+        if os.environ.get(distributed.NPROC_ENV) == str(world.size):
+            return f"{command} --nproc {world.size}"
+        if world.nodes == 1:
+            return f"torchrun --nproc_per_node {world.size} -m {command}"
+        return f"torchrun --nnodes {world.nodes} --nproc_per_node {world.local_size} ... -m {command}"
 
     def fit(self) -> Path:
         """Train until ``train.steps`` and return the run folder.
@@ -260,11 +322,7 @@ class Trainer:
         ``train.on_nan: rollback`` reloads the last good checkpoint and halves the learning rate.
         A failed write (disk full) raises StorageError."""
         train = self.config.train
-        with self._storage("the run folder"):
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            (self.run_dir / "samples").mkdir(exist_ok=True)
-            (self.run_dir / "config.yaml").write_text(yaml.safe_dump(self.config.to_dict(), sort_keys=False))
-            self._truncate_log(self.step)
+        self.world.on_main(self._prepare_run_dir)
         log.info("one step: %s", describe_schedule(self.schedule, self.optimizers))
         sample_batch = self._sample_batch()
         self._reset_window()
@@ -273,13 +331,18 @@ class Trainer:
         with (
             self._stop_signals(),
             tqdm(
-                total=train.steps, initial=self.step, desc=self.config.task, unit="step", dynamic_ncols=True
+                total=train.steps,
+                initial=self.step,
+                desc=self.config.task,
+                unit="step",
+                dynamic_ncols=True,
+                disable=not self.world.is_main,
             ) as bar,
         ):
             while True:
                 with contextlib.closing(self._batches()) as batches:  # closing shuts the workers down
                     try:
-                        while self.step < train.steps and not self.stop_requested:
+                        while self.step < train.steps and not self._stop_agreed():
                             self._fit_step(batches, sample_batch, bar, first=self.step == first_step)
                         if self._saved_step != self.step:
                             self.save_checkpoint()
@@ -297,6 +360,26 @@ class Trainer:
                 self.resume_command(),
             )
         return self.run_dir
+
+    def _prepare_run_dir(self) -> None:
+        with self._storage("the run folder"):
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            (self.run_dir / "samples").mkdir(exist_ok=True)
+            (self.run_dir / "config.yaml").write_text(yaml.safe_dump(self.config.to_dict(), sort_keys=False))
+            self._truncate_log(self.step)
+
+    def _stop_agreed(self) -> bool:
+        """``stop_requested``, agreed between the processes at each step: a stop (a signal) on any of
+        them stops every one after the same step."""
+        if self.world.size == 1:
+            return self.stop_requested
+        mine = int(self.stop_signal) if self.stop_signal is not None else int(self.stop_requested)
+        agreed = self.world.max(mine)
+        if agreed:
+            self.stop_requested = True
+            if agreed > 1 and self.stop_signal is None:
+                self.stop_signal = signal.Signals(agreed)
+        return agreed > 0  # not stop_requested: a signal during the all-reduce waits for the next step
 
     def _fit_step(self, batches: Iterator[Batch], sample_batch: Batch, bar: tqdm, first: bool) -> None:
         """One step, then the log line, samples and checkpoint that fall on it."""
@@ -326,14 +409,17 @@ class Trainer:
                 **means,
                 "steps_per_s": (self.step - start_step) / max(time.time() - start_time, 1e-9),
             }
-            with self._storage("log.jsonl"), open(self.run_dir / "log.jsonl", "a") as log_file:
-                log_file.write(json.dumps(record) + "\n")
+            self.world.on_main(lambda: self._append_log(record))
             self._reset_window()
         if self.step % train.sample_every == 0 or self.step == train.steps:
             with self._storage("a sample grid"):
                 self.save_samples(sample_batch)
         if self.step % train.checkpoint_every == 0:
             self.save_checkpoint()
+
+    def _append_log(self, record: dict[str, Any]) -> None:
+        with self._storage("log.jsonl"), open(self.run_dir / "log.jsonl", "a") as log_file:
+            log_file.write(json.dumps(record) + "\n")
 
     # ------------------------------------------------------------------------------------- faults
     def _reset_window(self) -> None:
@@ -342,10 +428,18 @@ class Trainer:
         self._window_steps = 0
         self._window_start = (time.time(), self.step)
 
+    def _window_sums(self) -> dict[str, torch.Tensor]:
+        """The losses added up since the last log line; with several processes, their mean over the
+        processes (one all-reduce: every process then decides alike)."""
+        if self.world.size == 1 or not self._window:
+            return self._window
+        reduced = self.world.mean(torch.stack([v.float() for v in self._window.values()]))
+        return dict(zip(self._window, reduced))
+
     def _check_window(self) -> dict[str, float]:
         """The mean of each loss since the last log line (the host sync of the log interval); raises
         NonFinite naming the losses that are NaN or infinite."""
-        means = {k: v.item() / self._window_steps for k, v in self._window.items()}
+        means = {k: v.item() / self._window_steps for k, v in self._window_sums().items()}
         bad = [f"{k} became {v}" for k, v in means.items() if not math.isfinite(v)]
         if bad:
             raise NonFinite(f"{', '.join(bad)} between steps {self._finite_step} and {self.step}")
@@ -363,7 +457,7 @@ class Trainer:
     def _roll_back_or_stop(self, reason: str) -> None:
         """Stop with a TrainingDiverged that says how to go on, or (``on_nan: rollback``) reload the last
         good checkpoint with half the learning rate."""
-        good = ckpt.newest_intact(self.run_dir, set_aside=True)
+        good = self._newest_intact()
         if self.config.train.on_nan == "rollback" and good is not None:
             tries = self._rollbacks[good.model.step] = self._rollbacks.get(good.model.step, 0) + 1
             if tries <= MAX_ROLLBACKS:
@@ -435,32 +529,53 @@ class Trainer:
                 signal.signal(signum, handler)
 
     def _request_stop(self, signum: int, frame: Any) -> None:
-        if self.stop_signal is not None:  # the second signal stops at once
+        if self._signalled:  # the second signal to this process stops at once
+            if signum == signal.SIGTERM and self.world.size > 1:
+                return  # torchrun and a scheduler may each send one; torchrun kills after its timeout
             if signum == signal.SIGINT:
                 raise KeyboardInterrupt
             signal.signal(signum, signal.SIG_DFL)
             os.kill(os.getpid(), signum)
+        self._signalled = True
         self.stop_requested = True
         self.stop_signal = signal.Signals(signum)
 
-    def save_samples(self, sample_batch: Batch) -> Path:
-        """A grid of the task's visuals in eval mode, on a forked RNG: sampling never changes training."""
-        devices = [self.device] if self.device.type == "cuda" else []
-        self.task.eval()
-        with torch.random.fork_rng(devices=devices):
-            torch.manual_seed(self.config.train.seed)
-            visuals = self.task.visuals(sample_batch)
-        self.task.train()
-        return save_grid(visuals, self.run_dir / "samples" / f"step_{self.step:07d}.png")
+    def save_samples(self, sample_batch: Batch | None) -> Path:
+        """A grid of the task's visuals in eval mode, on a forked RNG: sampling never changes training.
+        Rank 0 writes it (processes without a ``sample_batch`` skip the forward pass)."""
+        visuals = None
+        if sample_batch is not None:
+            devices = [self.device] if self.device.type == "cuda" else []
+            self.task.eval()
+            with torch.random.fork_rng(devices=devices):
+                torch.manual_seed(self.config.train.seed)
+                visuals = self.task.visuals(sample_batch)
+            self.task.train()
+        path = self.run_dir / "samples" / f"step_{self.step:07d}.png"
+        return self.world.on_main(lambda: save_grid(visuals, path))
 
     # ----------------------------------------------------------------------------------------- state
     def save_checkpoint(self) -> Path:
         """Write a checkpoint of this step; raises NonFinite (and writes nothing) when a loss since the last
-        log line, a weight or an optimizer moment is NaN or infinite."""
+        log line, a weight or an optimizer moment is NaN or infinite. With several processes every one
+        calls it: rank 0 writes, with each process's random states and task state (image pools)."""
         if self._window_steps:
-            pending = torch.stack([v.float() for v in self._window.values()])
+            pending = torch.stack([v.float() for v in self._window_sums().values()])
             if not bool(torch.isfinite(pending).all()):
                 self._check_window()
+        own = self._process_state()
+        states = self.world.gather(own)
+        folder = self.world.on_main(lambda: self._write_checkpoint(states or [own]))
+        self._finite_step = self._saved_step = self.step
+        return folder
+
+    def _process_state(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        """This process's random states and task state (``rng/...``, ``task/...``), on the CPU."""
+        tensors, rng_meta = ckpt.random_state()
+        tensors.update({f"task/{k}": v.detach().cpu() for k, v in self.task.training_state().items()})
+        return tensors, rng_meta
+
+    def _write_checkpoint(self, states: list[tuple[dict[str, torch.Tensor], dict[str, Any]]]) -> Path:
         weights = self.task.state_dict()
         self._check_weights(weights, "weight")
         state: dict[str, torch.Tensor] = {}
@@ -468,6 +583,7 @@ class Trainer:
             "step": self.step,
             "samples_seen": self.samples_seen,
             "lr_scale": self.lr_scale,
+            "world_size": self.world.size,
             "param_groups": {},
             "optimizers": {name: type(group.optimizer).__name__ for name, group in self.optimizers.items()},
         }
@@ -476,9 +592,14 @@ class Trainer:
             state.update(tensors)
             meta["param_groups"][name] = param_groups
         self._check_weights(state, "optimizer state")
-        rng_tensors, meta["rng"] = ckpt.random_state()
-        state.update(rng_tensors)
-        state.update({f"task/{k}": v for k, v in self.task.training_state().items()})
+        # rank 0's random states and task state under rng/ and task/ (what one process reads), rank r's
+        # under rank<r>/rng/ and rank<r>/task/
+        for rank, (tensors, rng_meta) in enumerate(states):
+            state.update({f"{rank_prefix(rank)}{k}": v for k, v in tensors.items()})
+            if rank == 0:
+                meta["rng"] = rng_meta
+            else:
+                meta.setdefault("rng_ranks", {})[str(rank)] = rng_meta
         with self._storage("a checkpoint"):
             folder = ckpt.save_checkpoint(
                 self.run_dir,
@@ -492,24 +613,57 @@ class Trainer:
                 exports={name: export.to_dict() for name, export in self.task.exports().items()},
                 keep=self.config.train.keep_checkpoints,
             )
-        self._finite_step = self._saved_step = self.step
         return folder
+
+    def _newest_intact(self) -> ckpt.Resumable | None:
+        """The newest intact checkpoint (damaged newer ones set aside with a warning). With several
+        processes rank 0 chooses it and every process reads that one."""
+        found: list[ckpt.Resumable | None] = [None]
+
+        def choose() -> Path | None:
+            found[0] = ckpt.newest_intact(self.run_dir, set_aside=True)
+            return found[0].folder if found[0] is not None else None
+
+        folder = self.world.on_main(choose)
+        if folder is None or self.world.is_main:
+            return found[0]
+        if not folder.is_dir():
+            raise CheckpointError(
+                f"{folder} is not visible to process {self.world.rank}: with several nodes, --run-dir "
+                "must be on a filesystem that every node shares"
+            )
+        return ckpt.read_resumable(folder)
 
     def _resume(self) -> None:
         """Continue from the newest intact checkpoint (damaged newer ones are set aside with a warning)."""
-        good = ckpt.newest_intact(self.run_dir, set_aside=True)
+        good = self._newest_intact()
         if good is None:
             damaged = sorted((self.run_dir / "checkpoints").glob("corrupt-step_*"))
             detail = f" (only damaged ones: {', '.join(p.name for p in damaged)})" if damaged else ""
             raise CheckpointError(f"--resume: {self.run_dir} holds no checkpoint to resume from{detail}")
         if good.model.task != self.config.task:
             raise CheckpointError(f"{self.run_dir} holds a {good.model.task} run, not {self.config.task}")
+        saved = int(good.meta.get("world_size", 1))
+        if saved != self.world.size:
+            log.warning(
+                "%s was trained by %d process(es) and resumes on %d: the data goes on from sample %d with "
+                "%d images per batch (was %d); processes beyond the saved ones start with new random "
+                "states and image pools, so the run is no longer identical to an uninterrupted one",
+                self.run_dir,
+                saved,
+                self.world.size,
+                good.meta["samples_seen"],
+                self.config.train.batch_size * self.world.size,
+                good.model.config.get("train", {}).get("batch_size", self.config.train.batch_size) * saved,
+            )
         self._load(good)
         log.info("resumed %s from step %d", self.run_dir, self.step)
 
     def _load(self, checkpoint: ckpt.Resumable) -> None:
         """Weights, optimizer moments, random states, the task's state, step and data position; the
-        configured learning rates stay (``--set train.lr=...`` on resume takes effect)."""
+        configured learning rates stay (``--set train.lr=...`` on resume takes effect). Each process
+        restores its own random states and task state; one the checkpoint lacks (it was written by fewer
+        processes) starts afresh."""
         latest, tensors, meta = checkpoint.folder, checkpoint.tensors, checkpoint.meta
         ckpt.load_weights(self.task, checkpoint.model.weights, latest)
         for name, group in self.optimizers.items():
@@ -533,11 +687,24 @@ class Trainer:
                 ) from None
             for param_group, lr in zip(group.optimizer.param_groups, base_lrs):
                 param_group["initial_lr"] = lr
-        ckpt.set_random_state(tensors, meta["rng"])
-        self.task.load_training_state({k[5:]: v for k, v in tensors.items() if k.startswith("task/")})
+        rank = self.world.rank
+        if rank < int(meta.get("world_size", 1)):
+            prefix = rank_prefix(rank)
+            own = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
+            ckpt.set_random_state(own, meta["rng"] if rank == 0 else meta["rng_ranks"][str(rank)])
+            self.task.load_training_state({k[5:]: v for k, v in own.items() if k.startswith("task/")})
+        else:
+            seed_everything(distributed.rank_seed(self.config.train.seed + meta["step"], rank))
+            self.task.load_training_state({})
         self.step, self.samples_seen = meta["step"], meta["samples_seen"]
         self.lr_scale = float(meta.get("lr_scale", 1.0))
         self._finite_step = self._saved_step = self.step
+
+
+def rank_prefix(rank: int) -> str:
+    """Where a checkpoint keeps process ``rank``'s random states and task state: rank 0's at the top (as
+    a single process's), the others' under ``rank<r>/``."""
+    return f"rank{rank}/" if rank else ""
 
 
 def describe_schedule(schedule: list[Update], optimizers: dict[str, OptimizerGroup]) -> str:
