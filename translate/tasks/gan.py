@@ -40,7 +40,7 @@ GRID_COLUMNS = 8
 
 @TASKS.register("gan")
 class GAN(Task):
-    """Noise (and a class label) -> image; see the module docstring for the recipes."""
+    """GAN (Goodfellow et al., 2014): MLP G and D on 28x28, non-saturating loss; the base of every recipe."""
 
     dataset = "images"
     default_config = {
