@@ -22,7 +22,7 @@ ALLOWED = {
     "data": {"errors", "registry", "config", "labels"},
     "catalog": {"errors", "data"},
     "tasks": {"errors", "registry", "config", "labels", "layers", "generators", "discriminators", "losses"},
-    "engine": {"errors", "registry", "config", "layers", "losses", "data", "tasks"},
+    "engine": {"errors", "registry", "config", "labels", "layers", "losses", "data", "tasks", "metrics"},
     "metrics": {"errors", "data"},
     "components": {"data", "discriminators", "engine", "generators", "losses", "tasks"},
     "inference": {"errors", "registry", "labels", "layers", "data", "tasks", "engine", "components"},

@@ -101,6 +101,32 @@ class TrainConfig:
     last good checkpoint, halve the learning rate and go on (at most 3 times from one checkpoint)."""
     num_samples: int = 4
     """Images in each sample grid."""
+    eval_every: int | None = None
+    """Score the model on a fixed held-out subset every this many steps (and at the last step): the
+    ``eval_metrics``, logged to ``log.jsonl`` as ``eval/<metric>`` and printed; None or 0: never."""
+    eval_images: int = 64
+    """Images of the fixed held-out subset (inputs translated, or noise codes sampled, and as many real
+    images as the reference): the same ones at every evaluation."""
+    eval_metrics: list[str] | None = None
+    """What ``eval_every`` computes: ``l1``, ``psnr``, ``ssim`` (paired data: pix2pix), ``fd``, ``kid``
+    (Frechet / kernel distance to real held-out images in the features of ``eval_classifier``, or, without
+    one, of a fixed random conv net: logged as ``fd_random`` / ``kid_random``). None: ``l1, psnr, ssim``
+    on paired data, else ``fd``."""
+    eval_classifier: str | None = None
+    """A classifier file from ``translate classifier train``, whose features ``fd`` and ``kid`` use."""
+    best_metric: str | None = None
+    """Keep the checkpoint with the best value of this evaluation metric as ``checkpoints/best/``
+    (``eval/psnr``, ``eval/fd``; a step that improves it also writes its checkpoint); needs ``eval_every``."""
+    best_mode: str | None = None
+    """``min`` or ``max``: which value of ``best_metric`` is best; None: ``max`` for psnr and ssim, else
+    ``min``."""
+    ema_decay: float | None = None
+    """Keep an exponential moving average of the generator's weights (the ``generator`` optimizer group,
+    else the exported networks) with this decay (e.g. 0.999), updated after each generator update; the
+    average is what checkpoints export, sample grids show and evaluation scores. None: off."""
+    ema_warmup: bool = True
+    """The EMA decay after n updates is ``min(ema_decay, (1 + n) / (10 + n))``, so that the average soon
+    forgets the initial weights; False: ``ema_decay`` from the first update."""
 
 
 @dataclass
@@ -283,6 +309,9 @@ def _check_values(config: Config) -> None:
         "train.lr": (train.lr, 0, None, False),
         "train.gamma": (train.gamma, 0, None, True),
         "train.init_gain": (train.init_gain, 0, None, False),
+        "train.eval_every": (train.eval_every, 0, None, False),
+        "train.eval_images": (train.eval_images, 2, None, False),
+        "train.ema_decay": (train.ema_decay, 0, 1, True),
         "data.image_size": (data.image_size, 1, None, False),
         "data.load_size": (data.load_size, 1, None, False),
         "data.num_workers": (data.num_workers, 0, None, False),
@@ -295,6 +324,26 @@ def _check_values(config: Config) -> None:
         raise ConfigError(
             f"train.betas must be two numbers in [0, 1), like [0.5, 0.999]; got {train.betas!r}"
         )
+    if train.ema_decay is not None and train.ema_decay >= 1:
+        raise ConfigError(f"train.ema_decay must be below 1 (e.g. 0.999); got {train.ema_decay!r}")
+    known = ("l1", "psnr", "ssim", "fd", "kid")
+    for name in train.eval_metrics or []:
+        if name not in known:
+            raise ConfigError(f"train.eval_metrics: unknown metric {name!r}; known: {', '.join(known)}")
+    if train.eval_metrics is not None and not train.eval_metrics:
+        raise ConfigError(f"train.eval_metrics must name at least one of {', '.join(known)} (or be null)")
+    if train.best_mode not in (None, "min", "max"):
+        raise ConfigError(f"train.best_mode must be min or max (or null: by metric); got {train.best_mode!r}")
+    if train.best_metric is not None:
+        if not train.eval_every:
+            raise ConfigError(
+                f"train.best_metric {train.best_metric} needs train.eval_every (evaluate every N steps)"
+            )
+        if not train.best_metric.startswith("eval/"):
+            raise ConfigError(
+                f"train.best_metric must name an evaluation metric, like eval/psnr or eval/fd; "
+                f"got {train.best_metric!r}"
+            )
     for key in ("model", "loss_weights", "optim"):
         if not isinstance(getattr(config, key), dict):
             raise ConfigError(f"config key {key!r} must be a mapping")

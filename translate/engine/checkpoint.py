@@ -9,6 +9,15 @@ A checkpoint is a folder ``checkpoints/step_0001000/`` holding
   checks every file against it, so a truncated or damaged file is a ``CorruptCheckpointError``, never
   wrong weights.
 
+With ``train.ema_decay`` on, ``model.safetensors`` holds the moving average of the generator's weights in
+place of the trained ones (inference loads what it exports) and names it in its metadata (``ema``: decay,
+updates); the trained weights of those networks are in ``state.safetensors`` under ``ema/raw/<key>``.
+
+``checkpoints/best/`` (``train.best_metric``) is the checkpoint of the best evaluation: hard links to (or,
+where the filesystem has none, copies of) the files of ``step_N``, plus ``best.json`` (metric, value, step,
+mode); it is replaced in the same atomic way and never rotated out. ``select_checkpoint`` picks
+``best``, ``latest`` or a step of a run.
+
 The folder is written under a temporary name, flushed to disk and renamed into place, so a crash
 mid-write never leaves a half-written checkpoint; a write that fails (disk full) removes the temporary
 folder and leaves the earlier checkpoints as they were. Loading reads tensors and JSON only: nothing is
@@ -39,6 +48,9 @@ MODEL_FILE = "model.safetensors"
 STATE_FILE = "state.safetensors"
 SUMS_FILE = "SHA256SUMS"
 """``<sha256>  <file name>`` per line, as ``sha256sum`` writes it."""
+BEST = "best"
+"""The folder (under ``checkpoints/``) of the best checkpoint by ``train.best_metric``."""
+BEST_FILE = "best.json"
 
 log = logging.getLogger("translate")
 
@@ -56,6 +68,8 @@ class ModelCheckpoint:
     """What the model can be asked, by name: ``Export.to_dict()`` of each of the task's exports (empty
     for checkpoints written before exports were stored: build the task to know them)."""
     path: Path
+    ema: dict[str, Any] | None = None
+    """When the weights of the generator are its moving average: ``decay``, ``warmup``, ``updates``."""
 
 
 def checkpoint_dirs(run_dir: Path) -> list[Path]:
@@ -73,9 +87,55 @@ def latest_checkpoint(run_dir: Path) -> Path | None:
     return found[-1] if found else None
 
 
-def resolve_model_file(path: str | Path) -> Path:
-    """A run folder, a checkpoint folder or a ``model.safetensors`` file -> the weights file to load."""
+def select_checkpoint(run_dir: str | Path, which: str | int) -> Path:
+    """The checkpoint folder of a run that ``which`` names: ``best`` (``checkpoints/best``), ``latest``
+    or a step number (``2000`` or ``step_0002000``); one the run lacks is a CheckpointError listing those
+    it has."""
+    run_dir = Path(run_dir)
+    text = str(which).strip().lower()
+    found = checkpoint_dirs(run_dir)
+    best = run_dir / "checkpoints" / BEST
+    has_best = (best / MODEL_FILE).is_file()
+    steps = [int(p.name[5:]) for p in found]
+    listed = (["best"] if has_best else []) + (["latest"] if found else []) + [str(s) for s in steps]
+    holds = f"; {run_dir} holds: {', '.join(listed)}" if listed else f"; {run_dir} holds no checkpoint"
+    if text == BEST:
+        if not has_best:
+            raise CheckpointError(
+                f"{run_dir} has no best checkpoint (kept when training with train.eval_every and "
+                f"train.best_metric){holds}"
+            )
+        return best
+    if text == "latest":
+        if not found:
+            raise CheckpointError(f"{run_dir} holds no checkpoint (expected checkpoints/step_*/{MODEL_FILE})")
+        return found[-1]
+    try:
+        step = int(text.removeprefix("step_"))
+    except ValueError:
+        raise CheckpointError(f"--checkpoint takes best, latest or a step number; got {which!r}") from None
+    if step not in steps:
+        raise CheckpointError(f"{run_dir} has no checkpoint of step {step}{holds}")
+    return found[steps.index(step)]
+
+
+def resolve_model_file(path: str | Path, checkpoint: str | int | None = None) -> Path:
+    """A run folder, a checkpoint folder or a ``model.safetensors`` file -> the weights file to load.
+    ``checkpoint`` (``best``, ``latest``, a step) picks one of a run folder's checkpoints (default:
+    the latest); given with a checkpoint folder or file it is an error unless it is ``latest``."""
     path = Path(path)
+    if checkpoint is not None and str(checkpoint).strip().lower() != "latest":
+        run = path.parent if path.name == "checkpoints" and path.is_dir() else path
+        if not (run / "checkpoints").is_dir():
+            kind = (
+                "file" if path.is_file() else "checkpoint folder" if (path / MODEL_FILE).is_file() else None
+            )
+            what = f"is a {kind}" if kind else "is not a run folder"
+            raise CheckpointError(
+                f"--checkpoint {checkpoint} picks a checkpoint of a run folder; {path} {what} (give the run "
+                f"folder, or leave --checkpoint out)"
+            )
+        return select_checkpoint(run, checkpoint) / MODEL_FILE
     if path.is_file():
         if path.suffix != ".safetensors":
             raise CheckpointError(f"{path} is a file, not a run folder, checkpoint folder or {MODEL_FILE}")
@@ -105,8 +165,10 @@ def save_checkpoint(
     state_meta: dict[str, Any],
     exports: dict[str, dict[str, Any]],
     keep: int = 3,
+    model_meta: dict[str, Any] | None = None,
 ) -> Path:
     """Write ``checkpoints/step_N`` atomically and keep only the newest ``keep`` checkpoints (0: all).
+    ``model_meta``: more metadata of ``model.safetensors`` (``ema``), each value stored as JSON.
 
     A failed write (disk full, read-only folder) is a StorageError; it leaves no temporary folder behind
     and the earlier checkpoints untouched."""
@@ -120,6 +182,7 @@ def save_checkpoint(
         "config": json.dumps(config),
         "step": str(step),
         "exports": json.dumps(exports),
+        **{key: json.dumps(value) for key, value in (model_meta or {}).items()},
     }
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -132,15 +195,7 @@ def save_checkpoint(
         (tmp / SUMS_FILE).write_text(sums)
         _fsync(tmp / SUMS_FILE)
         _fsync(tmp)
-        if final.exists():
-            old = folder / f".old-{final.name}"
-            shutil.rmtree(old, ignore_errors=True)
-            final.rename(old)
-            tmp.rename(final)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            tmp.rename(final)
-        _fsync(folder)
+        _put_in_place(tmp, final)
     except (OSError, SafetensorError) as exc:
         shutil.rmtree(tmp, ignore_errors=True)
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
@@ -150,6 +205,56 @@ def save_checkpoint(
     for stale in checkpoint_dirs(run_dir)[:-keep] if keep > 0 else []:
         shutil.rmtree(stale, ignore_errors=True)
     return final
+
+
+def _put_in_place(tmp: Path, final: Path) -> None:
+    """Rename the complete folder ``tmp`` to ``final`` (replacing an older one) and flush the rename."""
+    if final.exists():
+        old = final.with_name(f".old-{final.name}")
+        shutil.rmtree(old, ignore_errors=True)
+        final.rename(old)
+        tmp.rename(final)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        tmp.rename(final)
+    _fsync(final.parent)
+
+
+def keep_as_best(run_dir: Path, step: int, info: dict[str, Any]) -> Path:
+    """Make ``checkpoints/best`` the checkpoint of ``step`` (written before), with ``info`` (metric, value,
+    step, mode) in ``best.json``: its files hard-linked (copied where links fail) into a temporary folder,
+    flushed and renamed into place, as ``save_checkpoint`` does. A failed write is a StorageError that
+    leaves the previous best as it was."""
+    folder = Path(run_dir) / "checkpoints"
+    source, final = folder / f"step_{step:07d}", folder / BEST
+    tmp = folder / f".tmp-{BEST}"
+    try:
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
+        for name in (MODEL_FILE, STATE_FILE, SUMS_FILE):
+            try:
+                os.link(source / name, tmp / name)
+            except OSError:
+                shutil.copyfile(source / name, tmp / name)
+                _fsync(tmp / name)
+        (tmp / BEST_FILE).write_text(json.dumps(info) + "\n")
+        _fsync(tmp / BEST_FILE)
+        _fsync(tmp)
+        _put_in_place(tmp, final)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise StorageError(
+            f"could not write the best checkpoint {final}: {exc.strerror or exc}; the earlier ones are intact"
+        ) from None
+    return final
+
+
+def best_info(run_dir: Path) -> dict[str, Any] | None:
+    """``best.json`` of a run's best checkpoint (metric, value, step, mode), or None."""
+    try:
+        return json.loads((Path(run_dir) / "checkpoints" / BEST / BEST_FILE).read_text())
+    except (OSError, ValueError):
+        return None
 
 
 def _write_tensors(tensors: dict[str, torch.Tensor], file: Path, metadata: dict[str, str]) -> None:
@@ -214,10 +319,11 @@ def _contiguous(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return out
 
 
-def load_model_checkpoint(path: str | Path) -> ModelCheckpoint:
+def load_model_checkpoint(path: str | Path, checkpoint: str | int | None = None) -> ModelCheckpoint:
     """Read weights and architecture from a run folder, checkpoint folder or weights file, checked
-    against the checkpoint's hashes; a damaged file is a CorruptCheckpointError naming it."""
-    file = resolve_model_file(path)
+    against the checkpoint's hashes; a damaged file is a CorruptCheckpointError naming it. ``checkpoint``:
+    ``best``, ``latest`` (default) or a step of a run folder (``select_checkpoint``)."""
+    file = resolve_model_file(path, checkpoint)
     try:
         return _read_model_file(file)
     except CorruptCheckpointError as exc:
@@ -245,6 +351,7 @@ def _read_model_file(file: Path) -> ModelCheckpoint:
         weights=weights,
         exports=json.loads(meta.get("exports", "{}")),
         path=file,
+        ema=json.loads(meta["ema"]) if "ema" in meta else None,
     )
 
 

@@ -32,6 +32,7 @@ from translate.data.sampler import ResumableSampler
 from translate.engine import checkpoint as ckpt
 from translate.engine import distributed
 from translate.engine.device import resolve_device
+from translate.engine.ema import EMA, RAW_PREFIX
 from translate.engine.grid import save_grid
 from translate.engine.optimizers import OptimizerGroup, build_optimizer_groups
 from translate.engine.schedules import lr_factor
@@ -99,7 +100,8 @@ class Trainer:
     """Trains ``config.task`` into ``run_dir``; ``resume=True`` continues from its latest checkpoint.
 
     ``dataset`` replaces the one the config describes (benchmarks and tests pass in-memory data); it must
-    index like the built-in ones and provide ``task_kwargs()``.
+    index like the built-in ones and provide ``task_kwargs()``. ``eval_dataset``: the held-out data of
+    ``train.eval_every`` (default: the config's held-out split, or ``dataset`` when one is given).
 
     Under torchrun (or in an initialised process group) each process trains a slice of every batch:
     ``train.batch_size`` is the batch of one process (see ``translate.engine.distributed``).
@@ -112,6 +114,7 @@ class Trainer:
         resume: bool = False,
         dataset: torch.utils.data.Dataset | None = None,
         world: distributed.World | None = None,
+        eval_dataset: torch.utils.data.Dataset | None = None,
     ) -> None:
         self.config = config
         self.run_dir = Path(run_dir)
@@ -142,6 +145,12 @@ class Trainer:
             )
         except ValueError as exc:  # torch's own checks of optimizer options (betas, eps, momentum)
             raise ConfigError(f"optim: {exc}") from None
+        self.ema = self._build_ema()
+        """The moving average of the generator's weights (``train.ema_decay``), or None."""
+        self.evaluator = self._build_evaluator(dataset, eval_dataset)
+        """Scores the exports every ``train.eval_every`` steps, or None."""
+        self.best: dict[str, Any] | None = None
+        """The best evaluation so far by ``train.best_metric``: metric, value, step, mode."""
         self.step = 0
         self.samples_seen = 0
         self.lr_scale = 1.0
@@ -191,6 +200,64 @@ class Trainer:
         if world.rank:
             seed_everything(distributed.rank_seed(self.config.train.seed, world.rank))
         return synced
+
+    def _build_ema(self) -> EMA | None:
+        """The EMA of the ``generator`` group's modules (else of the exported networks), built after the
+        processes' weights were made equal, so it is the same on every process."""
+        train = self.config.train
+        if train.ema_decay is None:
+            return None
+        groups = self.task.optimizer_groups()
+        if "generator" in groups:
+            modules, what = groups["generator"], "the generator optimizer group"
+        else:
+            exports = self.task.exports().values()
+            modules = list({id(m): m for m in (self.task.get_submodule(e.module) for e in exports)}.values())
+            what = "the exported networks"
+        log.info("EMA of %s's weights, decay %g", what, train.ema_decay)
+        ema = EMA(self.task, modules, train.ema_decay, train.ema_warmup)
+        averaged = {id(t) for t in ema.live}
+        self._ema_groups = {  # the groups whose updates move the averaged weights
+            name
+            for name, group in self.optimizers.items()
+            if any(id(p) in averaged for p in group.parameters)
+        }
+        return ema
+
+    def _build_evaluator(self, dataset: Any, eval_dataset: Any) -> Any:
+        """The evaluation of ``train.eval_every`` on the held-out split (built without touching the random
+        state); a ``best_metric`` it does not log is a ConfigError."""
+        train = self.config.train
+        if not train.eval_every:
+            return None
+        from translate.engine.evaluation import Evaluator, preserved_random_state
+
+        with preserved_random_state():
+            held_out = eval_dataset if eval_dataset is not None else dataset
+            if held_out is None:
+                kind = TASKS.get(self.config.task).dataset
+                held_out = DATASETS.build(kind, data=self.config.data, train=False)
+            evaluator = Evaluator(
+                self.task,
+                held_out,
+                train.eval_images,
+                train.eval_metrics,
+                train.eval_classifier,
+                train.seed,
+                self.device,
+            )
+        if train.best_metric is not None and train.best_metric not in evaluator.names:
+            raise ConfigError(
+                f"train.best_metric {train.best_metric} is not evaluated; this run logs "
+                f"{', '.join(evaluator.names) or 'nothing'} (set train.eval_metrics or train.eval_classifier)"
+            )
+        return evaluator
+
+    @contextlib.contextmanager
+    def exported_weights(self) -> Iterator[None]:
+        """The task with the weights its checkpoints export inside the block: the EMA when it is on."""
+        with self.ema.swapped() if self.ema is not None else contextlib.nullcontext():
+            yield
 
     # ----------------------------------------------------------------------------------------- data
     def _batches(self) -> Iterator[Batch]:
@@ -275,6 +342,8 @@ class Trainer:
                 with self._autocast():
                     losses = self.task.losses(update.group, batch, outputs)
                 self._update(group, losses)
+                if self.ema is not None and update.group in self._ema_groups:
+                    self.ema.update()
                 for name, value in losses.items():
                     value = value.detach()
                     sums[name] = sums[name] + value if name in sums else value
@@ -382,7 +451,7 @@ class Trainer:
         return agreed > 0  # not stop_requested: a signal during the all-reduce waits for the next step
 
     def _fit_step(self, batches: Iterator[Batch], sample_batch: Batch, bar: tqdm, first: bool) -> None:
-        """One step, then the log line, samples and checkpoint that fall on it."""
+        """One step, then the log line, evaluation, samples and checkpoint that fall on it."""
         train = self.config.train
         lr = self._set_learning_rate()
         try:
@@ -411,11 +480,60 @@ class Trainer:
             }
             self.world.on_main(lambda: self._append_log(record))
             self._reset_window()
+        if self.evaluator is not None and (self.step % train.eval_every == 0 or self.step == train.steps):
+            self.evaluate_and_keep_best()
         if self.step % train.sample_every == 0 or self.step == train.steps:
             with self._storage("a sample grid"):
                 self.save_samples(sample_batch)
-        if self.step % train.checkpoint_every == 0:
+        if self.step % train.checkpoint_every == 0 and self._saved_step != self.step:
             self.save_checkpoint()
+
+    def evaluate(self) -> dict[str, float]:
+        """The evaluation metrics of the exported weights (the EMA when on), in eval mode; the random state
+        and the weights are left as they were. With several processes rank 0 scores (every process when
+        synchronised batch norm needs them all in a forward pass) and every process gets its values."""
+
+        def run() -> dict[str, float]:
+            self.task.eval()
+            try:
+                with self.exported_weights():
+                    return self.evaluator.evaluate(self.task)
+            finally:
+                self.task.train()
+
+        values = run() if self._sync_batch_norm else None
+        return self.world.on_main(lambda: values if values is not None else run())
+
+    def evaluate_and_keep_best(self) -> dict[str, float]:
+        """Evaluate, log ``eval/<metric>`` to log.jsonl and the console, and when ``train.best_metric``
+        improved, write this step's checkpoint and keep it as ``checkpoints/best``."""
+        train = self.config.train
+        values = self.evaluate()
+        record = {"step": self.step, **{k: v if math.isfinite(v) else None for k, v in values.items()}}
+        self.world.on_main(lambda: self._append_log(record))
+        improved = False
+        metric = train.best_metric
+        if metric is not None:
+            from translate.engine.evaluation import best_mode
+
+            mode, value = best_mode(metric, train.best_mode), values.get(metric, math.nan)
+            previous = self.best["value"] if self.best is not None else None
+            if math.isfinite(value) and (
+                previous is None or (value < previous if mode == "min" else value > previous)
+            ):
+                self.best = {"metric": metric, "value": value, "step": self.step, "mode": mode}
+                improved = True
+        shown = ", ".join(f"{k[5:]} {v:.4g}" for k, v in values.items())
+        best = ""
+        if self.best is not None:
+            best = f" (best {self.best['metric'][5:]} {self.best['value']:.4g} at step {self.best['step']})"
+        self.world.on_main(lambda: log.info("eval at step %d: %s%s", self.step, shown, best))
+        if improved:
+            if self._saved_step != self.step:
+                self.save_checkpoint()
+            with self._storage("the best checkpoint"):
+                self.world.on_main(lambda: ckpt.keep_as_best(self.run_dir, self.step, self.best))
+        return values
 
     def _append_log(self, record: dict[str, Any]) -> None:
         with self._storage("log.jsonl"), open(self.run_dir / "log.jsonl", "a") as log_file:
@@ -547,12 +665,25 @@ class Trainer:
         if sample_batch is not None:
             devices = [self.device] if self.device.type == "cuda" else []
             self.task.eval()
-            with torch.random.fork_rng(devices=devices):
+            with torch.random.fork_rng(devices=devices), self.exported_weights():
                 torch.manual_seed(self.config.train.seed)
                 visuals = self.task.visuals(sample_batch)
             self.task.train()
         path = self.run_dir / "samples" / f"step_{self.step:07d}.png"
-        return self.world.on_main(lambda: save_grid(visuals, path))
+        return self.world.on_main(lambda: self._write_samples(visuals, path))
+
+    def _write_samples(self, visuals: dict[str, torch.Tensor], path: Path) -> Path:
+        """The grid, then ``loss_curves.png`` from log.jsonl (curves that cannot be drawn: a debug note)."""
+        save_grid(visuals, path)
+        from translate.engine.report import write_loss_curves
+
+        try:
+            write_loss_curves(self.run_dir)
+        except OSError:
+            raise
+        except Exception as exc:  # a picture must never stop training
+            log.debug("loss_curves.png not drawn: %s", exc)
+        return path
 
     # ----------------------------------------------------------------------------------------- state
     def save_checkpoint(self) -> Path:
@@ -579,6 +710,13 @@ class Trainer:
         weights = self.task.state_dict()
         self._check_weights(weights, "weight")
         state: dict[str, torch.Tensor] = {}
+        model_meta: dict[str, Any] = {}
+        if self.ema is not None:  # the average is exported; the trained weights go on in the state
+            averaged = self.ema.state_dict()
+            self._check_weights(averaged, "EMA weight")
+            state.update({f"{RAW_PREFIX}{k}": weights[k] for k in averaged})
+            weights = {**weights, **averaged}
+            model_meta["ema"] = self.ema.meta()
         meta: dict[str, Any] = {
             "step": self.step,
             "samples_seen": self.samples_seen,
@@ -586,6 +724,8 @@ class Trainer:
             "world_size": self.world.size,
             "param_groups": {},
             "optimizers": {name: type(group.optimizer).__name__ for name, group in self.optimizers.items()},
+            "best": self.best,
+            **model_meta,
         }
         for name, group in self.optimizers.items():
             tensors, param_groups = ckpt.optimizer_to_tensors(f"optim/{name}", group.optimizer)
@@ -612,6 +752,7 @@ class Trainer:
                 meta,
                 exports={name: export.to_dict() for name, export in self.task.exports().items()},
                 keep=self.config.train.keep_checkpoints,
+                model_meta=model_meta,
             )
         return folder
 
@@ -665,7 +806,20 @@ class Trainer:
         restores its own random states and task state; one the checkpoint lacks (it was written by fewer
         processes) starts afresh."""
         latest, tensors, meta = checkpoint.folder, checkpoint.tensors, checkpoint.meta
-        ckpt.load_weights(self.task, checkpoint.model.weights, latest)
+        exported = checkpoint.model.weights
+        raw = {k[len(RAW_PREFIX) :]: v for k, v in tensors.items() if k.startswith(RAW_PREFIX)}
+        ckpt.load_weights(self.task, {**exported, **raw}, latest)  # the trained weights, not their EMA
+        if self.ema is not None and meta.get("ema"):
+            self.ema.load(exported, meta["ema"]["updates"])
+        elif self.ema is not None:
+            self.ema.reset()
+            log.info(
+                "the EMA of the generator's weights starts at step %d (the checkpoint has none)", meta["step"]
+            )
+        elif raw:
+            log.info("train.ema_decay is off: training goes on from the trained weights, without their EMA")
+        best = meta.get("best")
+        self.best = best if best and best.get("metric") == self.config.train.best_metric else None
         for name, group in self.optimizers.items():
             if name not in meta["param_groups"]:
                 raise CheckpointError(f"{latest} holds no optimizer state for group {name!r}")

@@ -1,5 +1,6 @@
 """Feature extractors of the distribution metrics: one interface over Inception-v3 (the field's FID / KID /
-IS) and the toolkit's own domain classifier (works offline, on any data).
+IS), the toolkit's own domain classifier (works offline, on any data) and a fixed random conv net (a proxy
+for evaluation during training when there is neither: ``random_extractor``).
 
     extractor = inception_extractor()               # or: extractor, meta = classifier_extractor("clf.pt")
     features, logits = extractor(images)            # (N, D) and (N, classes), float32 on the CPU
@@ -15,6 +16,9 @@ from torch import nn
 
 from translate.metrics.domain_classifier import DomainClassifier, fit_images, load_classifier
 from translate.metrics.weights import sha256
+
+RANDOM_FEATURES_SIZE = 32
+"""Side the random-feature proxy reads images at."""
 
 
 @dataclass
@@ -92,3 +96,37 @@ def inception_extractor(path: str | Path | None = None, device: str | torch.devi
     return Extractor(
         "inception", name, model, str(found), sha256(found), classes, "domains", torch.device(device)
     )
+
+
+class RandomFeatures(nn.Module):
+    """A fixed, randomly initialised conv net as a feature extractor: images fitted to RGB at 32 x 32 px,
+    three 4x4 stride-2 convs (32, 64, 128 channels, LeakyReLU 0.2), global average pooling: ``(N, 128)``
+    features and no logits. Its weights come from ``seed`` alone (the global random state is left as it
+    was), so distances in its features are comparable between evaluations of one run. Random features
+    see colour, texture and layout statistics, not semantics: a cheap proxy for the Frechet distance when
+    no trained extractor is at hand, never a number to compare with published FIDs."""
+
+    def __init__(self, seed: int = 0, size: int = RANDOM_FEATURES_SIZE, width: int = 32) -> None:
+        super().__init__()
+        self.size = size
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            layers: list[nn.Module] = []
+            channels = 3
+            for level in range(3):
+                layers += [nn.Conv2d(channels, width * 2**level, 4, 2, 1), nn.LeakyReLU(0.2)]
+                channels = width * 2**level
+            self.net = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.requires_grad_(False)
+        self.eval()
+
+    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        features = self.net(fit_images(images, 3, self.size))
+        return features, features.new_zeros(len(features), 0)
+
+
+def random_extractor(seed: int = 0, device: str | torch.device = "cpu") -> Extractor:
+    """``RandomFeatures(seed)`` as an Extractor with key ``random`` (scores in it are named so)."""
+    module = RandomFeatures(seed).to(device)
+    name = f"random conv features (seed {seed}, a proxy: comparable within a run only)"
+    return Extractor("random", name, module, kind="features", device=torch.device(device))
