@@ -27,6 +27,14 @@ TINY_MODELS = {
         "discriminator": {"base_channels": 4, "num_layers": 3},
     },
     "unit": {"base_channels": 4, "discriminator": {"discriminator": {"base_channels": 4, "num_layers": 1}}},
+    **{
+        name: {"generator": {"hidden": [16]}, "discriminator": {"hidden": [16]}, "latent_dim": 8}
+        for name in ("gan", "cgan")
+    },
+    **{
+        name: {"generator": {"base_channels": 4}, "discriminator": {"base_channels": 4}, "latent_dim": 8}
+        for name in ("dcgan", "wgan", "wgangp", "lsgan")
+    },
 }
 TINY_SIZE = 32
 TINY_LABELS = {
@@ -34,7 +42,11 @@ TINY_LABELS = {
     "kind": "attributes",
     "groups": [["Black_Hair", "Blond_Hair"]],
 }
-DATA_KWARGS = {"stargan": {"labels": TINY_LABELS, "image_size": TINY_SIZE}}
+GAN_DATA = {"image_size": TINY_SIZE, "classes": ["a", "b", "c"]}
+DATA_KWARGS = {
+    "stargan": {"labels": TINY_LABELS, "image_size": TINY_SIZE},
+    **{name: GAN_DATA for name in ("gan", "cgan", "dcgan", "wgan", "wgangp", "lsgan")},
+}
 """What the dataset gives the task besides channels (``dataset.task_kwargs()``) in tests without data."""
 
 
@@ -66,6 +78,8 @@ def random_batch(task: str, n: int = 2, size: int = TINY_SIZE, channels: int = 3
     if task == "stargan":
         labels = torch.tensor([[1.0, 0.0, 1.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]).repeat(n, 1)[:n]
         return {"image": images[0], "label": labels, "path": ["x"] * n}
+    if task in DATA_KWARGS and "classes" in DATA_KWARGS[task]:  # the GAN family: images and class labels
+        return {"image": images[0], "label": torch.arange(n) % 3, "path": ["x"] * n}
     return {"A": images[0], "B": images[1], "path_A": ["a"] * n, "path_B": ["b"] * n}
 
 

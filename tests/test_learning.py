@@ -36,9 +36,9 @@ FASHION_MNIST = SHARED_DATASETS / "fashion-mnist"
 
 @pytest.mark.skipif(not FASHION_MNIST.is_dir(), reason=f"needs the shared Fashion-MNIST in {FASHION_MNIST}")
 def test_cgan_learns_fashion_mnist_classes_a_classifier_reads(tmp_path):
-    """cGAN (the tutorials' MLPs) for 5000 steps (~4 min; the class conditioning takes hold after ~2500): a classifier trained on the real images must read its
-    samples as closer to the real test images than the untrained generator's, spread over the classes,
-    and mostly as the class asked for."""
+    """cGAN (the tutorials' MLPs) for 5000 steps (~4 min; the class conditioning takes hold after ~2500): a
+    classifier trained on the real images must read its samples as closer to the real test images than the
+    untrained generator's, spread over the classes, and mostly as the class asked for."""
     import torch
 
     from translate import Sampler

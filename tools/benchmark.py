@@ -65,8 +65,8 @@ class SyntheticDataset(Dataset):
 
     ``kind`` is the task's ``dataset`` (``aligned``: ``{"input", "target", "path"}``, ``unaligned``:
     ``{"A", "B", "path_A", "path_B"}``, ``labelled``: ``{"image", "label", "path"}`` with StarGAN's five
-    CelebA attributes, ``images``: ``{"image", "label", "path"}`` with one of ten classes). Items are deterministic per index; sampler items
-    ``(index, seed)`` are accepted like plain indices.
+    CelebA attributes, ``images``: ``{"image", "label", "path"}`` with one of ten classes). Items are
+    deterministic per index; sampler items ``(index, seed)`` are accepted like plain indices.
     """
 
     def __init__(

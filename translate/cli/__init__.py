@@ -70,6 +70,15 @@ def device_option(command: Any) -> Any:
     )(command)
 
 
+def checkpoint_option(command: Any) -> Any:
+    """``--checkpoint best|latest|STEP``: which of a run folder's checkpoints an inference command loads."""
+    return click.option(
+        "--checkpoint",
+        metavar="best|latest|STEP",
+        help="Which checkpoint of the run: latest (default), best (kept by train.best_metric) or a step.",
+    )(command)
+
+
 def check_writable(folder: Path) -> None:
     """Fail before any work when files cannot be written in ``folder`` (``--out``); folders made for the
     check are removed again, so a later error leaves nothing behind."""
@@ -245,7 +254,7 @@ def train(
     "run_path",
     required=True,
     type=click.Path(),
-    help="Run folder, checkpoint folder or model.safetensors.",
+    help="Run folder, checkpoint folder or model.safetensors; or a file of `translate export` (.onnx, .pt).",
 )
 @click.option("--out", "out_dir", default="translated", show_default=True, type=click.Path(file_okay=False))
 @click.option("--direction", help="Which export of the model (CycleGAN: a2b or b2a; see `translate info`).")
@@ -274,7 +283,30 @@ def train(
     "--overwrite", is_flag=True, help="Translate again images whose output exists (default: skip them)."
 )
 @click.option("--batch-size", default=8, show_default=True, type=click.IntRange(min=1))
+@click.option(
+    "--quality",
+    default=95,
+    show_default=True,
+    type=click.IntRange(1, 100),
+    help="JPEG and WebP outputs (from JPEG and WebP inputs; WebP at 100 is lossless); all others are PNG.",
+)
+@click.option(
+    "--tile",
+    type=click.IntRange(min=0),
+    help="Translate in overlapping tiles of this many px, with whole-image statistics (bounded memory). "
+    "Default: tiles of 512 px for images above 4 MP; 0: never.",
+)
+@click.option(
+    "--overlap", default=64, show_default=True, type=click.IntRange(min=0), help="Overlap of the tiles in px."
+)
+@click.option(
+    "--backend",
+    type=click.Choice(["torch", "onnxruntime"]),
+    help="onnxruntime: run the model exported to ONNX (a temporary file for a run folder; needs "
+    'pip install "translate[onnx]"). Default: torch, or what an exported --run file needs.',
+)
 @device_option
+@checkpoint_option
 def apply(
     inputs: tuple[str, ...],
     run_path: str,
@@ -285,14 +317,27 @@ def apply(
     faces: bool,
     overwrite: bool,
     batch_size: int,
+    quality: int,
+    tile: int | None,
+    overlap: int,
+    backend: str | None,
     device: str,
+    checkpoint: str | None,
 ) -> None:
     """Translate image files and folders (recursively) with a trained model; an interrupted run resumes
     where it stopped (existing outputs are skipped)."""
     from translate.engine.device import resolve_device
     from translate.inference import Translator
 
-    translator = Translator.from_run(run_path, direction=direction, device=resolve_device(device))
+    translator = Translator.from_run(
+        run_path,
+        direction=direction,
+        device=resolve_device(device),
+        checkpoint=checkpoint,
+        backend=backend,
+        tile=tile,
+        overlap=overlap,
+    )
     check_writable(Path(out_dir))
     written = translator.apply_paths(
         [Path(p) for p in inputs],
@@ -302,6 +347,7 @@ def apply(
         labels_file=labels_file,
         faces=faces,
         overwrite=overwrite,
+        quality=quality,
     )
     report = translator.report
     for path, reason in report.failed:
@@ -323,19 +369,28 @@ def list_components(kind: str | None) -> None:
 @main.command()
 @click.argument("run_path", metavar="RUN", type=click.Path())
 @click.option("--config", "show_config", is_flag=True, help="Also print the whole resolved config.")
-def info(run_path: str, show_config: bool) -> None:
+@checkpoint_option
+def info(run_path: str, show_config: bool, checkpoint: str | None) -> None:
     """Describe a run or checkpoint from its checkpoint metadata: method, networks, exports, data, steps."""
     import yaml
 
-    from translate.engine.checkpoint import load_model_checkpoint
+    from translate.engine.checkpoint import best_info, load_model_checkpoint
     from translate.inference import model_exports
 
-    checkpoint = load_model_checkpoint(run_path)
+    which = checkpoint
+    checkpoint = load_model_checkpoint(run_path, which)
     config = checkpoint.config
     data, train = config.get("data", {}), config.get("train", {})
     click.echo(f"checkpoint: {checkpoint.path}")
     click.echo(f"method:     {checkpoint.task}")
     click.echo(f"steps:      {checkpoint.step} of {train.get('steps')}")
+    if checkpoint.ema:
+        ema = checkpoint.ema
+        click.echo(f"weights:    EMA of the generator (decay {ema['decay']:g}, {ema['updates']} updates)")
+    best = best_info(Path(run_path)) if Path(run_path).is_dir() else None
+    if best:
+        value = f"{best['metric']} {best['value']:.4g}"
+        click.echo(f"best:       step {best['step']}, {value} (--checkpoint best)")
     click.echo(f"data:       {data.get('root')}  domains {data.get('domains')}  {data.get('image_size')} px")
     click.echo("networks:")
     for key, value in checkpoint.task_kwargs.items():
@@ -381,6 +436,7 @@ def info(run_path: str, show_config: bool) -> None:
     help="Cycle through every class, one class per grid column (the default for class-conditional models).",
 )
 @device_option
+@checkpoint_option
 def sample(
     run_path: str,
     out: str,
@@ -391,6 +447,7 @@ def sample(
     label: str | None,
     labels: str | None,
     device: str,
+    checkpoint: str | None,
 ) -> None:
     """Draw images from a noise -> image model: one PNG each, a grid, and their latent codes.
 
@@ -403,7 +460,7 @@ def sample(
 
     if label is not None and labels is not None:
         raise click.UsageError("give --label K or --labels all, not both")
-    sampler = Sampler.from_run(run_path, device=resolve_device(device))
+    sampler = Sampler.from_run(run_path, device=resolve_device(device), checkpoint=checkpoint)
     written = sampler.save(out, count, seed, label, mean, std)
     if len(written) == 1:
         click.echo(f"wrote {count} samples to {written[0]}")
@@ -424,3 +481,11 @@ from translate.cli.evaluate import evaluate as evaluate_command  # noqa: E402  (
 
 main.add_command(evaluate_command, "eval")
 main.add_command(classifier_group, "classifier")
+
+from translate.cli.report import report as report_command  # noqa: E402
+
+main.add_command(report_command, "report")
+
+from translate.cli.export import export as export_command  # noqa: E402
+
+main.add_command(export_command, "export")

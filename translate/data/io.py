@@ -1,7 +1,9 @@
 """Finding and reading images: OpenCV first (fast), Pillow for what OpenCV cannot decode.
 
 ``read_image`` always returns ``uint8`` RGB ``(H, W, 3)`` or grayscale ``(H, W, 1)``: EXIF orientation
-applied, alpha composited onto white, 16-bit and float images scaled to 8 bits, CMYK converted.
+applied, alpha composited onto white, 16-bit and float images scaled to 8 bits, CMYK converted;
+``read_image_and_alpha`` also returns the alpha channel. ``write_image`` writes a result whole (temporary
+name, then rename) in the format its suffix names, at full quality.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import TypeVar
 
 import cv2
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image, ImageOps, features
 
 from translate.errors import DataError
 
@@ -39,6 +41,14 @@ IMAGE_EXTENSIONS = frozenset(
     }
 )
 """Lower-case suffixes that ``list_images`` treats as images."""
+
+WRITE_FORMATS = {
+    ".jpg": "JPEG",
+    ".jpeg": "JPEG",
+    ".png": "PNG",
+    **({".webp": "WEBP"} if features.check("webp") else {}),
+}
+"""Lower-case suffixes ``write_image`` writes, and their formats (WebP when Pillow was built with it)."""
 
 EXIF_ORIENTATION = 0x0112
 
@@ -112,6 +122,11 @@ def read_image(path: str | Path, channels: int = 3) -> np.ndarray:
     images are scaled to 8 bits; CMYK is converted. Raises ``UnreadableImageError`` (with the path) for
     anything that is not a readable image.
     """
+    return read_image_and_alpha(path, channels)[0]
+
+
+def read_image_and_alpha(path: str | Path, channels: int = 3) -> tuple[np.ndarray, np.ndarray | None]:
+    """``read_image`` and the image's ``uint8`` ``(H, W)`` alpha channel (None when it has none)."""
     if channels not in (1, 3):
         raise ValueError(f"channels must be 1 or 3, got {channels}")
     path = Path(path)
@@ -124,7 +139,46 @@ def read_image(path: str | Path, channels: int = 3) -> np.ndarray:
     image = _decode_opencv(data)
     if image is None:
         image = _decode_pillow(path, data)
-    return _to_channels(image, channels)
+    return split_alpha(image, channels)
+
+
+def split_alpha(image: np.ndarray, channels: int = 3) -> tuple[np.ndarray, np.ndarray | None]:
+    """Any decoded array (gray, gray+alpha, RGB, RGBA; any depth) -> ``uint8`` ``(H, W, channels)`` with
+    transparency composited onto white (as training reads images), and the ``uint8`` ``(H, W)`` alpha
+    channel or None."""
+    if image.ndim == 2:
+        image = image[:, :, None]
+    image = _to_uint8(image)
+    alpha = image[:, :, -1].copy() if image.shape[2] in (2, 4) else None
+    return _to_channels(image, channels), alpha
+
+
+def write_image(path: str | Path, image: np.ndarray, quality: int = 95) -> Path:
+    """Write ``uint8`` ``(H, W[, C])`` (C: 1 gray, 2 gray + alpha, 3 RGB, 4 RGBA) in the format of the suffix
+    of ``path`` (``WRITE_FORMATS``): JPEG at ``quality`` (full-resolution colour from 90 up; alpha composited
+    onto white), WebP at ``quality`` (lossless at 100), PNG lossless. Written to a temporary name and
+    renamed, so an interrupted run never leaves half an image; no EXIF (the pixels are upright)."""
+    path = Path(path)
+    image_format = WRITE_FORMATS.get(path.suffix.lower())
+    if image_format is None:
+        raise DataError(f"cannot write {path.name}: use one of {', '.join(WRITE_FORMATS)}")
+    if not 1 <= quality <= 100:
+        raise DataError(f"quality must be between 1 and 100; got {quality}")
+    if image.ndim == 3 and image.shape[2] == 1:
+        image = image[:, :, 0]
+    options: dict[str, object] = {}
+    if image_format == "JPEG":
+        if image.ndim == 3 and image.shape[2] in (2, 4):
+            image = _composite_on_white(image)
+            image = image[:, :, 0] if image.shape[2] == 1 else image
+        options = {"quality": quality, "subsampling": 0 if quality >= 90 else 2}
+    elif image_format == "WEBP":
+        options = {"quality": quality, "lossless": quality == 100}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.partial")
+    Image.fromarray(np.ascontiguousarray(image)).save(partial, format=image_format, **options)
+    os.replace(partial, path)
+    return path
 
 
 def _decode_opencv(data: np.ndarray) -> np.ndarray | None:
@@ -167,18 +221,22 @@ def _decode_pillow(path: Path, data: np.ndarray) -> np.ndarray:
     try:
         with Image.open(io.BytesIO(data.tobytes())) as pil:
             pil.load()
-            pil = ImageOps.exif_transpose(pil)
-            has_alpha = pil.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in pil.info
-            if pil.mode in ("1", "L", "I", "I;16", "I;16B", "I;16L", "I;16N", "F") and not has_alpha:
-                return np.asarray(pil)
-            if pil.mode in ("LA", "La", "L") or (pil.mode in ("P", "PA") and _palette_is_gray(pil)):
-                return np.asarray(pil.convert("LA") if has_alpha else pil.convert("L"))
-            return np.asarray(pil.convert("RGBA" if has_alpha else "RGB"))
+            return pil_to_array(ImageOps.exif_transpose(pil))
     except Exception as exc:  # Pillow raises many types (OSError, SyntaxError, ValueError...) on bad data
         reason = str(exc) or type(exc).__name__
         if "cannot identify image file" in reason:
             reason = "not an image, or a format neither OpenCV nor Pillow can decode"
         raise UnreadableImageError(path, reason) from None
+
+
+def pil_to_array(pil: Image.Image) -> np.ndarray:
+    """A PIL image's pixels as gray, gray+alpha, RGB or RGBA, at their own depth (no orientation applied)."""
+    has_alpha = pil.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in pil.info
+    if pil.mode in ("1", "L", "I", "I;16", "I;16B", "I;16L", "I;16N", "F") and not has_alpha:
+        return np.asarray(pil)
+    if pil.mode in ("LA", "La", "L") or (pil.mode in ("P", "PA") and _palette_is_gray(pil)):
+        return np.asarray(pil.convert("LA") if has_alpha else pil.convert("L"))
+    return np.asarray(pil.convert("RGBA" if has_alpha else "RGB"))
 
 
 def _palette_is_gray(pil: Image.Image) -> bool:

@@ -48,15 +48,21 @@ def model_exports(checkpoint: ModelCheckpoint) -> dict[str, Export]:
 
 
 def load_export(
-    path: str | Path, name: str | None, kinds: tuple[str, ...], device: str | torch.device = "cpu"
+    path: str | Path,
+    name: str | None,
+    kinds: tuple[str, ...],
+    device: str | torch.device = "cpu",
+    checkpoint: str | int | None = None,
 ) -> LoadedExport:
     """The network behind export ``name`` of the model at ``path`` (run folder, checkpoint folder or
-    ``model.safetensors``), ready for inference on ``device``.
+    ``model.safetensors``), ready for inference on ``device``. ``checkpoint``: which of a run folder's
+    checkpoints, ``best``, ``latest`` (default) or a step number. A checkpoint trained with
+    ``train.ema_decay`` exports the moving average of the generator's weights.
 
     ``name`` None takes the only export of one of ``kinds`` (or ``a2b`` among several). An export of
     another kind is a CheckpointError that names the command to use instead.
     """
-    checkpoint = load_model_checkpoint(path)
+    checkpoint = load_model_checkpoint(path, checkpoint)
     exports = model_exports(checkpoint)
     usable = {n: e for n, e in exports.items() if e.kind in kinds}
     if not usable:
@@ -80,8 +86,10 @@ def build_model(checkpoint: ModelCheckpoint, device: str | torch.device = "cpu")
     return task.to(resolve_device(device)).eval()
 
 
-def load_model(path: str | Path, device: str | torch.device = "cpu") -> nn.Module:
+def load_model(
+    path: str | Path, device: str | torch.device = "cpu", checkpoint: str | int | None = None
+) -> nn.Module:
     """The whole trained model at ``path`` (run folder, checkpoint folder or ``model.safetensors``) in eval
     mode: every network, and the task's own methods, such as UNIT's ``encode(images, domain)`` and
-    ``decode(z, domain)`` in its shared latent space."""
-    return build_model(load_model_checkpoint(path), device)
+    ``decode(z, domain)`` in its shared latent space. ``checkpoint``: ``best``, ``latest`` or a step."""
+    return build_model(load_model_checkpoint(path, checkpoint), device)

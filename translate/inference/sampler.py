@@ -45,13 +45,18 @@ class Sampler:
 
     @classmethod
     def from_run(
-        cls, path: str | Path, name: str | None = None, device: str | torch.device = "cpu"
+        cls,
+        path: str | Path,
+        name: str | None = None,
+        device: str | torch.device = "cpu",
+        checkpoint: str | int | None = None,
     ) -> Sampler:
         """Load from a run folder, a checkpoint folder or a ``model.safetensors``; an image -> image model
-        is a CheckpointError that says to use ``translate apply``."""
+        is a CheckpointError that says to use ``translate apply``. ``checkpoint``: which of a run folder's
+        checkpoints, ``best``, ``latest`` (default) or a step number."""
         from translate.inference.model import load_export
 
-        loaded = load_export(path, name, (NOISE_TO_IMAGE,), device)
+        loaded = load_export(path, name, (NOISE_TO_IMAGE,), device, checkpoint)
         return cls(loaded.module, loaded.export, device)
 
     def noise(

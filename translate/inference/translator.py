@@ -4,12 +4,15 @@ Conditional models (StarGAN: ``image_and_target_to_image``) take a ``target``: `
 ``"Blond_Hair=1,Male=0"`` (``"happy"`` for folder domains). Labels the target does not name keep the input's
 own values: given per image (``source_labels``, ``--labels FILE``), else estimated by the classifier stored
 with the model (StarGAN's discriminator head).
+
+Images above ``TILE_ABOVE_PIXELS`` (or every image, with ``tile=N``) are translated in overlapping tiles with
+whole-image statistics (``translate.inference.tiles``): bounded memory. A model exported by ``translate
+export`` (ONNX, TorchScript) runs through the same pre- and post-processing (``from_exported``).
 """
 
 from __future__ import annotations
 
 import logging
-import os
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -23,10 +26,18 @@ from PIL import Image, ImageOps
 from torch import nn
 from tqdm import tqdm
 
+from translate.data.io import WRITE_FORMATS, pil_to_array, split_alpha, write_image
 from translate.data.transforms import center_square
 from translate.engine.device import resolve_device
-from translate.errors import ConfigError, DataError, TranslateError
+from translate.errors import CheckpointError, ConfigError, DataError, TranslateError
 from translate.inference.faces import Detector, mtcnn_detector, paste_faces
+from translate.inference.tiles import (
+    DEFAULT_OVERLAP,
+    DEFAULT_TILE,
+    TILE_ABOVE_PIXELS,
+    per_image_norms,
+    translate_tiled,
+)
 from translate.labels import LabelSpace
 from translate.layers import batch_statistics
 from translate.tasks.base import IMAGE_AND_TARGET_TO_IMAGE, IMAGE_TO_IMAGE
@@ -48,6 +59,9 @@ class Translator:
     ``classifier``: a network whose output's second element holds ``(N, num_labels)`` logits of an
     image's labels, on ``classifier_size`` square images (center square, resized). ``face_size``: the side
     of the aligned face crops of ``apply_paths(faces=True)`` (the image size the model trained at).
+
+    ``tile``: None translates images above ``TILE_ABOVE_PIXELS`` in tiles of ``DEFAULT_TILE`` px (with a
+    one-line note), 0 never tiles, N tiles every image larger than N px; tiles overlap by ``overlap`` px.
     """
 
     def __init__(
@@ -62,7 +76,22 @@ class Translator:
         classifier: nn.Module | None = None,
         classifier_size: int | None = None,
         face_size: int = 128,
+        tile: int | None = None,
+        overlap: int = DEFAULT_OVERLAP,
     ) -> None:
+        if (tile is not None and tile < 0) or overlap < 0:
+            raise ConfigError(
+                f"tile and overlap are sizes in pixels (tile 0: never tile); got {tile}, {overlap}"
+            )
+        if tile != 0 and 2 * overlap > (tile or DEFAULT_TILE):
+            raise ConfigError(
+                f"the overlap ({overlap} px) must be at most half a tile ({tile or DEFAULT_TILE} px)"
+            )
+        if tile and getattr(generator, "per_image_norms", False):  # an exported file: no layers to reach
+            raise ConfigError(
+                "tiles need the PyTorch model (whole-image statistics of its instance norms): "
+                "translate with the run, not an exported file"
+            )
         self.device = resolve_device(device)
         self.batch_statistics = batch_statistics
         self.seed = seed
@@ -74,20 +103,47 @@ class Translator:
         self.classifier = classifier.to(self.device).eval() if classifier is not None else None
         self.classifier_size = classifier_size
         self.face_size = face_size
+        self.tile, self.overlap = tile, overlap
+        self._noted_tiles = False
+        self._per_image: nn.Module | None = None  # batch norm as per-image norm, for tiles
         self.report = ApplyReport()
         """What the last ``apply_paths`` did."""
 
     @classmethod
     def from_run(
-        cls, path: str | Path, direction: str | None = None, device: str | torch.device = "cpu"
+        cls,
+        path: str | Path,
+        direction: str | None = None,
+        device: str | torch.device = "cpu",
+        backend: str | None = None,
+        checkpoint: str | int | None = None,
+        **options: Any,
     ) -> Translator:
         """Load from a run folder (its latest checkpoint), a checkpoint folder or a ``model.safetensors``.
+        ``checkpoint``: which of a run folder's checkpoints, ``best``, ``latest`` (default) or a step number.
 
         ``direction`` picks the image-to-image export (``a2b`` / ``b2a``); None takes the only one, or
         ``a2b``. A model of another kind (noise -> image...) is a CheckpointError naming the right command.
+        ``backend``: ``"torch"``, or ``"onnxruntime"`` (the export in a temporary ONNX file); None: torch,
+        or what an exported file (``.onnx``, TorchScript ``.pt``) needs. ``options``: ``tile``, ``overlap``.
         """
         from translate.inference.model import load_export
+        from translate.inference.portable import BACKENDS, export_model, is_exported
 
+        if backend not in (None, *BACKENDS):
+            raise ConfigError(f"unknown backend {backend!r}; known: {', '.join(BACKENDS)}")
+        if checkpoint is not None:  # that checkpoint's weights file
+            from translate.engine.checkpoint import resolve_model_file
+
+            path = resolve_model_file(path, checkpoint)
+        if is_exported(path):
+            return cls.from_exported(path, device, backend, **options)
+        if backend == "onnxruntime":
+            import tempfile
+
+            with tempfile.TemporaryDirectory() as folder:
+                onnx = export_model(path, Path(folder) / "model.onnx", "onnx", direction)
+                return cls.from_exported(onnx, device, backend, **options)
         loaded = load_export(path, direction, (IMAGE_TO_IMAGE, IMAGE_AND_TARGET_TO_IMAGE), device)
         export = loaded.export
         conditional: dict[str, Any] = {}
@@ -107,9 +163,37 @@ class Translator:
             export.batch_statistics,
             face_size=trained_size,
             **conditional,
+            **options,
         )
 
     from_checkpoint = from_run
+
+    @classmethod
+    def from_exported(
+        cls, path: str | Path, device: str | torch.device = "cpu", backend: str | None = None, **options: Any
+    ) -> Translator:
+        """Load a file written by ``translate export`` (ONNX: onnxruntime; TorchScript: torch), with the
+        pre- and post-processing its stored contract names. Conditional models have no classifier in the
+        file: give the inputs' labels (``--labels``) or a target that names every label."""
+        from translate.inference.model import COMMANDS
+        from translate.inference.portable import load_exported
+
+        network, contract = load_exported(path, device, backend)
+        kind = contract["kind"]
+        if kind not in (IMAGE_TO_IMAGE, IMAGE_AND_TARGET_TO_IMAGE):
+            raise CheckpointError(f"{path} holds a {kind} model: use `{COMMANDS.get(kind, kind)}` for it")
+        labels = contract["options"].get("labels")
+        return cls(
+            network,
+            contract["in_channels"],
+            contract["out_channels"],
+            network.device,
+            labels=LabelSpace.from_dict(labels) if labels else None,
+            face_size=contract.get("image_size") or 128,
+            **options,
+        )
+
+    from_onnx = from_exported
 
     # ------------------------------------------------------------------------------------ labels
     def target_labels(
@@ -127,7 +211,9 @@ class Translator:
             )
         parsed = self.labels.parse_target(target) if isinstance(target, str) else dict(target)
         if source is None:
-            source = self.estimate_labels(images)
+            zeros = torch.zeros(len(images), len(self.labels), device=self.device)
+            fixed = torch.equal(self.labels.apply(zeros, parsed), self.labels.apply(zeros + 1, parsed))
+            source = zeros if fixed else self.estimate_labels(images)  # no need to read what --to sets
         return self.labels.apply(source.to(self.device), parsed)
 
     @torch.no_grad()
@@ -135,7 +221,8 @@ class Translator:
         """The labels of ``images`` ``(N, C, H, W)`` read by the stored classifier, ``(N, num_labels)``."""
         if self.classifier is None or self.labels is None:
             raise ConfigError(
-                "this model stores no classifier to read the input's labels: give them (--labels FILE)"
+                "this model stores no classifier to read the input's labels: give them (--labels FILE) "
+                "or name every label in the target"
             )
         x = images.to(self.device, torch.float32)
         x = x[(..., *center_square(*x.shape[-2:]))]  # as the training faces were cropped
@@ -165,7 +252,15 @@ class Translator:
         batch = batch.to(self.device, torch.float32)
         labels = self.target_labels(batch, target, source_labels)
         padded = pad_to_multiple(batch, self.size_multiple)
-        if self.batch_statistics:
+        tile = self._tile_size(*padded.shape[-2:])
+        if tile:
+            output = torch.cat(
+                [
+                    self._tiled(padded[i : i + 1], None if labels is None else labels[i : i + 1], tile)
+                    for i in range(len(padded))
+                ]
+            )
+        elif self.batch_statistics:
             output = torch.cat(
                 [
                     self._seeded(padded[i : i + 1], None if labels is None else labels[i : i + 1])
@@ -177,48 +272,93 @@ class Translator:
         output = output[..., :height, :width].to(images.device)
         return output[0] if single else output
 
-    def _generate(self, images: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
-        return self.generator(images) if labels is None else self.generator(images, labels)
+    def _generate(
+        self, images: torch.Tensor, labels: torch.Tensor | None, network: nn.Module | None = None
+    ) -> torch.Tensor:
+        network = network or self.generator
+        return network(images) if labels is None else network(images, labels)
 
-    def _seeded(self, image: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+    def _seeded(
+        self, image: torch.Tensor, labels: torch.Tensor | None, network: nn.Module | None = None
+    ) -> torch.Tensor:
         """One image through the generator in training mode, with dropout drawn from ``seed``."""
+        network = network or self.generator
         devices = [self.device] if self.device.type == "cuda" else []
-        with torch.random.fork_rng(devices=devices), batch_statistics(self.generator):
+        with torch.random.fork_rng(devices=devices), batch_statistics(network):
             torch.manual_seed(self.seed)
-            return self._generate(image, labels)
+            return self._generate(image, labels, network)
+
+    # ------------------------------------------------------------------------------------ tiles
+    def _tile_size(self, height: int, width: int) -> int:
+        """The tile size for a (padded) ``height`` x ``width`` image; 0: translate it whole."""
+        if self.tile == 0 or (self.tile is None and height * width <= TILE_ABOVE_PIXELS):
+            return 0
+        tile = self.tile or DEFAULT_TILE
+        if max(height, width) <= tile:
+            return 0
+        if getattr(self.generator, "per_image_norms", False):  # an exported file (checked in __init__)
+            if not self._noted_tiles:
+                log.warning(
+                    "images above %.0f MP are translated whole with an exported model",
+                    1e-6 * TILE_ABOVE_PIXELS,
+                )
+                self._noted_tiles = True
+            return 0
+        if self.tile is None and not self._noted_tiles:
+            log.info(
+                "%dx%d px is above %.0f MP: translating in %d px tiles with whole-image statistics "
+                "(bounded memory; a pass per norm layer; --tile 0 to translate whole)",
+                width,
+                height,
+                1e-6 * TILE_ABOVE_PIXELS,
+                tile,
+            )
+            self._noted_tiles = True
+        return tile
+
+    def _tiled(self, image: torch.Tensor, labels: torch.Tensor | None, tile: int) -> torch.Tensor:
+        """One padded image ``(1, C, H, W)`` in overlapping tiles (see ``translate.inference.tiles``)."""
+        if self.batch_statistics:  # batch norm on each tile's statistics -> instance norm on the image's
+            if self._per_image is None:
+                self._per_image = per_image_norms(self.generator)
+            network = self._per_image
+
+            def run(x: torch.Tensor) -> torch.Tensor:
+                return self._seeded(x, labels, network)
+        else:
+            network = self.generator
+
+            def run(x: torch.Tensor) -> torch.Tensor:
+                return self._generate(x, labels)
+
+        return translate_tiled(network, image, run, tile, self.overlap, self.size_multiple, progress=True)
 
     # ------------------------------------------------------------------------------------ images
     def to_tensor(self, image: Image.Image | np.ndarray) -> torch.Tensor:
         """PIL image (EXIF orientation applied) or ``(H, W[, C])`` uint8 array -> ``(C, H, W)`` in
-        ``[-1, 1]``, the model's channels (alpha is left out: ``__call__`` carries it through)."""
+        ``[-1, 1]``, the model's channels; transparency composited onto white, as training reads images
+        (``__call__`` and ``apply_paths`` carry the alpha channel through to the output)."""
+        return self.tensor_and_alpha(image)[0]
+
+    def tensor_and_alpha(self, image: Image.Image | np.ndarray) -> tuple[torch.Tensor, np.ndarray | None]:
+        """``to_tensor`` and the image's ``(H, W)`` uint8 alpha channel, or None: the one conversion of the
+        Python API and the command line (``read_image_and_alpha`` ends in the same ``split_alpha``)."""
         if isinstance(image, Image.Image):
-            image = np.asarray(
-                ImageOps.exif_transpose(image).convert("L" if self.in_channels == 1 else "RGB")
-            )
-        array = np.asarray(image)
-        if array.dtype != np.uint8:
-            raise DataError(
-                f"numpy images must be uint8 (H, W[, C]) with values 0-255; got {array.dtype} "
-                "(from [0, 1] floats: (x * 255).round().astype(np.uint8))"
-            )
-        if array.ndim not in (2, 3):
-            raise DataError(f"numpy images are (H, W) or (H, W, C); got shape {array.shape}")
-        if array.ndim == 3 and array.shape[0] in (1, 3, 4) and array.shape[2] not in (1, 3, 4):
-            raise DataError(
-                f"numpy images are (H, W, C); shape {array.shape} looks like (C, H, W): "
-                "pass array.transpose(1, 2, 0)"
-            )
-        if array.ndim == 2:
-            array = array[:, :, None]
-        if array.shape[2] in (2, 4):  # gray + alpha, RGB + alpha
-            array = array[:, :, :-1]
-        if array.shape[2] != self.in_channels:
-            array = (
-                array.mean(axis=2, keepdims=True).astype(np.uint8)
-                if self.in_channels == 1
-                else np.repeat(array[:, :, :1], 3, axis=2)
-            )
-        return torch.from_numpy(array.copy()).permute(2, 0, 1).float() / 127.5 - 1.0
+            array = pil_to_array(ImageOps.exif_transpose(image))
+        else:
+            array = np.asarray(image)
+            if array.dtype != np.uint8:
+                raise DataError(
+                    f"numpy images must be uint8 (H, W[, C]) with values 0-255; got {array.dtype} "
+                    "(from [0, 1] floats: (x * 255).round().astype(np.uint8))"
+                )
+            if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (1, 2, 3, 4)):
+                hint = ""
+                if array.ndim == 3 and array.shape[0] in (1, 3, 4):
+                    hint = ": looks like (C, H, W): pass array.transpose(1, 2, 0)"
+                raise DataError(f"numpy images are (H, W) or (H, W, C); got shape {array.shape}{hint}")
+        colour, alpha = split_alpha(array, self.in_channels)
+        return torch.from_numpy(colour.copy()).permute(2, 0, 1).float() / 127.5 - 1.0, alpha
 
     @staticmethod
     def to_array(tensor: torch.Tensor) -> np.ndarray:
@@ -238,14 +378,11 @@ class Translator:
         return self._translate_list([images], batch_size, target)[0]
 
     def _translate_list(self, images: list[Any], batch_size: int, target: Target) -> list[Any]:
-        tensors = [self.to_tensor(img) for img in images]
-        outputs = self.translate_many(tensors, batch_size, target)
+        tensors, alphas = zip(*(self.tensor_and_alpha(image) for image in images))
+        outputs = self.translate_many(list(tensors), batch_size, target)
         results = []
-        for image, out in zip(images, outputs):
-            array = self.to_array(out)
-            alpha = alpha_channel(image)
-            if alpha is not None:  # translate the colours, keep the transparency
-                array = np.dstack([array, alpha])
+        for image, out, alpha in zip(images, outputs, alphas):
+            array = with_alpha(self.to_array(out), alpha)
             results.append(Image.fromarray(array) if isinstance(image, Image.Image) else array)
         return results
 
@@ -292,6 +429,7 @@ class Translator:
         labels_file: str | Path | None = None,
         faces: bool | Detector = False,
         overwrite: bool = False,
+        quality: int = 95,
     ) -> list[Path]:
         """Translate every image under ``src`` into ``dst``, mirroring sub-folders and file names."""
         return self.apply_paths(
@@ -303,6 +441,7 @@ class Translator:
             labels_file=labels_file,
             faces=faces,
             overwrite=overwrite,
+            quality=quality,
         )
 
     def apply_paths(
@@ -315,11 +454,14 @@ class Translator:
         labels_file: str | Path | None = None,
         faces: bool | Detector = False,
         overwrite: bool = False,
+        quality: int = 95,
     ) -> list[Path]:
         """Translate files and folders (recursively) into ``dst``; never overwrites an input.
 
         A file keeps its name; a folder's images keep their paths relative to it. An unreadable image
-        is skipped with a warning. Outputs are PNG unless the input was JPEG. Conditional models: ``target``
+        is skipped with a warning. JPEG inputs give JPEG outputs at ``quality`` (WebP: WebP at ``quality``,
+        lossless at 100), all others lossless PNG; EXIF orientation is applied and an alpha channel kept,
+        as in ``__call__``. Conditional models: ``target``
         as in ``__call__``; ``labels_file``: a CelebA-style attribute file giving the inputs' own labels by
         file name (images it does not list are read by the classifier). ``faces`` (True: MTCNN, or a
         ``Detector``): translate each face of each photo, aligned and cropped as the training faces were
@@ -331,8 +473,10 @@ class Translator:
         survive (``x.bmp.png``). Images the network cannot take (too small) are skipped like unreadable
         ones. ``self.report`` (an ``ApplyReport``) then says what was translated, skipped and failed.
         """
-        from translate.data.io import UnreadableImageError, list_images, read_image
+        from translate.data.io import UnreadableImageError, list_images, read_image_and_alpha
 
+        if not 1 <= quality <= 100:
+            raise ConfigError(f"quality must be between 1 and 100; got {quality}")
         dst = Path(dst)
         out_root = dst.resolve()
         planned: list[tuple[Path, Path]] = []
@@ -367,31 +511,36 @@ class Translator:
             with tqdm(total=len(jobs), desc="faces", unit="img", disable=not progress) as bar:
                 for src, destination in jobs:
                     try:
-                        image = read_image(src, channels=3)
+                        image, alpha = read_image_and_alpha(src, channels=3)
                     except UnreadableImageError as exc:
                         log.warning("skipping %s", exc)
                         self.report.failed.append((src, exc.reason))
                         continue
-                    written.append(
-                        self._save(
-                            self._translate_faces(image, detector, target, src), destination, input_files
-                        )
-                    )
+                    result = with_alpha(self._translate_faces(image, detector, target, src), alpha)
+                    written.append(self._save(result, destination, input_files, quality))
                     bar.update(1)
             self.report.translated = written
             return written
         with tqdm(total=len(jobs), desc="translate", unit="img", disable=not progress) as bar:
-            for start in range(0, len(jobs), batch_size):
-                chunk = jobs[start : start + batch_size]
-                tensors, readable, sources = [], [], []
-                for src, destination in chunk:
+            done = 0
+            while done < len(jobs):
+                chunk = jobs[done : done + batch_size]
+                tensors, alphas, readable, sources, pixels = [], [], [], [], 0
+                for count, (src, destination) in enumerate(chunk, 1):
                     try:
-                        tensors.append(self.to_tensor(read_image(src, channels=self.in_channels)))
+                        colour, alpha = read_image_and_alpha(src, channels=self.in_channels)
+                        tensors.append(self.to_tensor(colour))
+                        alphas.append(alpha)
                         readable.append((src, destination))
                         sources.append(known_labels.get(src.name))
+                        pixels += colour.shape[0] * colour.shape[1]
                     except UnreadableImageError as exc:
                         log.warning("skipping %s", exc)
                         self.report.failed.append((src, exc.reason))
+                    if pixels > TILE_ABOVE_PIXELS:  # huge images: one in memory at a time
+                        chunk = chunk[:count]
+                        break
+                done += len(chunk)
                 try:
                     outputs = self.translate_many(
                         tensors, batch_size, target, sources if known_labels else None
@@ -401,9 +550,10 @@ class Translator:
                         self._translate_or_none(t, target, source, src)
                         for t, source, (src, _) in zip(tensors, sources, readable)
                     ]
-                for tensor, (_, destination) in zip(outputs, readable):
+                for tensor, alpha, (_, destination) in zip(outputs, alphas, readable):
                     if tensor is not None:
-                        written.append(self._save(self.to_array(tensor), destination, input_files))
+                        result = with_alpha(self.to_array(tensor), alpha)
+                        written.append(self._save(result, destination, input_files, quality))
                 bar.update(len(chunk))
         self.report.translated = written
         return written
@@ -421,17 +571,11 @@ class Translator:
             return None
 
     @staticmethod
-    def _save(array: np.ndarray, destination: Path, input_files: set[Path]) -> Path:
+    def _save(array: np.ndarray, destination: Path, input_files: set[Path], quality: int) -> Path:
         destination = output_path(destination)
         if destination.resolve() in input_files:
             raise TranslateError(f"refusing to overwrite input image {destination}; choose another --out")
-        destination.parent.mkdir(parents=True, exist_ok=True)
-        partial = destination.with_name(f".{destination.name}.partial")  # a kill never leaves half an image
-        Image.fromarray(array).save(
-            partial, format="JPEG" if destination.suffix.lower() in (".jpg", ".jpeg") else "PNG"
-        )
-        os.replace(partial, destination)
-        return destination
+        return write_image(destination, array, quality)  # whole: a kill never leaves half an image
 
     def _translate_faces(
         self, image: np.ndarray, detector: Detector, target: Target, source: Path
@@ -468,14 +612,11 @@ class Translator:
         }
 
 
-def alpha_channel(image: Image.Image | np.ndarray) -> np.ndarray | None:
-    """The ``(H, W)`` alpha of a PIL image (EXIF orientation applied) or an ``(H, W, 2|4)`` array, or None."""
-    if isinstance(image, Image.Image):
-        if image.mode not in ("RGBA", "LA", "PA") and "transparency" not in image.info:
-            return None
-        return np.asarray(ImageOps.exif_transpose(image).convert("RGBA"))[:, :, 3]
-    array = np.asarray(image)
-    return array[:, :, -1] if array.ndim == 3 and array.shape[2] in (2, 4) else None
+def with_alpha(array: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:
+    """A translated ``(H, W[, C])`` uint8 image with the input's ``(H, W)`` alpha channel appended."""
+    if alpha is None:
+        return array
+    return np.dstack([array, alpha])
 
 
 def check_tensor_images(images: torch.Tensor) -> None:
@@ -524,8 +665,8 @@ def distinct_outputs(jobs: list[tuple[Path, Path]]) -> list[tuple[Path, Path]]:
 
 
 def output_path(target: Path) -> Path:
-    """Keep JPEG as JPEG; everything else is written as lossless PNG."""
-    return target if target.suffix.lower() in (".jpg", ".jpeg", ".png") else target.with_suffix(".png")
+    """Keep JPEG as JPEG and WebP as WebP (where Pillow writes it); everything else is lossless PNG."""
+    return target if target.suffix.lower() in WRITE_FORMATS else target.with_suffix(".png")
 
 
 def pad_to_multiple(images: torch.Tensor, multiple: int) -> torch.Tensor:
