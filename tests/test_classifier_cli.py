@@ -45,6 +45,14 @@ def test_a_tiny_labelled_folder_set_trains_to_high_accuracy_in_seconds(tmp_path)
     assert model.head.out_features == 3
 
 
+def test_domains_pick_and_order_the_class_folders(tmp_path):
+    data = colour_folders(tmp_path / "colours")
+    args = ("--out", tmp_path / "clf.pt", "--steps", 5, "--size", 16)
+    result = invoke("classifier", "train", data, "--domains", "red", "blue", *args)
+    assert result.exit_code == 0, result.output
+    assert load_classifier(tmp_path / "clf.pt")[1]["classes"] == ["red", "blue"]
+
+
 def test_an_attribute_file_trains_one_binary_output_per_attribute(tmp_path):
     from test_stargan import write_attribute_data
 

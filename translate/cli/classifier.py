@@ -34,7 +34,9 @@ def classifier() -> None:
 @click.option("--steps", default=1500, show_default=True, type=click.IntRange(min=1), help="Batches of 64.")
 @click.option("--size", type=click.IntRange(min=16), help="Image side (default: IDX files' own, else 64).")
 @click.option("--channels", type=click.Choice(["1", "3"]), help="Default: 1 for IDX files, else 3.")
-@click.option("--domains", cls=ManyValues, help="Class folders to use, in this order (default: every one).")
+@click.option(
+    "--domains", cls=ManyValues, type=tuple, help="Class folders to use, in this order (default: every one)."
+)
 @click.option("--attributes", help="Attribute file: the attributes to learn, comma-separated (default: all).")
 @click.option("--max-images", type=click.IntRange(min=1), help="At most this many images per class folder.")
 @click.option("--seed", default=0, show_default=True, type=int)
