@@ -91,6 +91,22 @@ def build_task(task: str, **model: object):
     return TASKS.build({"name": task, **DATA_KWARGS.get(task, {}), **config.model})
 
 
+def tiny_cyclegan_run(tmp_path_factory, steps: int = 1):
+    """A tiny CycleGAN trained ``steps`` steps on the demo photo/anime data: the run folder (for module
+    fixtures of the inference tests)."""
+    from translate.api import train
+    from translate.catalog.demo import make_demo_dataset
+
+    root = make_demo_dataset(
+        tmp_path_factory.mktemp("data") / "demo", layout="unaligned", num_train=4, num_test=2, size=TINY_SIZE
+    )
+    layers = [
+        {"data": {"root": str(root), "domains": ["photo", "anime"]}},
+        tiny_overrides("cyclegan", steps=steps),
+    ]
+    return train("cyclegan", overrides=layers, run_dir=tmp_path_factory.mktemp("runs") / "cyclegan")
+
+
 def assert_resuming_changes_nothing(config, tmp_path, dataset=None) -> None:
     """Train ``config`` straight through, and again with a Ctrl-C after step 2 and ``--resume``: every
     weight, optimizer moment, random state and pool must come out bit-identical. ``dataset``: an

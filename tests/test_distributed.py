@@ -122,10 +122,8 @@ class NanOnRank1(Trainer):
         return logged
 
 
-def _worker(rank: int, world_size: int, port: int, root: str) -> None:
-    """One of two processes: a straight 4-step run, a run stopped after step 2 and resumed (pix2pix,
-    then CycleGAN with its image pool), and runs whose loss becomes NaN on rank 1 alone (``on_nan:
-    stop``, then ``rollback``)."""
+def join_process_group_env(rank: int, world_size: int, port: int) -> None:
+    """The environment torchrun gives process ``rank`` of ``world_size`` on this machine, one thread each."""
     os.environ.update(
         MASTER_ADDR="127.0.0.1",
         MASTER_PORT=str(port),
@@ -135,6 +133,13 @@ def _worker(rank: int, world_size: int, port: int, root: str) -> None:
         LOCAL_WORLD_SIZE=str(world_size),
     )
     torch.set_num_threads(1)
+
+
+def _worker(rank: int, world_size: int, port: int, root: str) -> None:
+    """One of two processes: a straight 4-step run, a run stopped after step 2 and resumed (pix2pix,
+    then CycleGAN with its image pool), and runs whose loss becomes NaN on rank 1 alone (``on_nan:
+    stop``, then ``rollback``)."""
+    join_process_group_env(rank, world_size, port)
     import translate.api  # noqa: F401  (registers every component)
     from translate.engine import distributed
 

@@ -200,19 +200,9 @@ def test_switching_ema_on_or_off_on_resume(tmp_path):
 def _two_process_worker(rank: int, world_size: int, port: int, root: str) -> None:
     """One of two gloo processes: a straight run with EMA, evaluation and a best checkpoint, and the same
     run stopped on rank 1 after step 2 and resumed."""
-    import os
+    from test_distributed import BATCH, Pairs, StopsOnRank1, join_process_group_env, pix2pix_config
 
-    from test_distributed import BATCH, Pairs, StopsOnRank1, pix2pix_config
-
-    os.environ.update(
-        MASTER_ADDR="127.0.0.1",
-        MASTER_PORT=str(port),
-        RANK=str(rank),
-        WORLD_SIZE=str(world_size),
-        LOCAL_RANK=str(rank),
-        LOCAL_WORLD_SIZE=str(world_size),
-    )
-    torch.set_num_threads(1)
+    join_process_group_env(rank, world_size, port)
     from translate.engine import distributed
 
     train = {"ema_decay": 0.8, "eval_every": 1, "eval_metrics": ["psnr"], "best_metric": "eval/psnr"}

@@ -7,7 +7,7 @@ import io
 import numpy as np
 import pytest
 import torch
-from conftest import TINY_SIZE, tiny_overrides
+from conftest import TINY_SIZE, tiny_cyclegan_run, tiny_overrides
 from PIL import Image
 
 from translate import Translator
@@ -18,14 +18,7 @@ from translate.errors import CheckpointError, DataError, TranslateError
 
 @pytest.fixture(scope="module")
 def cyclegan_run(tmp_path_factory):
-    root = make_demo_dataset(
-        tmp_path_factory.mktemp("data") / "demo", layout="unaligned", num_train=4, num_test=2, size=TINY_SIZE
-    )
-    layers = [
-        {"data": {"root": str(root), "domains": ["photo", "anime"]}},
-        tiny_overrides("cyclegan", steps=2),
-    ]
-    return train("cyclegan", overrides=layers, run_dir=tmp_path_factory.mktemp("runs") / "cyclegan")
+    return tiny_cyclegan_run(tmp_path_factory, steps=2)
 
 
 def test_tensor_batches_of_any_size_keep_their_size(cyclegan_run):

@@ -6,26 +6,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from conftest import TINY_SIZE, tiny_overrides
+from conftest import tiny_cyclegan_run
 from PIL import Image, JpegImagePlugin, features
 
 from translate import Translator
-from translate.api import train
-from translate.catalog.demo import make_demo_dataset
 from translate.cli import main
 from translate.data.io import read_image_and_alpha, write_image
 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    root = make_demo_dataset(
-        tmp_path_factory.mktemp("data") / "demo", layout="unaligned", num_train=4, num_test=2, size=TINY_SIZE
-    )
-    layers = [
-        {"data": {"root": str(root), "domains": ["photo", "anime"]}},
-        tiny_overrides("cyclegan", steps=1),
-    ]
-    return train("cyclegan", overrides=layers, run_dir=tmp_path_factory.mktemp("runs") / "cyclegan")
+    return tiny_cyclegan_run(tmp_path_factory, steps=1)
 
 
 def noise(height: int, width: int, channels: int = 3, seed: int = 0) -> np.ndarray:

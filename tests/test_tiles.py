@@ -7,12 +7,10 @@ import logging
 
 import pytest
 import torch
-from conftest import TINY_SIZE, tiny_overrides
+from conftest import tiny_cyclegan_run
 from torch import nn
 
 from translate import Translator
-from translate.api import train
-from translate.catalog.demo import make_demo_dataset
 from translate.errors import ConfigError
 from translate.generators.resnet import ResnetGenerator
 from translate.inference import tiles
@@ -193,14 +191,7 @@ def test_batch_norm_on_batch_statistics_is_an_instance_norm_per_image():
 # ------------------------------------------------------------------------------------------ Translator
 @pytest.fixture(scope="module")
 def cyclegan_run(tmp_path_factory):
-    root = make_demo_dataset(
-        tmp_path_factory.mktemp("data") / "demo", layout="unaligned", num_train=4, num_test=2, size=TINY_SIZE
-    )
-    layers = [
-        {"data": {"root": str(root), "domains": ["photo", "anime"]}},
-        tiny_overrides("cyclegan", steps=1),
-    ]
-    return train("cyclegan", overrides=layers, run_dir=tmp_path_factory.mktemp("runs") / "cyclegan")
+    return tiny_cyclegan_run(tmp_path_factory, steps=1)
 
 
 def test_translator_tiles_on_request_and_above_the_pixel_budget(cyclegan_run, monkeypatch, caplog):
