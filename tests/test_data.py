@@ -504,3 +504,12 @@ def test_one_batch_of_emoji_with_domain_subpaths():
     # transparent emoji backgrounds come out white
     white = (batch["A"] > 0.99).all(dim=1).float().mean()
     assert white > 0.2
+
+
+def test_a_domain_named_by_its_training_split_is_evaluated_on_the_sibling_test_split(tmp_path):
+    from translate.data.folders import domain_folder
+
+    for split in ("train", "test"):
+        (tmp_path / "apple" / split).mkdir(parents=True)
+    assert domain_folder(tmp_path, "apple/train", train=True)[0] == tmp_path / "apple" / "train"
+    assert domain_folder(tmp_path, "apple/train", train=False)[0] == tmp_path / "apple" / "test"

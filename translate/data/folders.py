@@ -7,7 +7,8 @@ Unaligned (CycleGAN) under ``root``:
 
 - ``domains=[a, b]`` (each a name or a sub-path such as ``apple/train``): training reads ``root/a``, or
   ``root/a/train`` when that exists; evaluation reads the first of ``root/test/a``, ``root/a/test``,
-  ``root/val/a``, ``root/a/val``, else the training folder (with a warning). The demo data uses
+  ``root/val/a``, ``root/a/val`` (for a domain named by its training split, ``apple/train``: also
+  ``root/apple/test`` and ``root/apple/val``), else the training folder (with a warning). The demo data uses
   ``root/test/a``; per-domain ``train/`` and ``test/`` folders (``emoji/apple/{train,test}``) work as is.
 - ``domains=None``: ``root/trainA`` and ``root/trainB``; evaluation ``testA``/``testB``, else
   ``valA``/``valB``, else the training folders (with a warning).
@@ -77,7 +78,10 @@ def domain_folder(root: Path, domain: str, train: bool) -> tuple[Path, tuple[str
     """The folder of one named domain (see the module docstring) and the sub-folders to leave out of it."""
     folder = root / domain
     if not train:
-        for candidate in (root / "test" / domain, folder / "test", root / "val" / domain, folder / "val"):
+        candidates = [root / "test" / domain, folder / "test", root / "val" / domain, folder / "val"]
+        if folder.name == "train":  # a domain named by its training split (apple/train): its sibling split
+            candidates += [folder.parent / "test", folder.parent / "val"]
+        for candidate in candidates:
             if candidate.is_dir():
                 return candidate, ()
     if (folder / "train").is_dir():
