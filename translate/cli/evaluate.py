@@ -367,10 +367,14 @@ def score_translation(report, suite, run, checkpoint, data_config, name, export,
             report.note("target share needs a domain classifier (this one reads attributes)")
         elif target is None:
             report.note(f"{name}: the model names no target domain: no target share")
-        elif target not in classes:
-            report.note(f"{name}: the classifier's classes ({', '.join(classes)}) do not include {target!r}")
         else:
-            target_class = classes.index(target)
+            # a domain named by a sub-path (apple/train) is the class of its first folder (apple)
+            target = next((t for t in (target, Path(target).parts[0]) if t in classes), target)
+            if target in classes:
+                target_class = classes.index(target)
+            else:
+                known = ", ".join(classes)
+                report.note(f"{name}: the classifier's classes ({known}) do not include {target!r}")
 
     def translate(images: torch.Tensor) -> torch.Tensor:
         return translator.translate_tensor(images).float().cpu()
