@@ -12,6 +12,7 @@ from typing import Any
 import click
 from click.core import ParameterSource
 
+from translate import __version__
 from translate.cli.datasets import datasets as datasets_group
 from translate.errors import StorageError, TrainingInterrupted, TranslateError
 from translate.registry import ALL as REGISTRIES
@@ -100,6 +101,7 @@ def check_writable(folder: Path) -> None:
 
 
 @click.group(cls=FriendlyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "-V", "--version", prog_name="translate")
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
 def main(verbose: bool) -> None:
     """translate: image-to-image translation (pix2pix, CycleGAN, ...)."""
