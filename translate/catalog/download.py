@@ -38,7 +38,7 @@ import urllib.request
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
-from typing import IO
+from typing import IO, Protocol
 
 from tqdm import tqdm
 
@@ -54,6 +54,21 @@ PARTIAL_DIR = ".partial"
 EXTRACT_PREFIX = ".extract-"
 ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz", ".tar", ".zip")
 JUNK = ("__MACOSX", ".DS_Store", "Thumbs.db")
+
+
+class Downloadable(Protocol):
+    """What ``fetch`` and ``verify_file`` read of a catalog entry: a ``DatasetEntry``, or a model of the zoo
+    (``translate.catalog.zoo.ModelEntry``). ``download_command`` (optional) is the command that the
+    by-hand hint of a failed download names (default ``translate datasets download``)."""
+
+    name: str
+    archive: str | None
+    size_bytes: int | None
+    md5: str | None
+    sha256: str | None
+
+    @property
+    def filename(self) -> str: ...
 
 
 class ManualDownloadError(DataError):
@@ -170,7 +185,7 @@ def local_source(source: str) -> Path | None:
     raise DataError(f"unsupported URL scheme {scheme!r} in {source}: use http(s)://, file:// or a path")
 
 
-def _archive_suffix(source: str, entry: DatasetEntry) -> str:
+def _archive_suffix(source: str, entry: Downloadable) -> str:
     tail = urllib.parse.urlparse(source).path.rsplit("/", 1)[-1].lower()
     for suffix in ARCHIVE_SUFFIXES:
         if tail.endswith(suffix):
@@ -178,11 +193,12 @@ def _archive_suffix(source: str, entry: DatasetEntry) -> str:
     return f".{entry.archive}" if entry.archive else ".archive"
 
 
-def _manual_hint(entry: DatasetEntry, source: str) -> str:
+def _manual_hint(entry: Downloadable, source: str) -> str:
     filename = urllib.parse.urlparse(source).path.rsplit("/", 1)[-1] or entry.filename
+    command = getattr(entry, "download_command", "translate datasets download")
     return (
         f"download {source} yourself (browser, wget, a mirror) and run "
-        f"`translate datasets download {entry.name} --url /path/to/{filename}`"
+        f"`{command} {entry.name} --url /path/to/{filename}`"
     )
 
 
@@ -205,7 +221,7 @@ def _warn_if_little_space(root: Path, entry: DatasetEntry) -> None:
 
 
 def fetch(
-    entry: DatasetEntry,
+    entry: Downloadable,
     url: str,
     partial_dir: Path,
     progress: bool = True,
@@ -272,7 +288,7 @@ def _content_range(value: str | None) -> tuple[int | None, int | None]:
 
 
 def _stream(
-    entry: DatasetEntry, url: str, part: Path, meta_file: Path, progress: bool, timeout: float
+    entry: Downloadable, url: str, part: Path, meta_file: Path, progress: bool, timeout: float
 ) -> int | None:
     """One HTTP request: append to or (re)write ``part``; returns the total size the server announced."""
     meta = _read_meta(meta_file)
@@ -359,7 +375,7 @@ def _digests(path: Path, names: list[str]) -> dict[str, str]:
 
 
 def verify_file(
-    path: Path, entry: DatasetEntry, expected_size: int | None = None, delete: bool = True
+    path: Path, entry: Downloadable, expected_size: int | None = None, delete: bool = True
 ) -> None:
     """Check ``path`` against the announced size and the catalog's size/md5/sha256 (where known).
 
