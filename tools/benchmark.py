@@ -178,11 +178,14 @@ def count_flops(fn: Callable[[], Any]) -> int:
     return int(counter.get_total_flops())
 
 
-def gemm_peak_gflops(device: torch.device, n: int = 2048, repeats: int = 5) -> float:
-    """Dense fp32 GEMM throughput (GFLOP/s) of ``torch.mm`` on ``n x n`` matrices: best of ``repeats``."""
-    a = torch.randn(n, n, device=device)
-    b = torch.randn(n, n, device=device)
-    out = torch.empty(n, n, device=device)
+def gemm_peak_gflops(
+    device: torch.device, n: int = 2048, repeats: int = 5, dtype: torch.dtype = torch.float32
+) -> float:
+    """Dense GEMM throughput (GFLOP/s) of ``torch.mm`` on ``n x n`` matrices (fp32 unless ``dtype``):
+    best of ``repeats``."""
+    a = torch.randn(n, n, device=device, dtype=dtype)
+    b = torch.randn(n, n, device=device, dtype=dtype)
+    out = torch.empty(n, n, device=device, dtype=dtype)
     for _ in range(2):
         torch.mm(a, b, out=out)
     best = min(time_call(lambda: torch.mm(a, b, out=out), device) for _ in range(max(repeats, 1)))
@@ -243,6 +246,25 @@ def benchmark_config(
     layers = [{"task": method, "run_dir": run_dir}, TASKS.get(method).default_config, *overrides]
     chosen = build_config(*layers).model
     return build_config(*layers, base_channels_layer(base_channels, chosen), run_layer)
+
+
+FAST_WARMUP = 3
+"""Extra untimed steps of the fast variant: torch.compile recompiles once per network and grad mode."""
+
+
+def fast_config(config: Config, device: torch.device) -> Config:
+    """``config`` with every speed option of the trainer on (bf16 autocast and channels_last apply on
+    CUDA only; compile everywhere)."""
+    on_cuda = device.type == "cuda"
+    train = dataclasses.replace(config.train, compile=True, amp=on_cuda, channels_last=on_cuda)
+    return dataclasses.replace(config, train=train)
+
+
+def describe_fast(config: Config, device: torch.device) -> str:
+    train = config.train
+    parts = ["bf16 autocast"] if train.amp and device.type == "cuda" else []
+    parts += ["channels_last"] if train.channels_last and device.type == "cuda" else []
+    return " + ".join(parts + ["compile"])
 
 
 def plain_optimizer(optimizer: torch.optim.Optimizer) -> torch.optim.Optimizer:
@@ -306,7 +328,7 @@ def bench_one(
             data.direction,
             length=max(16, 2 * batch_size),
         )
-        trainer = Trainer(config, run_dir, dataset=dataset)
+        trainer = Trainer(config, os.path.join(run_dir, "run"), dataset=dataset)
         device, task = trainer.device, trainer.task
         direction, export = next(iter(task.exports().items()))
         generator = task.get_submodule(export.module)
@@ -377,16 +399,26 @@ def bench_one(
 
                 return run
 
-            for variant in variants:
-                for _ in range(args.warmup):
-                    step(variant)()
+            steps = {variant: step(variant) for variant in variants}
+            first_step_s: dict[str, float] = {}
+            if args.fast:
+                fast_trainer = Trainer(
+                    fast_config(config, device), os.path.join(run_dir, "fast"), dataset=dataset
+                )
+                fast_trainer.task.train()
+                fast = f"fast: {describe_fast(fast_trainer.config, device)}, {fused}"
+                steps[fast] = lambda: fast_trainer.train_step(batches)
+                first_step_s[fast] = time_call(steps[fast], device)  # compilation, reported
+            for variant, fn in steps.items():
+                for _ in range(args.warmup + (FAST_WARMUP if variant in first_step_s else 0)):
+                    fn()
             # Interleaved, in alternating order (ABBA...), so that load drifting on a shared machine hits
             # both variants alike; the ratio is of medians.
-            times: dict[str, list[float]] = {v: [] for v in variants}
-            order = list(variants)
+            times: dict[str, list[float]] = {v: [] for v in steps}
+            order = list(steps)
             for r in range(max(args.repeats, 1)):
                 for variant in order if r % 2 == 0 else order[::-1]:
-                    times[variant].append(time_call(step(variant), device))
+                    times[variant].append(time_call(steps[variant], device))
             trainer.optimizers = variants[fused]
             medians = {v: statistics.median(t) for v, t in times.items()}
             for variant, seconds in medians.items():
@@ -412,6 +444,11 @@ def bench_one(
                             "batches_per_step": batches_per_step,
                             "flops_per_step": flops,
                             "times_ms": [t * 1e3 for t in times[variant]],
+                            **(
+                                {"first_step_ms": first_step_s[variant] * 1e3}
+                                if variant in first_step_s
+                                else {}
+                            ),
                         },
                     )
                 )
@@ -426,8 +463,8 @@ def _num(x: float) -> str:
     return f"{x:.1f}" if abs(x) >= 100 else f"{x:.3g}" if abs(x) >= 1e-3 else f"{x:.2e}"
 
 
-def render_table(rows: list[Row], peak: float) -> str:
-    """Markdown table of the rows; the GEMM peak is stated above it."""
+def render_table(rows: list[Row], peak: float, bf16_peak: float | None = None) -> str:
+    """Markdown table of the rows; the GEMM peak (and the bf16 one, measured on GPUs) is stated above it."""
     header = [
         "method",
         "what",
@@ -441,7 +478,8 @@ def render_table(rows: list[Row], peak: float) -> str:
         "ratio vs baseline",
     ]
     lines = [
-        f"Dense fp32 GEMM peak measured in this run: {peak:.1f} GFLOP/s",
+        f"Dense fp32 GEMM peak measured in this run: {peak:.1f} GFLOP/s"
+        + (f"; bf16: {bf16_peak:.1f} GFLOP/s" if bf16_peak else ""),
         "",
         "| " + " | ".join(header) + " |",
         "|" + "|".join(["---"] * 2 + ["---:"] * (len(header) - 2)) + "|",
@@ -501,6 +539,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--no-forward", action="store_true", help="skip the generator forward rows")
     parser.add_argument("--no-train", action="store_true", help="skip the training step rows")
+    parser.add_argument(
+        "--fast",
+        action="store_true",
+        help="also time the step with the trainer's speed options (compile; on CUDA bf16 autocast and "
+        "channels_last too) against the same plain baseline; the first (compiling) step is reported",
+    )
     parser.add_argument("--out", default=None, help="also write the results as JSON here")
     return parser.parse_args(argv)
 
@@ -529,6 +573,10 @@ def run(args: argparse.Namespace, log: Callable[[str], None] = lambda s: None) -
         log(f"{method} {size}px batch {batch}: {time.perf_counter() - started:.1f} s")
     peak_end = gemm_peak_gflops(device, args.gemm_size)
     peak = max(peak_start, peak_end)
+    bf16_peak = None
+    if device.type == "cuda":
+        bf16_peak = gemm_peak_gflops(device, args.gemm_size * 2, dtype=torch.bfloat16)
+        log(f"bf16 GEMM peak: {bf16_peak:.1f} GFLOP/s")
     for row in rows:  # against the best GEMM of the run
         row.pct_of_peak = 100 * row.gflops / peak
     return {
@@ -536,6 +584,7 @@ def run(args: argparse.Namespace, log: Callable[[str], None] = lambda s: None) -
         "gemm_gflops_start": peak_start,
         "gemm_gflops_end": peak_end,
         "gemm_size": args.gemm_size,
+        "bf16_gemm_peak_gflops": bf16_peak,
         "device": str(device),
         "threads": threads,
         "torch": torch.__version__,
@@ -543,7 +592,7 @@ def run(args: argparse.Namespace, log: Callable[[str], None] = lambda s: None) -
         "args": vars(args),
         "rows": [asdict(row) for row in rows],
         "skipped": skipped,
-        "table": render_table(rows, peak),
+        "table": render_table(rows, peak, bf16_peak),
     }
 
 

@@ -87,6 +87,13 @@ class TrainConfig:
     """``auto`` (CUDA when available), ``cpu``, ``cuda``, ``cuda:1``..."""
     amp: bool = False
     """bf16 autocast on CUDA; ignored on CPU, where bf16 is ~100x slower."""
+    channels_last: bool = False
+    """Networks and images in the channels_last memory format on CUDA (faster convolutions with ``amp``);
+    ignored on the CPU, where InstanceNorm2d's backward in channels_last at batch 1 returns wrong input
+    gradients (torch 2.14)."""
+    compile: bool = False
+    """``torch.compile`` every trained network (state dicts and checkpoints are unchanged). The first
+    steps pay the compilation (tens of seconds per network); on the CPU it needs a C++ compiler."""
     init: str = "normal"
     """Weight init: ``normal`` | ``xavier`` | ``kaiming`` | ``orthogonal`` | ``default`` (PyTorch's own)."""
     init_gain: float = 0.02

@@ -96,6 +96,24 @@ def move_batch(batch: Batch, device: torch.device) -> Batch:
     }
 
 
+def channels_last_images(batch: Batch) -> Batch:
+    """The batch's image tensors (4-D) in the channels_last memory format; other entries as they are."""
+
+    def convert(v: Any) -> Any:
+        is_image = isinstance(v, torch.Tensor) and v.dim() == 4
+        return v.contiguous(memory_format=torch.channels_last) if is_image else v
+
+    return {k: convert(v) for k, v in batch.items()}
+
+
+def compile_networks(groups: dict[str, list[nn.Module]]) -> None:
+    """``torch.compile`` each trained network in place: its state dict keeps its keys, so checkpoints,
+    exports and EMA see the same parameters; calls other than ``forward`` stay eager."""
+    for modules in groups.values():
+        for module in modules:
+            module.compile()
+
+
 class Trainer:
     """Trains ``config.task`` into ``run_dir``; ``resume=True`` continues from its latest checkpoint.
 
@@ -133,6 +151,9 @@ class Trainer:
             for module in modules:
                 init_weights(module, config.train.init, config.train.init_gain)
         self._sync_batch_norm = self._spread()
+        self._channels_last = self._use_channels_last()
+        if config.train.compile:
+            compile_networks(groups)
         self.schedule: list[Update] = self.task.schedule(config.train.n_critic)
         unknown = {u.group for u in self.schedule} - set(groups)
         if unknown:
@@ -200,6 +221,20 @@ class Trainer:
         if world.rank:
             seed_everything(distributed.rank_seed(self.config.train.seed, world.rank))
         return synced
+
+    def _use_channels_last(self) -> bool:
+        """``train.channels_last`` on CUDA: the networks' weights in that format now, batches as they come."""
+        if not self.config.train.channels_last:
+            return False
+        if self.device.type != "cuda":
+            log.warning(
+                "train.channels_last is ignored on %s: InstanceNorm2d's backward in channels_last returns "
+                "wrong input gradients there at batch 1",
+                self.device.type,
+            )
+            return False
+        self.task.to(memory_format=torch.channels_last)
+        return True
 
     def _build_ema(self) -> EMA | None:
         """The EMA of the ``generator`` group's modules (else of the exported networks), built after the
@@ -292,7 +327,8 @@ class Trainer:
             seen = self.samples_seen + world.rank * batch_size  # where this process's slice starts
             self.samples_seen += batch_size * world.size
             batch = move_batch(batch, self.device)
-            yield augment(batch, seen) if augment is not None else batch
+            batch = augment(batch, seen) if augment is not None else batch
+            yield channels_last_images(batch) if self._channels_last else batch
 
     def _sample_batch(self) -> Batch | None:
         """Fixed images for the sample grids: the first items, without augmentation (rank 0's, and every
@@ -300,7 +336,8 @@ class Trainer:
         if not (self.world.is_main or self._sync_batch_norm):
             return None
         items = [self.dataset[i] for i in range(min(self.config.train.num_samples, len(self.dataset)))]
-        return move_batch(torch.utils.data.default_collate(items), self.device)
+        batch = move_batch(torch.utils.data.default_collate(items), self.device)
+        return channels_last_images(batch) if self._channels_last else batch
 
     # ----------------------------------------------------------------------------------------- steps
     def _autocast(self) -> contextlib.AbstractContextManager:

@@ -2,8 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import torch
 from torch import Tensor, nn
+
+
+def eager() -> contextlib.AbstractContextManager:
+    """Compiled modules run eagerly inside (torch >= 2.6; older releases have no way to ask)."""
+    if hasattr(torch.compiler, "set_stance"):
+        return torch.compiler.set_stance("force_eager")
+    return contextlib.nullcontext()
 
 
 def gradient_penalty(discriminator: nn.Module, real: Tensor, fake: Tensor) -> Tensor:
@@ -14,10 +23,11 @@ def gradient_penalty(discriminator: nn.Module, real: Tensor, fake: Tensor) -> Te
     adversarial losses average); the gradient norm is taken per sample and squared errors are averaged
     over the batch. A multi-scale D (list output) is penalised per scale and the scales are averaged, as
     its losses are. Of a tuple output (a D with a class head) the first element is used. Computed in
-    float32 with autocast off. ``eps`` comes from the global torch RNG.
+    float32 with autocast off, and eagerly where D is compiled (``train.compile``): compiled graphs have no
+    double backward. ``eps`` comes from the global torch RNG.
     """
     device_type = real.device.type
-    with torch.autocast(device_type, enabled=False):
+    with torch.autocast(device_type, enabled=False), eager():
         real, fake = real.detach().float(), fake.detach().float()
         eps = torch.rand(real.size(0), *([1] * (real.dim() - 1)), device=real.device)
         # Differentiate with respect to a non-leaf copy: torch's module trackers (FlopCounterMode) cannot
