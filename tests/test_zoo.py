@@ -302,3 +302,22 @@ def test_a_download_that_is_no_checkpoint_is_refused_and_not_kept(zoo, server):
         cli_model_run("tiny_style", root, progress=False)
     assert "\n" not in str(info.value)
     assert not (root / "tiny_style").exists() and not list(root.rglob("*.pth*"))
+
+
+def test_apply_with_a_zoo_model_downloads_it_once_and_translates(
+    zoo, server, generator, tmp_path, monkeypatch
+):
+    from PIL import Image
+
+    from translate.cli import main
+
+    monkeypatch.setenv("TRANSLATE_HOME", str(tmp_path / "home"))
+    Image.new("RGB", (32, 32), (200, 40, 10)).save(tmp_path / "photo.png")
+    for _ in range(2):
+        args = ["apply", str(tmp_path / "photo.png"), "--model", "tiny_style", "--out", str(tmp_path / "out")]
+        result = CliRunner().invoke(main, [*args, "--overwrite"])
+        assert result.exit_code == 0, result.output
+        assert (tmp_path / "out" / "photo.png").is_file()
+    assert server.requests == [None]  # downloaded by the first apply, reused by the second
+    both = CliRunner().invoke(main, ["apply", str(tmp_path / "photo.png"), "--model", "x", "--run", "y"])
+    assert both.exit_code == 2 and "one of the two" in both.output

@@ -254,9 +254,12 @@ def train(
 @click.option(
     "--run",
     "run_path",
-    required=True,
     type=click.Path(),
     help="Run folder, checkpoint folder or model.safetensors; or a file of `translate export` (.onnx, .pt).",
+)
+@click.option(
+    "--model",
+    help="A model of the zoo instead of --run (`translate models list`), downloaded on first use.",
 )
 @click.option("--out", "out_dir", default="translated", show_default=True, type=click.Path(file_okay=False))
 @click.option("--direction", help="Which export of the model (CycleGAN: a2b or b2a; see `translate info`).")
@@ -311,7 +314,8 @@ def train(
 @checkpoint_option
 def apply(
     inputs: tuple[str, ...],
-    run_path: str,
+    run_path: str | None,
+    model: str | None,
     out_dir: str,
     direction: str | None,
     target: str | None,
@@ -331,6 +335,12 @@ def apply(
     from translate.engine.device import resolve_device
     from translate.inference import Translator
 
+    if (run_path is None) == (model is None):
+        raise click.UsageError("give the model as --run RUN or --model NAME (one of the two)")
+    if model is not None:
+        from translate.cli.models import model_run
+
+        run_path = str(model_run(model))
     translator = Translator.from_run(
         run_path,
         direction=direction,
@@ -491,3 +501,13 @@ main.add_command(report_command, "report")
 from translate.cli.export import export as export_command  # noqa: E402
 
 main.add_command(export_command, "export")
+
+from translate.cli.models import import_checkpoint as import_group  # noqa: E402
+from translate.cli.models import models as models_group  # noqa: E402
+
+main.add_command(models_group, "models")
+main.add_command(import_group, "import")
+
+from translate.cli.serve import serve as serve_command  # noqa: E402  (uses device_option above)
+
+main.add_command(serve_command, "serve")

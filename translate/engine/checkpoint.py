@@ -432,6 +432,13 @@ def optimizer_from_tensors(
             index, name = key[len(prefix) + 1 :].split("/", 1)
             state.setdefault(int(index), {})[name] = value
     optimizer.load_state_dict({"state": state, "param_groups": param_groups})
+    # Moments were saved contiguous; a parameter in channels_last (train.channels_last) needs them in its
+    # layout, which fused and foreach optimizers require.
+    for group in optimizer.param_groups:
+        for param in group["params"]:
+            for name, value in optimizer.state.get(param, {}).items():
+                if value.shape == param.shape and value.stride() != param.stride():
+                    optimizer.state[param][name] = torch.empty_like(param, dtype=value.dtype).copy_(value)
 
 
 def random_state() -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
