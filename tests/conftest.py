@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 import torch
 
 import translate.api  # noqa: F401  (registers every component)
+
+# Translators run the plain generator in tests (compiling each tiny model would cost seconds), also in the
+# commands tests start; tests/test_fast_inference.py asks for the fast path explicitly.
+os.environ["TRANSLATE_FAST"] = "0"
 
 SHARED_DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 

@@ -310,6 +310,13 @@ def train(
     help="onnxruntime: run the model exported to ONNX (a temporary file for a run folder; needs "
     'pip install "translate[onnx]"). Default: torch, or what an exported --run file needs.',
 )
+@click.option(
+    "--fast/--no-fast",
+    default=True,
+    show_default=True,
+    help="Run a compiled copy of the generator (compiled once per image size, checked against the plain "
+    "one: used only where it matches to 1e-4).",
+)
 @device_option
 @checkpoint_option
 def apply(
@@ -327,6 +334,7 @@ def apply(
     tile: int | None,
     overlap: int,
     backend: str | None,
+    fast: bool,
     device: str,
     checkpoint: str | None,
 ) -> None:
@@ -349,6 +357,7 @@ def apply(
         backend=backend,
         tile=tile,
         overlap=overlap,
+        fast=None if fast else False,  # None: on unless TRANSLATE_FAST=0
     )
     check_writable(Path(out_dir))
     written = translator.apply_paths(

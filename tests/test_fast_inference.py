@@ -1,0 +1,117 @@
+"""The fast inference path: exact rewrites, the self-check against the plain generator, and the fallback."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+import torch
+from torch import nn
+
+from translate.inference import Translator
+from translate.inference.fast import FastPath, ShuffledTransposedConv, rewrite_transposed_convs
+from translate.registry import GENERATORS
+
+
+@pytest.mark.parametrize(
+    ("kernel", "padding", "output_padding"),
+    [(4, 1, 0), (3, 1, 1)],  # U-Net's and the ResNet generator's upsampling
+)
+@pytest.mark.parametrize("bias", [True, False])
+def test_a_stride_2_transposed_conv_equals_four_convs_and_a_pixel_shuffle(
+    kernel, padding, output_padding, bias
+):
+    torch.manual_seed(0)
+    transposed = nn.ConvTranspose2d(6, 5, kernel, 2, padding, output_padding=output_padding, bias=bias)
+    x = torch.randn(2, 6, 7, 9)
+    rewritten = ShuffledTransposedConv(transposed)
+    expected = transposed(x)
+    assert rewritten(x).shape == expected.shape == (2, 5, 14, 18)
+    torch.testing.assert_close(rewritten(x), expected, atol=1e-5, rtol=1e-5)
+
+
+def test_only_transposed_convs_the_rewrite_reproduces_are_rewritten():
+    odd = nn.ConvTranspose2d(3, 3, 3, 2, 1)  # output 2H - 1, not 2H
+    assert not ShuffledTransposedConv.fits(odd)
+    assert not ShuffledTransposedConv.fits(nn.ConvTranspose2d(3, 3, 4, 2, 1, groups=3))
+    assert ShuffledTransposedConv.fits(nn.ConvTranspose2d(3, 3, 4, 2, 1))
+
+
+@pytest.mark.parametrize(
+    ("name", "rewritten"),
+    [("unet", 5), ("resnet_6blocks", 2)],
+)
+def test_the_rewritten_generator_translates_like_the_original(name, rewritten):
+    torch.manual_seed(0)
+    options = {"num_downs": 5} if name == "unet" else {}
+    generator = GENERATORS.build({"name": name, "base_channels": 4, **options}).eval()
+    copy, count = rewrite_transposed_convs(generator)
+    assert count == rewritten
+    assert not any(isinstance(m, nn.ConvTranspose2d) for m in copy.modules())
+    assert any(isinstance(m, nn.ConvTranspose2d) for m in generator.modules())  # the original is untouched
+    x = torch.rand(1, 3, 64, 64) * 2 - 1
+    with torch.no_grad():
+        torch.testing.assert_close(copy(x), generator(x), atol=1e-5, rtol=1e-5)
+
+
+def tiny_generator() -> nn.Module:
+    torch.manual_seed(0)
+    return GENERATORS.build({"name": "resnet_6blocks", "base_channels": 4}).eval()
+
+
+def test_the_fast_path_checks_each_shape_once_and_then_runs_compiled(caplog):
+    generator = tiny_generator()
+    fast = FastPath(generator)
+    x = torch.rand(2, 3, 32, 32) * 2 - 1
+    with torch.no_grad(), caplog.at_level(logging.INFO):
+        first, second = fast(x), fast(x)
+        expected = generator(x)
+    assert "fast path compiled for 1x3x32x32" in caplog.text  # the one-off cost is reported
+    torch.testing.assert_close(first, expected, atol=1e-4, rtol=0)
+    torch.testing.assert_close(second, expected, atol=1e-4, rtol=0)
+    assert list(fast.build_seconds) == [(((1, 3, 32, 32), torch.float32, "cpu"),)]  # per image: any batch
+
+
+class Drifts(nn.Module):
+    """A network whose rewritten copy cannot be exact: its output depends on being the original."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 3, 1)
+        self.original = True
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(x) + (0 if self.original else 0.01)
+
+
+def test_a_fast_path_that_is_not_exact_falls_back_to_the_plain_network_with_a_note(caplog, monkeypatch):
+    network = Drifts().eval()
+    import translate.inference.fast as fast_module
+
+    def drifting_copy(net, compile):
+        copy, _ = rewrite_transposed_convs(net)
+        copy.original = False
+        return copy
+
+    monkeypatch.setattr(fast_module, "fast_network", drifting_copy)
+    fast = FastPath(network)
+    x = torch.rand(1, 3, 8, 8)
+    with caplog.at_level(logging.INFO):
+        out = [fast(x) for _ in range(3)]
+    assert "differs from the plain network by 0.01" in caplog.text
+    for y in out:
+        assert torch.equal(y, network(x))
+
+
+def test_translator_uses_the_fast_path_by_default_and_not_with_fast_false(monkeypatch):
+    monkeypatch.delenv("TRANSLATE_FAST")
+    generator = tiny_generator()
+    x = torch.rand(1, 3, 32, 32) * 2 - 1
+    fast = Translator(generator, 3, 3)
+    plain = Translator(generator, 3, 3, fast=False)
+    torch.testing.assert_close(fast.translate_tensor(x), plain.translate_tensor(x), atol=1e-4, rtol=0)
+    fast.translate_tensor(x)
+    assert fast._fast is not None and fast._fast.build_seconds
+    assert plain._fast is None
+    monkeypatch.setenv("TRANSLATE_FAST", "0")
+    assert Translator(generator, 3, 3)._fast is None

@@ -1,0 +1,198 @@
+"""The fast inference path: the same generator, rewritten for speed and checked against itself.
+
+``fast_network(generator)`` returns an equivalent network for eval-mode inference:
+
+- every stride-2 transposed convolution becomes an ordinary convolution followed by ``PixelShuffle(2)``
+  (exact: each of the four output phases is a convolution of the input with a sub-kernel; oneDNN has a
+  fast path for convolutions that its transposed convolutions miss);
+- weights and activations in the channels_last memory format;
+- optionally ``torch.compile`` with constant weights (inductor's freezing), per input shape.
+
+``FastPath`` runs it, checks its first output for each input shape against the plain network (max |diff|
+<= ``tolerance``) and falls back to the plain network, with a one-line note, where it is not exact or
+cannot be built. What compilation costs is logged once per shape.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import time
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+log = logging.getLogger(__name__)
+
+FAST_ENV = "TRANSLATE_FAST"
+"""``TRANSLATE_FAST=0`` in the environment turns the fast path off where it is not asked for explicitly."""
+
+TOLERANCE = 1e-4
+"""The largest difference to the plain network (outputs in [-1, 1]) at which the fast path is used."""
+
+
+def phase_taps(size: int, padding: int) -> dict[tuple[int, int], int]:
+    """Along one axis of a stride-2 transposed convolution: ``{(phase a, input offset d): kernel tap k}``,
+    output ``2m + a`` taking input ``m + d`` through tap ``k`` (``2(m + d) - padding + k = 2m + a``)."""
+    return {(a, (a + padding - k) // 2): k for a in (0, 1) for k in range(size) if (a + padding - k) % 2 == 0}
+
+
+def span(taps: dict[tuple[int, int], int]) -> tuple[int, int]:
+    """The lowest input offset of ``taps`` and how many offsets they span (the ordinary kernel's size)."""
+    offsets = [d for _, d in taps]
+    return min(offsets), max(offsets) - min(offsets) + 1
+
+
+class ShuffledTransposedConv(nn.Module):
+    """A stride-2 ``ConvTranspose2d`` computed as four ordinary convolutions, one per output phase (even
+    or odd row x even or odd column), each with the sub-kernel of the taps that reach that phase, then
+    interleaved by ``PixelShuffle(2)``: the same numbers and FLOPs, in oneDNN's fast convolution."""
+
+    def __init__(self, transposed: nn.ConvTranspose2d) -> None:
+        super().__init__()
+        weight = transposed.weight.detach()  # (in, out, kh, kw)
+        row_taps, col_taps = (phase_taps(k, p) for k, p in zip(transposed.kernel_size, transposed.padding))
+        self.phases = nn.ModuleList()
+        self.pads: list[tuple[int, int, int, int]] = []
+        for a, b in ((0, 0), (0, 1), (1, 0), (1, 1)):
+            rows = sorted((d, k) for (phase, d), k in row_taps.items() if phase == a)
+            cols = sorted((d, k) for (phase, d), k in col_taps.items() if phase == b)
+            kernel = weight[:, :, [k for _, k in rows]][:, :, :, [k for _, k in cols]]
+            conv = nn.Conv2d(
+                weight.shape[0], weight.shape[1], kernel.shape[2:], bias=transposed.bias is not None
+            )
+            conv.weight.data = kernel.transpose(0, 1).contiguous()
+            if transposed.bias is not None:
+                conv.bias.data = transposed.bias.detach().clone()
+            self.phases.append(conv)
+            # F.pad's order: left, right, top, bottom; input m + d for output phase row m
+            self.pads.append((-cols[0][0], cols[-1][0], -rows[0][0], rows[-1][0]))
+        self.shuffle = nn.PixelShuffle(2)
+
+    @staticmethod
+    def fits(module: nn.Module) -> bool:
+        """A transposed convolution this rewrite reproduces: stride 2, no groups or dilation, and an output
+        of exactly twice the input (``kernel - 2 * padding + output_padding == 2``)."""
+        if not isinstance(module, nn.ConvTranspose2d):
+            return False
+        return (
+            module.stride == (2, 2)
+            and module.groups == 1
+            and module.dilation == (1, 1)
+            and module.padding_mode == "zeros"
+            and all(
+                k - 2 * p + op == 2
+                for k, p, op in zip(module.kernel_size, module.padding, module.output_padding)
+            )
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        phases = [conv(F.pad(x, pad)) for conv, pad in zip(self.phases, self.pads)]
+        stacked = torch.stack(phases, dim=2)  # (N, C, 4, H, W): channel c * 4 + 2a + b, as PixelShuffle reads
+        return self.shuffle(stacked.flatten(1, 2))
+
+
+def rewrite_transposed_convs(network: nn.Module) -> tuple[nn.Module, int]:
+    """A copy of ``network`` with every fitting transposed convolution as ``ShuffledTransposedConv``;
+    returns it and how many were rewritten."""
+    network = copy.deepcopy(network)
+    count = 0
+    for module in list(network.modules()):
+        for child_name, child in list(module.named_children()):
+            if ShuffledTransposedConv.fits(child):
+                setattr(module, child_name, ShuffledTransposedConv(child))
+                count += 1
+    return network, count
+
+
+def fast_network(network: nn.Module, compile: bool = False) -> nn.Module:
+    """An eval-mode copy of ``network`` with its transposed convolutions rewritten, in channels_last, and
+    with ``compile``: compiled by inductor with its weights as constants (freezing)."""
+    fast, _ = rewrite_transposed_convs(network)
+    fast = fast.eval().to(memory_format=torch.channels_last)
+    for p in fast.parameters():
+        p.requires_grad_(False)
+    if compile:
+        import torch._inductor.config as inductor_config
+
+        inductor_config.freezing = True  # weights are constants of the compiled graph: folded, prepacked
+        fast = torch.compile(fast, dynamic=False)
+    return fast
+
+
+MAX_SHAPES = 4
+"""Input shapes compiled per model; images of further shapes run the plain network (with a note)."""
+
+
+class FastPath:
+    """Runs ``network`` (eval mode, no grad) through ``fast_network``; each new input shape is checked
+    once against the plain network and the fast path is used for it only when exact to ``tolerance``.
+    ``compile``: compile per shape (a one-off cost of seconds, logged; at most ``MAX_SHAPES`` shapes), else
+    rewrite and channels_last alone. On the CPU batches run one image at a time (as fast: the work is
+    compute-bound), so that one compiled graph serves every batch size. Anything that fails to build or
+    run falls back to the plain network with a one-line note."""
+
+    def __init__(self, network: nn.Module, compile: bool = True, tolerance: float = TOLERANCE) -> None:
+        self.network = network
+        self.compile = compile
+        self.tolerance = tolerance
+        self._fast: nn.Module | None = None
+        self._exact: dict[tuple, bool] = {}
+        """Per input signature (shapes, dtype, device): whether the fast path matched the plain one."""
+        self.build_seconds: dict[tuple, float] = {}
+        """Per input signature: seconds of the first fast call (compilation included)."""
+
+    @torch.no_grad()
+    def __call__(self, *inputs: torch.Tensor) -> torch.Tensor:
+        if inputs[0].device.type == "cpu" and len(inputs[0]) > 1:
+            return torch.cat([self(*(x[i : i + 1] for x in inputs)) for i in range(len(inputs[0]))])
+        key = tuple((tuple(x.shape), x.dtype, x.device.type) for x in inputs)
+        exact = self._exact.get(key)
+        if exact is None and len(self._exact) >= MAX_SHAPES and self.compile:
+            log.info(
+                "fast path: more than %d input shapes; %s runs the plain network",
+                MAX_SHAPES,
+                describe(inputs),
+            )
+            exact = self._exact[key] = False
+        if exact is False:
+            return self.network(*inputs)
+        fast_inputs = tuple(
+            x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x for x in inputs
+        )
+        if exact:
+            return self._fast(*fast_inputs).contiguous()
+        plain = self.network(*inputs)
+        try:
+            if self._fast is None:
+                self._fast = fast_network(self.network, self.compile)
+            started = time.perf_counter()
+            fast = self._fast(*fast_inputs).contiguous()
+            self.build_seconds[key] = time.perf_counter() - started
+        except Exception as exc:  # noqa: BLE001  (any failure to build or run: the plain network is there)
+            self._exact[key] = False
+            log.info("fast path unavailable (%s: %s); running the plain network", type(exc).__name__, exc)
+            return plain
+        difference = float((fast - plain).abs().max())
+        self._exact[key] = difference <= self.tolerance
+        if not self._exact[key]:
+            log.info(
+                "fast path differs from the plain network by %.2g (> %.0e) on %s: running the plain network",
+                difference,
+                self.tolerance,
+                describe(inputs),
+            )
+        elif self.compile:
+            log.info(
+                "fast path compiled for %s in %.1f s (once per shape; checked against the plain network: "
+                "max difference %.1e)",
+                describe(inputs),
+                self.build_seconds[key],
+                difference,
+            )
+        return plain
+
+
+def describe(inputs: tuple[torch.Tensor, ...]) -> str:
+    return ", ".join("x".join(map(str, x.shape)) for x in inputs)
