@@ -88,7 +88,7 @@ def test_a_fast_path_that_is_not_exact_falls_back_to_the_plain_network_with_a_no
     network = Drifts().eval()
     import translate.inference.fast as fast_module
 
-    def drifting_copy(net, compile):
+    def drifting_copy(net, compile, rewrite):
         copy, _ = rewrite_transposed_convs(net)
         copy.original = False
         return copy

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import inspect
 import itertools
 import json
@@ -50,6 +51,7 @@ import translate.api  # noqa: F401  (registers every component)
 from translate.config import Config, build_config, parse_override
 from translate.engine.trainer import Trainer, resolve_device
 from translate.errors import ConfigError
+from translate.inference.fast import FastPath
 from translate.labels import HAIR_COLOURS, LabelSpace
 from translate.registry import DISCRIMINATORS, GENERATORS, TASKS, accepted_kwargs
 from translate.tasks.base import IMAGE_AND_TARGET_TO_IMAGE, NOISE_TO_IMAGE
@@ -169,6 +171,22 @@ def median_time(fn: Callable[[], Any], device: torch.device, repeats: int, warmu
     for _ in range(warmup):
         fn()
     return statistics.median(time_call(fn, device) for _ in range(max(repeats, 1)))
+
+
+def interleaved_times(
+    variants: dict[str, Callable[[], Any]], device: torch.device, repeats: int, warmup: int
+) -> dict[str, list[float]]:
+    """Seconds of each variant's calls, interleaved in alternating order (ABBA...) so that load drifting
+    on a shared machine hits every variant alike."""
+    for fn in variants.values():
+        for _ in range(warmup):
+            fn()
+    times: dict[str, list[float]] = {name: [] for name in variants}
+    order = list(variants)
+    for r in range(max(repeats, 1)):
+        for name in order if r % 2 == 0 else order[::-1]:
+            times[name].append(time_call(variants[name], device))
+    return times
 
 
 def count_flops(fn: Callable[[], Any]) -> int:
@@ -357,24 +375,42 @@ def bench_one(
             task.eval()
             with torch.no_grad():
                 flops = count_flops(lambda: generator(*inputs))
-                seconds = median_time(lambda: generator(*inputs), device, args.repeats, args.warmup)
+                variants = {"generator forward": lambda: generator(*inputs)}
+                first_call_s: dict[str, float] = {}
+                if args.fast:
+                    for label, rewrite in (("", False), (" + pixel-shuffle rewrite", True)):
+                        name = f"generator forward (fast path{label})"
+                        fast = FastPath(generator, rewrite=rewrite)
+                        variants[name] = functools.partial(fast, *inputs)
+                        first_call_s[name] = time_call(variants[name], device)  # compiles and checks
+                times = interleaved_times(variants, device, args.repeats, args.warmup)
             task.train()
-            gflops = flops / seconds / 1e9
-            rows.append(
-                Row(
-                    method,
-                    "generator forward",
-                    size,
-                    batch_size,
-                    seconds * 1e3,
-                    batch_size / seconds,
-                    flops / batch_size / 1e9,
-                    "image",
-                    gflops,
-                    100 * gflops / peak,
-                    details={**common, "flops_per_batch": flops},
+            plain = statistics.median(times["generator forward"])
+            for what, samples in times.items():
+                seconds = statistics.median(samples)
+                gflops = flops / seconds / 1e9
+                rows.append(
+                    Row(
+                        method,
+                        what,
+                        size,
+                        batch_size,
+                        seconds * 1e3,
+                        batch_size / seconds,
+                        flops / batch_size / 1e9,
+                        "image",
+                        gflops,
+                        100 * gflops / peak,
+                        ratio=plain / seconds if args.fast else None,
+                        baseline="plain eager forward",
+                        details={
+                            **common,
+                            "flops_per_batch": flops,
+                            "times_ms": [t * 1e3 for t in samples],
+                            **({"first_call_ms": first_call_s[what] * 1e3} if what in first_call_s else {}),
+                        },
+                    )
                 )
-            )
 
         if not args.no_train:
             task.train()
@@ -409,16 +445,10 @@ def bench_one(
                 fast = f"fast: {describe_fast(fast_trainer.config, device)}, {fused}"
                 steps[fast] = lambda: fast_trainer.train_step(batches)
                 first_step_s[fast] = time_call(steps[fast], device)  # compilation, reported
-            for variant, fn in steps.items():
-                for _ in range(args.warmup + (FAST_WARMUP if variant in first_step_s else 0)):
+            for variant, fn in steps.items():  # compiled steps recompile once per network and grad mode
+                for _ in range(FAST_WARMUP if variant in first_step_s else 0):
                     fn()
-            # Interleaved, in alternating order (ABBA...), so that load drifting on a shared machine hits
-            # both variants alike; the ratio is of medians.
-            times: dict[str, list[float]] = {v: [] for v in steps}
-            order = list(steps)
-            for r in range(max(args.repeats, 1)):
-                for variant in order if r % 2 == 0 else order[::-1]:
-                    times[variant].append(time_call(steps[variant], device))
+            times = interleaved_times(steps, device, args.repeats, args.warmup)
             trainer.optimizers = variants[fused]
             medians = {v: statistics.median(t) for v, t in times.items()}
             for variant, seconds in medians.items():
@@ -486,7 +516,7 @@ def render_table(rows: list[Row], peak: float, bf16_peak: float | None = None) -
     ]
     for row in rows:
         ratio = "-" if row.ratio is None else f"{row.ratio:.2f}x vs {row.baseline}"
-        if row.ratio == 1.0 and "plain" in row.what:
+        if row.ratio == 1.0 and ("plain" in row.what or row.what == "generator forward"):
             ratio = "1.00x (baseline)"
         unit = "img" if row.gflop_per_unit == "image" else "step"
         cells = [

@@ -1,12 +1,10 @@
 """The fast inference path: the same generator, rewritten for speed and checked against itself.
 
-``fast_network(generator)`` returns an equivalent network for eval-mode inference:
-
-- every stride-2 transposed convolution becomes an ordinary convolution followed by ``PixelShuffle(2)``
-  (exact: each of the four output phases is a convolution of the input with a sub-kernel; oneDNN has a
-  fast path for convolutions that its transposed convolutions miss);
-- weights and activations in the channels_last memory format;
-- optionally ``torch.compile`` with constant weights (inductor's freezing), per input shape.
+``fast_network(generator)`` returns an equivalent network for eval-mode inference: weights and
+activations in the channels_last memory format, compiled by ``torch.compile`` with constant weights
+(inductor's freezing: norms and activations fused, weights prepacked), per input shape. Optionally every
+stride-2 transposed convolution becomes four ordinary convolutions interleaved by ``PixelShuffle(2)``
+(exact: each output phase is a convolution of the input with a sub-kernel).
 
 ``FastPath`` runs it, checks its first output for each input shape against the plain network (max |diff|
 <= ``tolerance``) and falls back to the plain network, with a one-line note, where it is not exact or
@@ -106,17 +104,19 @@ def rewrite_transposed_convs(network: nn.Module) -> tuple[nn.Module, int]:
     return network, count
 
 
-def fast_network(network: nn.Module, compile: bool = False) -> nn.Module:
-    """An eval-mode copy of ``network`` with its transposed convolutions rewritten, in channels_last, and
-    with ``compile``: compiled by inductor with its weights as constants (freezing)."""
-    fast, _ = rewrite_transposed_convs(network)
+def fast_network(network: nn.Module, compile: bool = True, rewrite: bool = False) -> nn.Module:
+    """An eval-mode copy of ``network`` in channels_last, with ``compile``: compiled by inductor with its
+    weights as constants (freezing: folded and prepacked); with ``rewrite``: its transposed convolutions as
+    ``ShuffledTransposedConv`` (off by default: with torch 2.14's oneDNN on the CPU, transposed convolutions
+    already run near the GEMM peak and the rewrite measured 0.9x; tools/benchmark.py --fast shows it)."""
+    fast = rewrite_transposed_convs(network)[0] if rewrite else copy.deepcopy(network)
     fast = fast.eval().to(memory_format=torch.channels_last)
     for p in fast.parameters():
         p.requires_grad_(False)
     if compile:
         import torch._inductor.config as inductor_config
 
-        inductor_config.freezing = True  # weights are constants of the compiled graph: folded, prepacked
+        inductor_config.freezing = True
         fast = torch.compile(fast, dynamic=False)
     return fast
 
@@ -128,14 +128,18 @@ MAX_SHAPES = 4
 class FastPath:
     """Runs ``network`` (eval mode, no grad) through ``fast_network``; each new input shape is checked
     once against the plain network and the fast path is used for it only when exact to ``tolerance``.
-    ``compile``: compile per shape (a one-off cost of seconds, logged; at most ``MAX_SHAPES`` shapes), else
-    rewrite and channels_last alone. On the CPU batches run one image at a time (as fast: the work is
-    compute-bound), so that one compiled graph serves every batch size. Anything that fails to build or
-    run falls back to the plain network with a one-line note."""
 
-    def __init__(self, network: nn.Module, compile: bool = True, tolerance: float = TOLERANCE) -> None:
+    ``compile``: compile per shape (a one-off cost of seconds, logged; at most ``MAX_SHAPES`` shapes),
+    else channels_last alone; ``rewrite``: also rewrite the transposed convolutions. On the CPU batches run
+    one image at a time (as fast: the work is compute-bound), so that one compiled graph serves every batch
+    size. Anything that fails to build or run falls back to the plain network with a one-line note."""
+
+    def __init__(
+        self, network: nn.Module, compile: bool = True, tolerance: float = TOLERANCE, rewrite: bool = False
+    ) -> None:
         self.network = network
         self.compile = compile
+        self.rewrite = rewrite
         self.tolerance = tolerance
         self._fast: nn.Module | None = None
         self._exact: dict[tuple, bool] = {}
@@ -166,7 +170,7 @@ class FastPath:
         plain = self.network(*inputs)
         try:
             if self._fast is None:
-                self._fast = fast_network(self.network, self.compile)
+                self._fast = fast_network(self.network, self.compile, self.rewrite)
             started = time.perf_counter()
             fast = self._fast(*fast_inputs).contiguous()
             self.build_seconds[key] = time.perf_counter() - started
