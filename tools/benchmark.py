@@ -54,7 +54,7 @@ from translate.errors import ConfigError
 from translate.inference.fast import FastPath
 from translate.labels import HAIR_COLOURS, LabelSpace
 from translate.registry import DISCRIMINATORS, GENERATORS, TASKS, accepted_kwargs
-from translate.tasks.base import IMAGE_AND_TARGET_TO_IMAGE, NOISE_TO_IMAGE
+from translate.tasks.base import IMAGE_AND_TARGET_TO_IMAGE, IMAGE_TO_IMAGE, NOISE_TO_IMAGE
 
 LABELS = LabelSpace.with_groups(["Black_Hair", "Blond_Hair", "Brown_Hair", "Male", "Young"], [HAIR_COLOURS])
 CLASSES = [str(i) for i in range(10)]
@@ -375,6 +375,7 @@ def bench_one(
             task.eval()
             with torch.no_grad():
                 flops = count_flops(lambda: generator(*inputs))
+                common["flops_per_image"] = flops / batch_size
                 variants = {"generator forward": lambda: generator(*inputs)}
                 first_call_s: dict[str, float] = {}
                 if args.fast:
@@ -411,6 +412,9 @@ def bench_one(
                         },
                     )
                 )
+
+        if args.apply and export.kind == IMAGE_TO_IMAGE:
+            rows.append(bench_apply(method, size, batch_size, args, generator, export, peak, common))
 
         if not args.no_train:
             task.train()
@@ -483,6 +487,69 @@ def bench_one(
                     )
                 )
         return rows
+
+
+def bench_apply(
+    method: str,
+    size: int,
+    batch_size: int,
+    args: argparse.Namespace,
+    generator: torch.nn.Module,
+    export: Any,
+    peak: float,
+    common: dict[str, Any],
+) -> Row:
+    """``Translator.apply_paths`` on a folder of ``args.apply`` JPEGs of ``size`` px, against the network
+    time of the same images (``translate_tensor`` on tensors already in memory, same batches): the ratio is
+    network time / apply time, so 1.0 means reading, resizing and writing are completely hidden."""
+    import numpy as np
+    from PIL import Image
+
+    from translate.inference import Translator
+
+    device = next(generator.parameters()).device
+    translator = Translator(generator, export.in_channels, export.out_channels, device, fast=args.fast)
+    rng = np.random.default_rng(0)
+    with tempfile.TemporaryDirectory(prefix="translate-apply-") as folder:
+        inputs = os.path.join(folder, "in")
+        os.makedirs(inputs)
+        arrays = [rng.integers(0, 256, (size, size, 3), dtype=np.uint8) for _ in range(args.apply)]
+        for i, array in enumerate(arrays):
+            Image.fromarray(array).save(os.path.join(inputs, f"{i:04d}.jpg"), quality=95)
+        tensors = [translator.to_tensor(array) for array in arrays]
+        translator.translate_many(tensors[:batch_size], batch_size)  # warm-up (and the fast path's compile)
+
+        def network() -> None:
+            translator.translate_many(tensors, batch_size)
+
+        def apply() -> None:
+            translator.apply_paths(
+                [inputs], os.path.join(folder, "out"), batch_size, progress=False, overwrite=True
+            )
+
+        times = interleaved_times({"network": network, "apply": apply}, device, max(args.repeats // 2, 1), 0)
+    seconds = statistics.median(times["apply"])
+    network_seconds = statistics.median(times["network"])
+    flops = common.get("flops_per_image", 0)
+    return Row(
+        method,
+        f"apply folder ({args.apply} JPEGs{', fast path' if args.fast else ''})",
+        size,
+        batch_size,
+        seconds * 1e3,
+        args.apply / seconds,
+        flops / 1e9,
+        "image",
+        flops * args.apply / seconds / 1e9,
+        100 * flops * args.apply / seconds / 1e9 / peak,
+        ratio=network_seconds / seconds,
+        baseline="the network alone on the same images (1.00x: I/O fully hidden)",
+        details={
+            **common,
+            "network_ms": network_seconds * 1e3,
+            "times_ms": [t * 1e3 for t in times["apply"]],
+        },
+    )
 
 
 # --------------------------------------------------------------------------------------------- output
@@ -569,6 +636,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--no-forward", action="store_true", help="skip the generator forward rows")
     parser.add_argument("--no-train", action="store_true", help="skip the training step rows")
+    parser.add_argument(
+        "--apply",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also time `apply` on a folder of N JPEGs against the network alone on the same images",
+    )
     parser.add_argument(
         "--fast",
         action="store_true",

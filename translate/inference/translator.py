@@ -16,6 +16,7 @@ import logging
 import os
 from collections import defaultdict
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -536,26 +537,28 @@ class Translator:
                     bar.update(1)
             self.report.translated = written
             return written
-        with tqdm(total=len(jobs), desc="translate", unit="img", disable=not progress) as bar:
+        # Reading the next chunk and writing the last one overlap the network (threads: decoding,
+        # encoding and torch release the GIL).
+        with (
+            tqdm(total=len(jobs), desc="translate", unit="img", disable=not progress) as bar,
+            ThreadPoolExecutor(1, thread_name_prefix="read") as reader,
+            ThreadPoolExecutor(1, thread_name_prefix="write") as writer,
+        ):
+            saved: list[Future[Path]] = []  # the last chunk's writes, collected after the next chunk
             done = 0
+            next_chunk = reader.submit(self._read_chunk, jobs, done, batch_size)
             while done < len(jobs):
-                chunk = jobs[done : done + batch_size]
-                tensors, alphas, readable, sources, pixels = [], [], [], [], 0
-                for count, (src, destination) in enumerate(chunk, 1):
-                    try:
-                        colour, alpha = read_image_and_alpha(src, channels=self.in_channels)
-                        tensors.append(self.to_tensor(colour))
-                        alphas.append(alpha)
-                        readable.append((src, destination))
-                        sources.append(known_labels.get(src.name))
-                        pixels += colour.shape[0] * colour.shape[1]
-                    except UnreadableImageError as exc:
+                count, items = next_chunk.result()
+                done += count
+                if done < len(jobs):
+                    next_chunk = reader.submit(self._read_chunk, jobs, done, batch_size)
+                readable = [item for item in items if not isinstance(item[2], UnreadableImageError)]
+                for src, _, exc, _ in items:
+                    if isinstance(exc, UnreadableImageError):
                         log.warning("skipping %s", exc)
                         self.report.failed.append((src, exc.reason))
-                    if pixels > TILE_ABOVE_PIXELS:  # huge images: one in memory at a time
-                        chunk = chunk[:count]
-                        break
-                done += len(chunk)
+                tensors = [tensor for _, _, tensor, _ in readable]
+                sources = [known_labels.get(src.name) for src, *_ in readable]
                 try:
                     outputs = self.translate_many(
                         tensors, batch_size, target, sources if known_labels else None
@@ -563,15 +566,46 @@ class Translator:
                 except (RuntimeError, ValueError):  # an image the network cannot take (too small): find it
                     outputs = [
                         self._translate_or_none(t, target, source, src)
-                        for t, source, (src, _) in zip(tensors, sources, readable)
+                        for t, source, (src, *_) in zip(tensors, sources, readable)
                     ]
-                for tensor, alpha, (_, destination) in zip(outputs, alphas, readable):
-                    if tensor is not None:
-                        result = with_alpha(self.to_array(tensor), alpha)
-                        written.append(self._save(result, destination, input_files, quality))
-                bar.update(len(chunk))
+                written += [future.result() for future in saved]  # a failed write stops here
+                saved = [
+                    writer.submit(
+                        self._save,
+                        with_alpha(self.to_array(tensor), alpha),
+                        destination,
+                        input_files,
+                        quality,
+                    )
+                    for tensor, (_, destination, _, alpha) in zip(outputs, readable)
+                    if tensor is not None
+                ]
+                bar.update(count)
+            written += [future.result() for future in saved]
         self.report.translated = written
         return written
+
+    def _read_chunk(
+        self, jobs: list[tuple[Path, Path]], start: int, batch_size: int
+    ) -> tuple[int, list[tuple[Path, Path, Any, np.ndarray | None]]]:
+        """Up to ``batch_size`` jobs from ``start`` read as ``(src, destination, tensor or
+        UnreadableImageError, alpha)``, stopping early past ``TILE_ABOVE_PIXELS`` in all (huge images: one
+        in memory at a time); returns how many jobs it took and what it read."""
+        from translate.data.io import UnreadableImageError, read_image_and_alpha
+
+        items: list[tuple[Path, Path, Any, np.ndarray | None]] = []
+        pixels = 0
+        for src, destination in jobs[start : start + batch_size]:
+            try:
+                colour, alpha = read_image_and_alpha(src, channels=self.in_channels)
+            except UnreadableImageError as exc:
+                items.append((src, destination, exc, None))
+                continue
+            items.append((src, destination, self.to_tensor(colour), alpha))
+            pixels += colour.shape[0] * colour.shape[1]
+            if pixels > TILE_ABOVE_PIXELS:
+                break
+        return len(items), items
 
     def _translate_or_none(
         self, tensor: torch.Tensor, target: Target, source: torch.Tensor | None, path: Path
