@@ -1,8 +1,8 @@
-"""The registry of public datasets, read from ``datasets/catalog.yaml`` (data, not code).
+"""The registry of public datasets, read from ``translate/catalog/datasets.yaml`` (data, not code).
 
 ``load_catalog()`` returns ``{name: DatasetEntry}``; ``get_entry(name)`` adds a did-you-mean error.
 The file is found, in order, at ``$TRANSLATE_DATASET_CATALOG`` (a private mirror list, tests) or at
-``<repo>/datasets/catalog.yaml`` next to the ``translate`` package.
+``datasets.yaml`` beside this module (shipped in the package; its fields: ``DATASETS.md``).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import yaml
 from translate.errors import DataError
 
 CATALOG_ENV = "TRANSLATE_DATASET_CATALOG"
-DEFAULT_CATALOG = Path(__file__).resolve().parents[2] / "datasets" / "catalog.yaml"
+DEFAULT_CATALOG = Path(__file__).resolve().with_name("datasets.yaml")
 LAYOUT_KINDS = ("aligned", "cyclegan", "domains", "attributes", "flat", "idx")
 
 
@@ -74,7 +74,7 @@ _FIELDS = {f for f in DatasetEntry.__dataclass_fields__ if f not in ("name", "ex
 
 
 def catalog_path() -> Path:
-    """Where the catalog is read from (``$TRANSLATE_DATASET_CATALOG`` or ``<repo>/datasets/catalog.yaml``)."""
+    """Where the catalog is read from (``$TRANSLATE_DATASET_CATALOG`` or the package's ``datasets.yaml``)."""
     override = os.environ.get(CATALOG_ENV)
     return Path(override).expanduser() if override else DEFAULT_CATALOG
 
@@ -120,8 +120,8 @@ def load_catalog(path: str | Path | None = None) -> dict[str, DatasetEntry]:
     path = Path(path).expanduser() if path is not None else catalog_path()
     if not path.is_file():
         raise DataError(
-            f"dataset catalog not found at {path}: it ships in the project's datasets/ folder "
-            f"(run from a source checkout or an editable install), or set {CATALOG_ENV}=/path/to/catalog.yaml"
+            f"dataset catalog not found at {path}: it ships in the package (translate/catalog/datasets.yaml); "
+            f"reinstall, or set {CATALOG_ENV}=/path/to/catalog.yaml"
         )
     return dict(_load(path.resolve(), path.stat().st_mtime))
 
