@@ -28,7 +28,7 @@ def datasets() -> None:
 @datasets.command("list")
 @click.option("--verbose", "-v", "verbose", is_flag=True, help="Also show URL, licence and layout notes.")
 def list_datasets(verbose: bool) -> None:
-    """The datasets `download` knows (from datasets/catalog.yaml)."""
+    """The datasets `download` knows (from translate/catalog/datasets.yaml)."""
     from translate.catalog.catalog import catalog_path, load_catalog
 
     catalog = load_catalog()
