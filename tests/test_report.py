@@ -10,7 +10,7 @@ from html.parser import HTMLParser
 
 import pytest
 from click.testing import CliRunner
-from conftest import tiny_train
+from conftest import TINY_SIZE, tiny_overrides, tiny_train
 from PIL import Image
 from toy_tasks import SIZE, ToyImages, registered
 
@@ -129,3 +129,24 @@ def test_report_of_a_folder_that_is_not_a_run_is_one_line_error(tmp_path):
         result.output.strip()
         == f"Error: {tmp_path} is not a run folder: it holds no log.jsonl and no checkpoints"
     )
+
+
+def test_tensorboard_gets_every_logged_number(tmp_path):
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from translate.api import train
+    from translate.catalog.demo import make_demo_dataset
+
+    root = make_demo_dataset(tmp_path / "demo", layout="unaligned", num_train=4, num_test=2, size=TINY_SIZE)
+    layers = [
+        {"data": {"root": str(root), "domains": ["photo", "anime"]}},
+        tiny_overrides("cyclegan", steps=2),
+    ]
+    run = train("cyclegan", overrides=[*layers, {"train": {"tensorboard": True}}], run_dir=tmp_path / "run")
+    events = EventAccumulator(str(run / "tensorboard"))
+    events.Reload()
+    logged = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    name = next(k for k in logged[-1] if k.startswith("G/"))
+    assert [e.step for e in events.Scalars(name)] == [r["step"] for r in logged if name in r]
+    assert events.Scalars(name)[-1].value == pytest.approx(logged[-1][name], rel=1e-6)

@@ -91,6 +91,9 @@ class TrainConfig:
     """Networks and images in the channels_last memory format on CUDA (faster convolutions with ``amp``);
     ignored on the CPU, where InstanceNorm2d's backward in channels_last at batch 1 returns wrong input
     gradients (torch 2.14)."""
+    tensorboard: bool = False
+    """Also write every log line's numbers (losses, LR, evaluation) as TensorBoard scalars to
+    ``RUN/tensorboard/`` (``tensorboard --logdir runs``); needs the ``tensorboard`` extra."""
     compile: bool = False
     """``torch.compile`` every trained network (state dicts and checkpoints are unchanged). The first
     steps pay the compilation (tens of seconds per network); on the CPU it needs a C++ compiler."""
