@@ -120,8 +120,8 @@ def load_catalog(path: str | Path | None = None) -> dict[str, DatasetEntry]:
     path = Path(path).expanduser() if path is not None else catalog_path()
     if not path.is_file():
         raise DataError(
-            f"dataset catalog not found at {path}: it ships in the package (translate/catalog/datasets.yaml); "
-            f"reinstall, or set {CATALOG_ENV}=/path/to/catalog.yaml"
+            f"dataset catalog not found at {path}: it ships in the package "
+            f"(translate/catalog/datasets.yaml); reinstall, or set {CATALOG_ENV}=/path/to/catalog.yaml"
         )
     return dict(_load(path.resolve(), path.stat().st_mtime))
 

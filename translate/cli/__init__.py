@@ -281,8 +281,8 @@ def train(
     "--faces",
     is_flag=True,
     help="Face models: find each face in each photo (MTCNN), translate it aligned as the training faces "
-    "were, and paste it back; photos without a face are copied. Needs: pip install --no-deps "
-    "facenet-pytorch && pip install requests.",
+    "were, and paste it back; photos without a face are copied. Needs the faces extra: "
+    'pip install -e ".[faces]".',
 )
 @click.option(
     "--overwrite", is_flag=True, help="Translate again images whose output exists (default: skip them)."

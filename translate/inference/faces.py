@@ -10,7 +10,7 @@ uniform scale, shift) that best maps its landmarks onto the template.
 The detector is MTCNN (Zhang et al., 2016) from the ``facenet-pytorch`` package, whose weights ship inside
 the package (nothing is downloaded). That package pins old torch versions in its metadata although its
 MTCNN runs on current ones, so it is installed without its dependencies:
-``pip install --no-deps facenet-pytorch && pip install requests``.
+``pip install -e ".[faces]"`` (the ``faces`` extra: facenet-pytorch).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ FACE_TEMPLATE = np.array(
     [[0.395, 0.518], [0.613, 0.517], [0.496, 0.655], [0.405, 0.751], [0.599, 0.749]], dtype=np.float32
 )
 """Left eye, right eye, nose tip, left and right mouth corner in a training face crop, ``(x, y) / side``."""
-INSTALL = "pip install --no-deps facenet-pytorch && pip install requests"
+INSTALL = 'pip install -e ".[faces]"  (or: pip install "translate-gan[faces]")'
 FEATHER = 0.12
 """Width of the blended border of a pasted face, as a fraction of the crop side."""
 
