@@ -45,7 +45,7 @@ def test_faces_are_replaced_with_a_feathered_edge_and_the_rest_is_kept():
 
 def test_a_missing_detector_is_a_one_line_error_saying_how_to_install_it(monkeypatch):
     monkeypatch.setitem(sys.modules, "facenet_pytorch", None)
-    with pytest.raises(TranslateError, match="pip install --no-deps facenet-pytorch"):
+    with pytest.raises(TranslateError, match=r"pip install -e \"\.\[faces\]\""):
         mtcnn_detector()
 
 
