@@ -66,6 +66,12 @@ def test_kid_is_the_unbiased_mmd_with_the_cubic_kernel_near_zero_for_one_distrib
     assert mean == pytest.approx(expected.item(), rel=1e-6) and std == 0.0
 
 
+def test_kid_subsets_never_take_every_sample_so_its_spread_means_something():
+    a, b = gaussian(200, 16, 1), gaussian(200, 16, 2)
+    _, spread = kid(a, b + 0.3, subsets=20, subset_size=1000)  # n below the subset size: halves of the sets
+    assert spread > 0
+
+
 def test_inception_score_of_a_confident_uniform_classifier_is_the_number_of_classes():
     logits = torch.nn.functional.one_hot(torch.arange(500) % 5, 5).double() * 100
     mean, std = inception_score(logits, splits=1)

@@ -27,11 +27,14 @@ def kid(
     features_a: ArrayLike, features_b: ArrayLike, subsets: int = 100, subset_size: int = 1000, seed: int = 0
 ) -> tuple[float, float]:
     """Kernel Inception Distance: mean and standard deviation over ``subsets`` random subsets of
-    ``min(subset_size, N, M)`` samples of each set."""
+    ``min(subset_size, N, M)`` samples of each set; of half the samples when that would take every sample of
+    the smaller set, since such subsets would all be equal (a standard deviation of 0 that says nothing)."""
     from torch_fidelity.metric_kid import KEY_METRIC_KID_MEAN, KEY_METRIC_KID_STD, kid_features_to_metric
 
     a, b = torch.as_tensor(features_a).cpu(), torch.as_tensor(features_b).cpu()
     size = min(subset_size, len(a), len(b))
+    if subsets > 1 and size == min(len(a), len(b)) and size >= 4:
+        size //= 2
     if size < 2:
         raise ValueError(f"KID needs at least 2 samples in each set; got {len(a)} and {len(b)}")
     out = kid_features_to_metric(
