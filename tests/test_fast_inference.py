@@ -72,6 +72,32 @@ def test_the_fast_path_checks_each_shape_once_and_then_runs_compiled(caplog):
     assert list(fast.build_seconds) == [(((1, 3, 32, 32), torch.float32, "cpu"),)]  # per image: any batch
 
 
+def test_freezing_is_set_only_around_the_fast_path():
+    import torch._inductor.config as inductor_config
+
+    FastPath(tiny_generator())(torch.rand(1, 3, 32, 32))
+    assert inductor_config.freezing is False  # a model training in this process keeps live weights
+
+
+def test_a_fast_copy_that_cannot_be_built_is_given_up_for_every_shape(caplog, monkeypatch):
+    import translate.inference.fast as fast_module
+
+    calls = []
+
+    def fails(*args):
+        calls.append(args)
+        raise RuntimeError("no C++ compiler")
+
+    monkeypatch.setattr(fast_module, "fast_network", fails)
+    generator = tiny_generator()
+    fast = FastPath(generator)
+    with caplog.at_level(logging.INFO):
+        for size in (32, 36, 40):
+            x = torch.rand(1, 3, size, size)
+            torch.testing.assert_close(fast(x), generator(x))
+    assert len(calls) == 1 and "fast path unavailable (RuntimeError: no C++ compiler)" in caplog.text
+
+
 class Drifts(nn.Module):
     """A network whose rewritten copy cannot be exact: its output depends on being the original."""
 

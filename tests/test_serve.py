@@ -246,6 +246,15 @@ def test_chunked_uploads_other_hosts_and_the_drained_connection(cyclegan):
         response = connection.getresponse()
         assert response.status == 411 and b"Content-Length" in response.read()
         connection.close()
+        # a negative length is refused, not read until the client hangs up
+        connection = http.client.HTTPConnection(host, int(port), timeout=10)
+        connection.putrequest("POST", "/api/translate")
+        connection.putheader("Content-Length", "-1")
+        connection.putheader("Content-Type", "image/png")
+        connection.endheaders()
+        response = connection.getresponse()
+        assert response.status == 400 and b"bad Content-Length" in response.read()
+        connection.close()
         # a keep-alive connection still serves the next request after a refused one
         connection = http.client.HTTPConnection(host, int(port), timeout=10)
         body, content_type = multipart({}, png(1, 1))

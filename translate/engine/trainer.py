@@ -153,6 +153,13 @@ class Trainer:
         self._sync_batch_norm = self._spread()
         self._channels_last = self._use_channels_last()
         if config.train.compile:
+            if not hasattr(torch.compiler, "set_stance") and any(
+                getattr(m, "uses_gradient_penalty", False) for m in self.task.modules()
+            ):
+                raise ConfigError(
+                    "train.compile with a gradient penalty needs torch >= 2.6 (to run the critic eagerly "
+                    f"for the penalty's double backward); this is torch {torch.__version__}"
+                )
             compile_networks(groups)
         self.schedule: list[Update] = self.task.schedule(config.train.n_critic)
         unknown = {u.group for u in self.schedule} - set(groups)

@@ -13,6 +13,7 @@ cannot be built. What compilation costs is logged once per shape.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
 import time
@@ -114,11 +115,16 @@ def fast_network(network: nn.Module, compile: bool = True, rewrite: bool = False
     for p in fast.parameters():
         p.requires_grad_(False)
     if compile:
-        import torch._inductor.config as inductor_config
-
-        inductor_config.freezing = True
-        fast = torch.compile(fast, dynamic=False)
+        fast = torch.compile(fast, dynamic=False)  # frozen by FastPath, which calls it under frozen_weights()
     return fast
+
+
+def frozen_weights() -> contextlib.AbstractContextManager:
+    """Inductor's freezing (weights as constants of the graph: folded, prepacked) for what compiles inside,
+    and only there: a global setting would freeze the weights of a model still training in this process."""
+    import torch._inductor.config as inductor_config
+
+    return inductor_config.patch(freezing=True)
 
 
 MAX_SHAPES = 4
@@ -132,7 +138,9 @@ class FastPath:
     ``compile``: compile per shape (a one-off cost of seconds, logged; at most ``MAX_SHAPES`` shapes),
     else channels_last alone; ``rewrite``: also rewrite the transposed convolutions. On the CPU batches run
     one image at a time (as fast: the work is compute-bound), so that one compiled graph serves every batch
-    size. Anything that fails to build or run falls back to the plain network with a one-line note."""
+    size. A failure to build or compile the fast copy (no C++ compiler...) turns it off for good, a later
+    failure on a checked shape falls back for that shape; both with a one-line note. The copy is taken at
+    the first call: weights changed afterwards are not seen (make a new FastPath for new weights)."""
 
     def __init__(
         self, network: nn.Module, compile: bool = True, tolerance: float = TOLERANCE, rewrite: bool = False
@@ -142,6 +150,8 @@ class FastPath:
         self.rewrite = rewrite
         self.tolerance = tolerance
         self._fast: nn.Module | None = None
+        self._broken = False
+        """The fast copy failed to build or compile: the plain network from then on."""
         self._exact: dict[tuple, bool] = {}
         """Per input signature (shapes, dtype, device): whether the fast path matched the plain one."""
         self.build_seconds: dict[tuple, float] = {}
@@ -160,22 +170,29 @@ class FastPath:
                 describe(inputs),
             )
             exact = self._exact[key] = False
-        if exact is False:
+        if exact is False or self._broken:
             return self.network(*inputs)
         fast_inputs = tuple(
             x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x for x in inputs
         )
         if exact:
-            return self._fast(*fast_inputs).contiguous()
+            try:
+                with frozen_weights():
+                    return self._fast(*fast_inputs).contiguous()
+            except Exception as exc:  # noqa: BLE001  (a recompile that fails: the plain network is there)
+                self._exact[key] = False
+                log.info("fast path failed on %s (%s); running the plain network", describe(inputs), exc)
+                return self.network(*inputs)
         plain = self.network(*inputs)
         try:
             if self._fast is None:
                 self._fast = fast_network(self.network, self.compile, self.rewrite)
             started = time.perf_counter()
-            fast = self._fast(*fast_inputs).contiguous()
+            with frozen_weights():
+                fast = self._fast(*fast_inputs).contiguous()
             self.build_seconds[key] = time.perf_counter() - started
         except Exception as exc:  # noqa: BLE001  (any failure to build or run: the plain network is there)
-            self._exact[key] = False
+            self._broken = True
             log.info("fast path unavailable (%s: %s); running the plain network", type(exc).__name__, exc)
             return plain
         difference = float((fast - plain).abs().max())

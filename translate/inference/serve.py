@@ -480,6 +480,8 @@ class Handler(BaseHTTPRequestHandler):
             raise RequestError("send the upload with a Content-Length", HTTPStatus.LENGTH_REQUIRED)
         try:
             length = int(self.headers.get("Content-Length") or 0)
+            if length < 0:
+                raise ValueError(length)
         except ValueError:
             self.close_connection = True
             raise RequestError("a bad Content-Length") from None

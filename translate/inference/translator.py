@@ -66,9 +66,10 @@ class Translator:
     ``tile``: None translates images above ``TILE_ABOVE_PIXELS`` in tiles of ``DEFAULT_TILE`` px (with a
     one-line note), 0 never tiles, N tiles every image larger than N px; tiles overlap by ``overlap`` px.
 
-    ``fast`` (default: on, unless ``TRANSLATE_FAST=0``): eval-mode translation runs a compiled copy of the
-    generator (``translate.inference.fast``), compiled once per image shape (seconds, logged) and used only
-    where its first output matches the plain generator to 1e-4; else the plain generator, with a note.
+    ``fast`` (default: on for the CPU, unless ``TRANSLATE_FAST=0``): eval-mode translation runs a compiled
+    copy of the generator (``translate.inference.fast``), compiled once per image shape (seconds, logged)
+    and used only where its first output matches the plain generator to 1e-4; else the plain generator,
+    with a note. The copy is taken at the first translation: make a new Translator for new weights.
     """
 
     def __init__(
@@ -114,8 +115,8 @@ class Translator:
         self.tile, self.overlap = tile, overlap
         self._noted_tiles = False
         self._per_image: nn.Module | None = None  # batch norm as per-image norm, for tiles
-        if fast is None:
-            fast = os.environ.get(FAST_ENV, "1") != "0"
+        if fast is None:  # measured on the CPU only (a GPU's TF32 convolutions would miss the 1e-4 check)
+            fast = os.environ.get(FAST_ENV, "1") != "0" and self.device.type == "cpu"
         exported = getattr(generator, "per_image_norms", None) is not None
         self._fast = FastPath(self.generator) if fast and not batch_statistics and not exported else None
         """The compiled, self-checked path of eval-mode translation (``translate.inference.fast``)."""
@@ -538,7 +539,7 @@ class Translator:
             self.report.translated = written
             return written
         # Reading the next chunk and writing the last one overlap the network (threads: decoding,
-        # encoding and torch release the GIL).
+        # encoding and torch release the GIL); not around huge images, which stay one in memory at a time.
         with (
             tqdm(total=len(jobs), desc="translate", unit="img", disable=not progress) as bar,
             ThreadPoolExecutor(1, thread_name_prefix="read") as reader,
@@ -546,11 +547,20 @@ class Translator:
         ):
             saved: list[Future[Path]] = []  # the last chunk's writes, collected after the next chunk
             done = 0
-            next_chunk = reader.submit(self._read_chunk, jobs, done, batch_size)
+            next_chunk: Future | None = reader.submit(self._read_chunk, jobs, done, batch_size)
             while done < len(jobs):
+                if next_chunk is None:  # after a huge image: its output written, then the next read
+                    written += [future.result() for future in saved]
+                    saved = []
+                    next_chunk = reader.submit(self._read_chunk, jobs, done, batch_size)
                 count, items = next_chunk.result()
                 done += count
-                if done < len(jobs):
+                pixels = sum(
+                    item[2].shape[-2] * item[2].shape[-1] for item in items if torch.is_tensor(item[2])
+                )
+                huge = pixels > TILE_ABOVE_PIXELS
+                next_chunk = None
+                if done < len(jobs) and not huge:
                     next_chunk = reader.submit(self._read_chunk, jobs, done, batch_size)
                 readable = [item for item in items if not isinstance(item[2], UnreadableImageError)]
                 for src, _, exc, _ in items:
