@@ -72,10 +72,19 @@ def test_the_fast_path_checks_each_shape_once_and_then_runs_compiled(caplog):
     assert list(fast.build_seconds) == [(((1, 3, 32, 32), torch.float32, "cpu"),)]  # per image: any batch
 
 
+def test_a_shape_seen_once_runs_plain_and_compiles_nothing():
+    fast = FastPath(tiny_generator())
+    fast(torch.rand(1, 3, 32, 32))
+    assert fast._fast is None and not fast.build_seconds
+
+
 def test_freezing_is_set_only_around_the_fast_path():
     import torch._inductor.config as inductor_config
 
-    FastPath(tiny_generator())(torch.rand(1, 3, 32, 32))
+    fast = FastPath(tiny_generator())
+    for _ in range(2):
+        fast(torch.rand(1, 3, 32, 32))
+    assert fast.build_seconds
     assert inductor_config.freezing is False  # a model training in this process keeps live weights
 
 
@@ -94,7 +103,8 @@ def test_a_fast_copy_that_cannot_be_built_is_given_up_for_every_shape(caplog, mo
     with caplog.at_level(logging.INFO):
         for size in (32, 36, 40):
             x = torch.rand(1, 3, size, size)
-            torch.testing.assert_close(fast(x), generator(x))
+            for _ in range(2):  # the second time a shape comes, the fast path is built
+                torch.testing.assert_close(fast(x), generator(x))
     assert len(calls) == 1 and "fast path unavailable (RuntimeError: no C++ compiler)" in caplog.text
 
 

@@ -312,10 +312,9 @@ def train(
 )
 @click.option(
     "--fast/--no-fast",
-    default=True,
-    show_default=True,
+    default=None,
     help="Run a compiled copy of the generator (compiled once per image size, checked against the plain "
-    "one: used only where it matches to 1e-4).",
+    "one: used only where it matches to 1e-4). Default: on for the CPU, unless TRANSLATE_FAST=0.",
 )
 @device_option
 @checkpoint_option
@@ -334,7 +333,7 @@ def apply(
     tile: int | None,
     overlap: int,
     backend: str | None,
-    fast: bool,
+    fast: bool | None,
     device: str,
     checkpoint: str | None,
 ) -> None:
@@ -357,7 +356,7 @@ def apply(
         backend=backend,
         tile=tile,
         overlap=overlap,
-        fast=None if fast else False,  # None: on unless TRANSLATE_FAST=0
+        fast=fast,
     )
     check_writable(Path(out_dir))
     written = translator.apply_paths(

@@ -115,6 +115,8 @@ def fast_network(network: nn.Module, compile: bool = True, rewrite: bool = False
     for p in fast.parameters():
         p.requires_grad_(False)
     if compile:
+        # torch notes once that a CPU-only build has no CUDA runtime when it first compiles: not our news
+        logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
         fast = torch.compile(fast, dynamic=False)  # frozen by FastPath, which calls it under frozen_weights()
     return fast
 
@@ -132,8 +134,9 @@ MAX_SHAPES = 4
 
 
 class FastPath:
-    """Runs ``network`` (eval mode, no grad) through ``fast_network``; each new input shape is checked
-    once against the plain network and the fast path is used for it only when exact to ``tolerance``.
+    """Runs ``network`` (eval mode, no grad) through ``fast_network``. A shape seen for the first time runs
+    the plain network; the second time the fast path is built for it and checked against the plain
+    network, and from then on it is used for that shape when it was exact to ``tolerance``.
 
     ``compile``: compile per shape (a one-off cost of seconds, logged; at most ``MAX_SHAPES`` shapes),
     else channels_last alone; ``rewrite``: also rewrite the transposed convolutions. On the CPU batches run
@@ -152,6 +155,8 @@ class FastPath:
         self._fast: nn.Module | None = None
         self._broken = False
         """The fast copy failed to build or compile: the plain network from then on."""
+        self._seen: set[tuple] = set()
+        """Input signatures seen once (run plain): the second time, the fast path is built and checked."""
         self._exact: dict[tuple, bool] = {}
         """Per input signature (shapes, dtype, device): whether the fast path matched the plain one."""
         self.build_seconds: dict[tuple, float] = {}
@@ -171,6 +176,9 @@ class FastPath:
             )
             exact = self._exact[key] = False
         if exact is False or self._broken:
+            return self.network(*inputs)
+        if exact is None and key not in self._seen:  # compile for shapes that come again, not for one image
+            self._seen.add(key)
             return self.network(*inputs)
         fast_inputs = tuple(
             x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x for x in inputs

@@ -67,7 +67,8 @@ class Translator:
     one-line note), 0 never tiles, N tiles every image larger than N px; tiles overlap by ``overlap`` px.
 
     ``fast`` (default: on for the CPU, unless ``TRANSLATE_FAST=0``): eval-mode translation runs a compiled
-    copy of the generator (``translate.inference.fast``), compiled once per image shape (seconds, logged)
+    copy of the generator (``translate.inference.fast``), compiled when an image shape comes a second time
+    (seconds, logged)
     and used only where its first output matches the plain generator to 1e-4; else the plain generator,
     with a note. The copy is taken at the first translation: make a new Translator for new weights.
     """
