@@ -158,7 +158,8 @@ class ServeApp:
                 }
                 entries[name] = Entry(name, export.kind, f"samples ({name})", sampler, info)
             else:
-                translator = Translator.from_run(file, name, device)
+                # plain: a page answers each upload at once (the fast path compiles per new image size)
+                translator = Translator.from_run(file, name, device, fast=False)
                 entries[name] = self._translator_entry(name, export.kind, export.options, translator)
         return entries
 
