@@ -148,9 +148,9 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
         reason = detail.group(1).strip() if detail else _first_line(exc)
         raise CheckpointError(f"{path} is not a PyTorch checkpoint ({reason})") from None
     except (RuntimeError, EOFError, KeyError, ValueError, OSError, zipfile.BadZipFile) as exc:
-        raise CheckpointError(
-            f"{path} is not a PyTorch checkpoint torch.load can read ({_first_line(exc)})"
-        ) from None
+        reason = _first_line(exc)  # a bare number is the legacy format's magic-number check: no news
+        detail = f" ({reason})" if reason and not reason.isdigit() else ""
+        raise CheckpointError(f"{path} is not a PyTorch checkpoint torch.load can read{detail}") from None
     if not isinstance(loaded, Mapping):
         raise CheckpointError(
             f"{path} holds a {type(loaded).__name__}, not a state dict (a mapping of names to tensors)"
