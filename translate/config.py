@@ -96,7 +96,8 @@ class TrainConfig:
     ``RUN/tensorboard/`` (``tensorboard --logdir runs``); needs the ``tensorboard`` extra."""
     compile: bool = False
     """``torch.compile`` every trained network (state dicts and checkpoints are unchanged). The first
-    steps pay the compilation (tens of seconds per network); on the CPU it needs a C++ compiler."""
+    steps pay the compilation (tens of seconds per network); on the CPU it needs a C++ compiler and
+    measured 0.83x-1.04x of the eager step (docs/RESULTS.md), so it is for GPUs."""
     init: str = "normal"
     """Weight init: ``normal`` | ``xavier`` | ``kaiming`` | ``orthogonal`` | ``default`` (PyTorch's own)."""
     init_gain: float = 0.02
