@@ -124,43 +124,68 @@ def download_dataset(
         raise ManualDownloadError(entry)
     root.mkdir(parents=True, exist_ok=True)
     _remove_stale_extractions(root, entry.name)
-    local = local_source(source)
-    if local is not None:
-        if not local.is_file():
-            raise DataError(
-                f"{local} is not a file (--url for {entry.name} must name an archive or an http(s) URL)"
-            )
-        verify_file(local, entry, delete=False)
-        archive, downloaded = local, False
-    else:
+    if local_source(source) is None:
         _warn_if_little_space(root, entry)
-        try:
-            archive = fetch(
-                entry,
-                source,
-                root / PARTIAL_DIR,
-                progress=progress,
-                retries=retries,
-                timeout=timeout,
-                retry_wait=retry_wait,
-            )
-        except DataError:
-            with contextlib.suppress(OSError):
-                (root / PARTIAL_DIR).rmdir()  # nothing to resume: leave no empty folder behind
-            raise
-        downloaded = True
+    archive, downloaded = obtain(
+        entry,
+        source,
+        root,
+        "an archive or an http(s) URL",
+        progress,
+        retries=retries,
+        timeout=timeout,
+        retry_wait=retry_wait,
+    )
     try:
         extract_dataset(archive, entry, root, progress=progress)
     except DataError:
         if downloaded:  # a corrupt or hostile archive: fetch it again next time rather than reuse it
-            _remove_download(archive)
+            remove_download(archive)
         raise
     if downloaded and not keep_archive:
-        _remove_download(archive)
+        remove_download(archive)
     return target
 
 
-def _remove_download(archive: Path) -> None:
+def obtain(
+    entry: Downloadable,
+    source: str,
+    root: Path,
+    what: str,
+    progress: bool = True,
+    *,
+    retries: int = 3,
+    timeout: float = CONNECT_TIMEOUT,
+    retry_wait: float = 1.0,
+) -> tuple[Path, bool]:
+    """The file of ``entry`` from ``source``: ``(path, downloaded)``. A local ``source`` (path or
+    ``file://``) is checked and used where it is (``downloaded`` False); a URL is fetched into
+    ``root/.partial/`` (resuming a ``.part`` file there) and verified. ``what``: what ``--url`` must name,
+    for the error about a local path that is no file."""
+    local = local_source(source)
+    if local is not None:
+        if not local.is_file():
+            raise DataError(f"{local} is not a file (--url for {entry.name} must name {what})")
+        verify_file(local, entry, delete=False)
+        return local, False
+    try:
+        path = fetch(
+            entry,
+            source,
+            root / PARTIAL_DIR,
+            progress=progress,
+            retries=retries,
+            timeout=timeout,
+            retry_wait=retry_wait,
+        )
+    except DataError:
+        with contextlib.suppress(OSError):
+            (root / PARTIAL_DIR).rmdir()  # nothing to resume: leave no empty folder behind
+        raise
+    return path, True
+
+
+def remove_download(archive: Path) -> None:
     archive.unlink(missing_ok=True)
     archive.with_name(archive.name + ".part.json").unlink(missing_ok=True)
     with contextlib.suppress(OSError):

@@ -20,7 +20,6 @@ downloading and importing it first when the cache lacks it:
 
 from __future__ import annotations
 
-import contextlib
 import difflib
 import os
 from collections.abc import Callable
@@ -31,14 +30,7 @@ from typing import Any
 
 import yaml
 
-from translate.catalog.download import (
-    CONNECT_TIMEOUT,
-    PARTIAL_DIR,
-    _remove_download,
-    fetch,
-    local_source,
-    verify_file,
-)
+from translate.catalog.download import CONNECT_TIMEOUT, obtain, remove_download
 from translate.errors import CheckpointError, ConfigError, DataError
 
 CATALOG_ENV = "TRANSLATE_MODEL_CATALOG"
@@ -209,28 +201,16 @@ def download_file(
     """The checkpoint file of ``entry``: ``(path, downloaded)``. A local ``url`` (path or ``file://``) is
     checked and used where it is (``downloaded`` False); otherwise the file is fetched into
     ``root/.partial/NAME.pth`` (resuming a ``.part`` file there) and verified."""
-    source = url or entry.url
-    local = local_source(source)
-    if local is not None:
-        if not local.is_file():
-            raise DataError(f"{local} is not a file (--url for {entry.name} must name a .pth file or a URL)")
-        verify_file(local, entry, delete=False)
-        return local, False
-    try:
-        path = fetch(
-            entry,
-            source,
-            root / PARTIAL_DIR,
-            progress=progress,
-            retries=retries,
-            timeout=timeout,
-            retry_wait=retry_wait,
-        )
-    except DataError:
-        with contextlib.suppress(OSError):
-            (root / PARTIAL_DIR).rmdir()  # nothing to resume: leave no empty folder behind
-        raise
-    return path, True
+    return obtain(
+        entry,
+        url or entry.url,
+        root,
+        "a .pth file or a URL",
+        progress,
+        retries=retries,
+        timeout=timeout,
+        retry_wait=retry_wait,
+    )
 
 
 def model_run(
@@ -277,11 +257,11 @@ def model_run(
         importer(file, run, **entry.import_options())
     except CheckpointError:
         if downloaded:  # a file that cannot be imported: fetch it again next time rather than reuse it
-            _remove_download(file)
+            remove_download(file)
         raise
     except OSError:
         if not is_imported(run):  # else another process imported it at the same time: use that
             raise
     if downloaded and not keep_file:
-        _remove_download(file)
+        remove_download(file)
     return run
