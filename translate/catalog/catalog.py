@@ -104,15 +104,21 @@ def _entry(name: str, raw: dict, source: Path) -> DatasetEntry:
     return DatasetEntry(name=name, extra={k: v for k, v in raw.items() if k not in _FIELDS}, **known)
 
 
-@lru_cache(maxsize=8)
-def _load(path: Path, mtime: float) -> dict[str, DatasetEntry]:
+def read_entries(path: Path, key: str, what: str) -> dict:
+    """The ``key:`` mapping of the YAML file ``path`` (a catalog), or a one-line DataError naming ``what``."""
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
-        raise DataError(f"dataset catalog {path} is not valid YAML: {exc}".replace("\n", " ")) from None
-    if not isinstance(data, dict) or not isinstance(data.get("datasets"), dict):
-        raise DataError(f"dataset catalog {path} has no 'datasets:' mapping")
-    return {str(name): _entry(str(name), raw, path) for name, raw in data["datasets"].items()}
+        raise DataError(f"{what} {path} is not valid YAML: {exc}".replace("\n", " ")) from None
+    if not isinstance(data, dict) or not isinstance(data.get(key), dict):
+        raise DataError(f"{what} {path} has no '{key}:' mapping")
+    return data[key]
+
+
+@lru_cache(maxsize=8)
+def _load(path: Path, mtime: float) -> dict[str, DatasetEntry]:
+    entries = read_entries(path, "datasets", "dataset catalog")
+    return {str(name): _entry(str(name), raw, path) for name, raw in entries.items()}
 
 
 def load_catalog(path: str | Path | None = None) -> dict[str, DatasetEntry]:

@@ -28,8 +28,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from translate.catalog.catalog import read_entries
 from translate.catalog.download import CONNECT_TIMEOUT, obtain, remove_download
 from translate.errors import CheckpointError, ConfigError, DataError
 
@@ -133,13 +132,8 @@ def _entry(name: str, raw: Any, source: Path) -> ModelEntry:
 
 @lru_cache(maxsize=8)
 def _load(path: Path, mtime: float) -> dict[str, ModelEntry]:
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise DataError(f"model catalog {path} is not valid YAML: {exc}".replace("\n", " ")) from None
-    if not isinstance(data, dict) or not isinstance(data.get("models"), dict):
-        raise DataError(f"model catalog {path} has no 'models:' mapping")
-    return {str(name): _entry(str(name), raw, path) for name, raw in data["models"].items()}
+    entries = read_entries(path, "models", "model catalog")
+    return {str(name): _entry(str(name), raw, path) for name, raw in entries.items()}
 
 
 def load_models(path: str | Path | None = None) -> dict[str, ModelEntry]:
