@@ -148,3 +148,15 @@ def assert_resuming_changes_nothing(config, tmp_path, dataset=None) -> None:
 def _isolated_cache(tmp_path_factory, monkeypatch):
     """Demo data goes to a per-session temporary cache, never to the user's ~/.cache."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.getbasetemp() / "cache"))
+
+
+@pytest.fixture
+def server():
+    """A local HTTP file server (``tests/file_server.py``), stopped after the test."""
+    from file_server import FileServer
+
+    srv = FileServer()
+    srv.thread.start()
+    yield srv
+    srv.httpd.shutdown()
+    srv.httpd.server_close()

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import socket
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -28,68 +26,6 @@ CYCLEGAN = [
     *("facades_label2photo", "iphone2dslr_flower"),
 ]
 PIX2PIX = ["edges2shoes", "sat2map", "map2sat", "facades_label2photo", "day2night"]
-
-
-# --- a local server with Range support and connection cuts ---------------------------------------------
-
-
-class FileServer:
-    """Serves ``files`` (URL path -> bytes) on 127.0.0.1; ``cuts``: the next N responses stop halfway."""
-
-    def __init__(self) -> None:
-        self.files: dict[str, bytes] = {}
-        self.requests: list[str | None] = []  # the Range header of each request
-        self.cuts = 0
-        owner = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args) -> None:
-                pass
-
-            def do_GET(self) -> None:
-                owner.requests.append(self.headers.get("Range"))
-                data = owner.files.get(self.path)
-                if data is None:
-                    self.send_error(404, "Not Found")
-                    return
-                etag = '"' + hashlib.md5(data).hexdigest() + '"'
-                start, status = 0, 200
-                wanted = self.headers.get("Range")
-                if wanted and self.headers.get("If-Range") in (None, etag):
-                    start, status = int(wanted.split("=")[1].split("-")[0]), 206
-                body = data[start:]
-                self.send_response(status)
-                self.send_header("Content-Length", str(len(body)))
-                self.send_header("ETag", etag)
-                if status == 206:
-                    self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
-                self.end_headers()
-                if owner.cuts > 0:
-                    owner.cuts -= 1
-                    self.wfile.write(body[: len(body) // 2])
-                    self.wfile.flush()
-                    self.close_connection = True
-                    self.connection.shutdown(socket.SHUT_RDWR)
-                    return
-                self.wfile.write(body)
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.02,), daemon=True)
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}{path}"
-
-
-@pytest.fixture
-def server():
-    srv = FileServer()
-    srv.thread.start()
-    yield srv
-    srv.httpd.shutdown()
-    srv.httpd.server_close()
 
 
 @pytest.fixture
@@ -217,7 +153,7 @@ def test_download_imports_a_run_that_translates(zoo, server, generator):
     again = CliRunner().invoke(models, ["download", "tiny_style", "--root", str(root)])
     assert again.exit_code == 0 and "already downloaded" in again.output
     assert cli_model_run("tiny_style", root) == run
-    assert server.requests == [None]  # one request in all
+    assert server.ranges() == [None]  # one request in all
 
 
 def test_default_root_and_the_zoo_function_without_importer(zoo, monkeypatch, tmp_path, generator):
@@ -234,7 +170,7 @@ def test_resume_after_a_cut_connection(zoo, server, generator):
     root, data = zoo
     server.cuts = 1
     run = cli_model_run("tiny_style", root, progress=False, retry_wait=0)
-    assert server.requests == [None, f"bytes={len(data) // 2}-"]  # the second request resumed halfway
+    assert server.ranges() == [None, f"bytes={len(data) // 2}-"]  # the second request resumed halfway
     assert_translates_like(run, generator)
 
 
@@ -248,7 +184,7 @@ def test_interrupted_download_keeps_the_part_file_and_the_next_run_resumes(zoo, 
     assert part.stat().st_size == len(data) // 2 and not (root / "tiny_style").exists()
     result = CliRunner().invoke(models, ["download", "tiny_style", "--root", str(root), "--no-progress"])
     assert result.exit_code == 0, result.output
-    assert server.requests[-1] == f"bytes={len(data) // 2}-" and not part.exists()
+    assert server.ranges()[-1] == f"bytes={len(data) // 2}-" and not part.exists()
     assert_translates_like(root / "tiny_style", generator)
 
 
@@ -318,6 +254,6 @@ def test_apply_with_a_zoo_model_downloads_it_once_and_translates(
         result = CliRunner().invoke(main, [*args, "--overwrite"])
         assert result.exit_code == 0, result.output
         assert (tmp_path / "out" / "photo.png").is_file()
-    assert server.requests == [None]  # downloaded by the first apply, reused by the second
+    assert server.ranges() == [None]  # downloaded by the first apply, reused by the second
     both = CliRunner().invoke(main, ["apply", str(tmp_path / "photo.png"), "--model", "x", "--run", "y"])
     assert both.exit_code == 2 and "one of the two" in both.output
