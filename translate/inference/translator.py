@@ -554,12 +554,8 @@ class Translator:
                     written += [future.result() for future in saved]
                     saved = []
                     next_chunk = reader.submit(self._read_chunk, jobs, done, batch_size)
-                count, items = next_chunk.result()
-                done += count
-                pixels = sum(
-                    item[2].shape[-2] * item[2].shape[-1] for item in items if torch.is_tensor(item[2])
-                )
-                huge = pixels > TILE_ABOVE_PIXELS
+                items, huge = next_chunk.result()
+                done += len(items)
                 next_chunk = None
                 if done < len(jobs) and not huge:
                     next_chunk = reader.submit(self._read_chunk, jobs, done, batch_size)
@@ -591,17 +587,17 @@ class Translator:
                     for tensor, (_, destination, _, alpha) in zip(outputs, readable)
                     if tensor is not None
                 ]
-                bar.update(count)
+                bar.update(len(items))
             written += [future.result() for future in saved]
         self.report.translated = written
         return written
 
     def _read_chunk(
         self, jobs: list[tuple[Path, Path]], start: int, batch_size: int
-    ) -> tuple[int, list[tuple[Path, Path, Any, np.ndarray | None]]]:
+    ) -> tuple[list[tuple[Path, Path, Any, np.ndarray | None]], bool]:
         """Up to ``batch_size`` jobs from ``start`` read as ``(src, destination, tensor or
         UnreadableImageError, alpha)``, stopping early past ``TILE_ABOVE_PIXELS`` in all (huge images: one
-        in memory at a time); returns how many jobs it took and what it read."""
+        in memory at a time); returns them and whether it stopped there."""
         from translate.data.io import UnreadableImageError, read_image_and_alpha
 
         items: list[tuple[Path, Path, Any, np.ndarray | None]] = []
@@ -615,8 +611,8 @@ class Translator:
             items.append((src, destination, self.to_tensor(colour), alpha))
             pixels += colour.shape[0] * colour.shape[1]
             if pixels > TILE_ABOVE_PIXELS:
-                break
-        return len(items), items
+                return items, True
+        return items, False
 
     def _translate_or_none(
         self, tensor: torch.Tensor, target: Target, source: torch.Tensor | None, path: Path
