@@ -166,13 +166,6 @@ def time_call(fn: Callable[[], Any], device: torch.device) -> float:
     return time.perf_counter() - start
 
 
-def median_time(fn: Callable[[], Any], device: torch.device, repeats: int, warmup: int) -> float:
-    """Median seconds per call over ``repeats`` calls after ``warmup`` untimed ones."""
-    for _ in range(warmup):
-        fn()
-    return statistics.median(time_call(fn, device) for _ in range(max(repeats, 1)))
-
-
 def interleaved_times(
     variants: dict[str, Callable[[], Any]], device: torch.device, repeats: int, warmup: int
 ) -> dict[str, list[float]]:
@@ -518,7 +511,8 @@ def bench_apply(
         for i, array in enumerate(arrays):
             Image.fromarray(array).save(os.path.join(inputs, f"{i:04d}.jpg"), quality=95)
         tensors = [translator.to_tensor(array) for array in arrays]
-        translator.translate_many(tensors[:batch_size], batch_size)  # warm-up (and the fast path's compile)
+        # warm-up: the fast path compiles an image size the second time it comes
+        translator.translate_many(tensors[: max(batch_size, 2)], batch_size)
 
         def network() -> None:
             translator.translate_many(tensors, batch_size)
