@@ -194,7 +194,9 @@ class Trainer:
         """Losses are known to be finite up to this step (the last check)."""
         self._saved_step: int | None = None
         self._worker_signals = WorkerSignals()
-        self._tensorboard = self._open_tensorboard()
+        self._tensorboard_writer = self._tensorboard_writer_class()
+        self._tensorboard: Any = None
+        """The TensorBoard writer, made at the first log line (inside the run folder)."""
         self._reset_window()
         if resume:
             self._resume()
@@ -583,18 +585,18 @@ class Trainer:
     def _append_log(self, record: dict[str, Any]) -> None:
         with self._storage("log.jsonl"), open(self.run_dir / "log.jsonl", "a") as log_file:
             log_file.write(json.dumps(record) + "\n")
-        if self._tensorboard is not None:
+        if self._tensorboard_writer is not None:
             with self._storage("the TensorBoard log"):
-                if isinstance(self._tensorboard, type):  # the class: the writer is made at the first line
-                    self._tensorboard = self._tensorboard(str(self.run_dir / "tensorboard"))
+                if self._tensorboard is None:
+                    self._tensorboard = self._tensorboard_writer(str(self.run_dir / "tensorboard"))
                 for name, value in record.items():
                     if name != "step" and isinstance(value, int | float):
                         self._tensorboard.add_scalar(name, value, record["step"])
                 self._tensorboard.flush()
 
-    def _open_tensorboard(self) -> Any:
-        """The TensorBoard writer class of ``train.tensorboard`` on rank 0 (the writer itself is made at the
-        first log line, inside the run folder), or None."""
+    def _tensorboard_writer_class(self) -> Any:
+        """``SummaryWriter`` when ``train.tensorboard`` is on (rank 0), else None; a missing package is a
+        ConfigError before training starts."""
         if not self.config.train.tensorboard or not self.world.is_main:
             return None
         try:
