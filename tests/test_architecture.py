@@ -12,6 +12,7 @@ PACKAGE_ROOT = Path(__file__).resolve().parents[1] / "translate"
 # What each package (or top-level module) of translate/ may import, besides itself.
 ALLOWED = {
     "errors": set(),
+    "exports": set(),
     "registry": {"errors"},
     "labels": {"errors"},
     "config": {"errors", "labels"},
@@ -43,6 +44,10 @@ ALLOWED = {
     "__init__": {"components", "api", "inference"},
     "__main__": {"cli"},
 }
+# The export contract is the ground floor: every package may import it.
+for _package, _allowed in ALLOWED.items():
+    if _package not in ("errors", "exports"):
+        _allowed.add("exports")
 # Modules that a package may not import even though their package is allowed.
 FORBIDDEN_MODULES = {"inference": {"translate.engine.trainer", "translate.api"}}
 

@@ -23,10 +23,10 @@ from translate.catalog.demo import make_demo_dataset
 from translate.cli import main
 from translate.engine.trainer import Trainer
 from translate.errors import ConfigError
+from translate.exports import IMAGE_TO_IMAGE, NOISE_TO_IMAGE
 from translate.inference.model import load_export
 from translate.inference.portable import FORMAT, export_model, read_contract
 from translate.registry import TASKS
-from translate.tasks.base import IMAGE_TO_IMAGE, NOISE_TO_IMAGE
 
 try:
     import onnx

@@ -15,10 +15,10 @@ from PIL import Image
 from translate.api import resolve_config, train
 from translate.cli import main
 from translate.errors import ConfigError, DataError
+from translate.exports import IMAGE_AND_TARGET_TO_IMAGE
 from translate.inference import Translator
 from translate.labels import LabelSpace
 from translate.registry import DISCRIMINATORS, GENERATORS
-from translate.tasks.base import IMAGE_AND_TARGET_TO_IMAGE
 
 ATTRIBUTES = ["Black_Hair", "Blond_Hair", "Eyeglasses", "Male", "Young"]
 

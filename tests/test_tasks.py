@@ -5,8 +5,8 @@ import torch
 from conftest import TINY_MODELS, build_task, random_batch
 
 from translate.errors import ConfigError
+from translate.exports import IMAGE_TO_IMAGE, Export
 from translate.registry import LOSSES, TASKS
-from translate.tasks.base import IMAGE_TO_IMAGE, Export
 
 TASK_NAMES = [name for name in TASKS.names() if name in TINY_MODELS]
 

@@ -19,9 +19,10 @@ from translate.config import build_config
 from translate.engine.checkpoint import load_model_checkpoint
 from translate.engine.optimizers import build_optimizer_groups, unique_parameters
 from translate.errors import ConfigError
+from translate.exports import IMAGE_TO_IMAGE
 from translate.inference import load_model
 from translate.registry import TASKS
-from translate.tasks.base import IMAGE_TO_IMAGE, Update
+from translate.tasks.base import Update
 from translate.tasks.unit import latent_kl
 
 LATENT = 4 * 4  # the tiny preset's base_channels x 4

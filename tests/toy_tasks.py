@@ -16,8 +16,9 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from translate.data.sampler import split_item
+from translate.exports import IMAGE_TO_IMAGE, NOISE_TO_IMAGE, Export
 from translate.registry import TASKS
-from translate.tasks.base import IMAGE_TO_IMAGE, NOISE_TO_IMAGE, Export, Task, Update
+from translate.tasks.base import Task, Update
 
 SIZE = 8
 

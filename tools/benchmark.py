@@ -51,10 +51,10 @@ import translate.api  # noqa: F401  (registers every component)
 from translate.config import Config, build_config, parse_override
 from translate.engine.trainer import Trainer, resolve_device
 from translate.errors import ConfigError
+from translate.exports import IMAGE_AND_TARGET_TO_IMAGE, IMAGE_TO_IMAGE, NOISE_TO_IMAGE
 from translate.inference.fast import FastPath
 from translate.labels import HAIR_COLOURS, LabelSpace
 from translate.registry import DISCRIMINATORS, GENERATORS, TASKS, accepted_kwargs
-from translate.tasks.base import IMAGE_AND_TARGET_TO_IMAGE, IMAGE_TO_IMAGE, NOISE_TO_IMAGE
 
 LABELS = LabelSpace.with_groups(["Black_Hair", "Blond_Hair", "Brown_Hair", "Male", "Young"], [HAIR_COLOURS])
 CLASSES = [str(i) for i in range(10)]

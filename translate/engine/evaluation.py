@@ -34,9 +34,9 @@ from torch import nn
 
 from translate.engine import checkpoint as ckpt
 from translate.errors import ConfigError
+from translate.exports import IMAGE_AND_TARGET_TO_IMAGE, IMAGE_TO_IMAGE, NOISE_TO_IMAGE, Export
 from translate.labels import LabelSpace
 from translate.layers import batch_statistics
-from translate.tasks.base import IMAGE_AND_TARGET_TO_IMAGE, IMAGE_TO_IMAGE, NOISE_TO_IMAGE, Export
 
 log = logging.getLogger("translate")
 

@@ -12,19 +12,12 @@ import translate.components  # noqa: F401  (registers every component)
 from translate.engine.checkpoint import ModelCheckpoint, load_model_checkpoint, load_weights
 from translate.engine.device import resolve_device
 from translate.errors import CheckpointError
+from translate.exports import IMAGE_AND_TARGET_TO_IMAGE, IMAGE_TO_IMAGE, NOISE_TO_IMAGE, Export
 from translate.registry import TASKS
-from translate.tasks.base import (
-    IMAGE_AND_STYLE_TO_IMAGE,
-    IMAGE_AND_TARGET_TO_IMAGE,
-    IMAGE_TO_IMAGE,
-    NOISE_TO_IMAGE,
-    Export,
-)
 
 COMMANDS = {
     IMAGE_TO_IMAGE: "translate apply",
     IMAGE_AND_TARGET_TO_IMAGE: "translate apply --to ...",
-    IMAGE_AND_STYLE_TO_IMAGE: "translate apply --style ...",
     NOISE_TO_IMAGE: "translate sample",
 }
 """The command that uses each kind of export."""

@@ -26,8 +26,8 @@ from torch import nn
 
 from translate.engine.device import resolve_device
 from translate.errors import CheckpointError, ConfigError, TranslateError
+from translate.exports import IMAGE_AND_TARGET_TO_IMAGE, IMAGE_TO_IMAGE, NOISE_TO_IMAGE
 from translate.inference.tiles import normalises_by_input, per_image_norms
-from translate.tasks.base import IMAGE_AND_TARGET_TO_IMAGE, IMAGE_TO_IMAGE, NOISE_TO_IMAGE
 
 FORMAT = "translate-export-1"
 FORMATS = ("onnx", "torchscript")

@@ -19,8 +19,8 @@ from torchvision.utils import save_image
 
 from translate.engine.device import resolve_device
 from translate.errors import ConfigError
+from translate.exports import NOISE_TO_IMAGE, Export
 from translate.labels import did_you_mean
-from translate.tasks.base import NOISE_TO_IMAGE, Export
 
 
 class Sampler:

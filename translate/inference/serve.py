@@ -42,9 +42,9 @@ import torch
 from PIL import Image
 
 from translate.errors import CheckpointError, ConfigError, DataError, TranslateError
+from translate.exports import IMAGE_AND_TARGET_TO_IMAGE, IMAGE_TO_IMAGE, NOISE_TO_IMAGE
 from translate.inference.sampler import Sampler
 from translate.inference.translator import Translator
-from translate.tasks.base import IMAGE_AND_TARGET_TO_IMAGE, IMAGE_TO_IMAGE, NOISE_TO_IMAGE
 
 log = logging.getLogger("translate")
 

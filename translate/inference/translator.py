@@ -32,6 +32,7 @@ from translate.data.io import WRITE_FORMATS, pil_to_array, split_alpha, write_im
 from translate.data.transforms import center_square
 from translate.engine.device import resolve_device
 from translate.errors import CheckpointError, ConfigError, DataError, TranslateError
+from translate.exports import IMAGE_AND_TARGET_TO_IMAGE, IMAGE_TO_IMAGE
 from translate.inference.faces import Detector, mtcnn_detector, paste_faces
 from translate.inference.fast import FAST_ENV, FastPath
 from translate.inference.tiles import (
@@ -43,7 +44,6 @@ from translate.inference.tiles import (
 )
 from translate.labels import LabelSpace
 from translate.layers import batch_statistics
-from translate.tasks.base import IMAGE_AND_TARGET_TO_IMAGE, IMAGE_TO_IMAGE
 
 Target = dict[str, float] | str | None
 

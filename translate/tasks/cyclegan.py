@@ -14,8 +14,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from translate.exports import IMAGE_TO_IMAGE, Export
 from translate.registry import DISCRIMINATORS, GENERATORS, LOSSES, TASKS
-from translate.tasks.base import IMAGE_TO_IMAGE, Batch, Export, Task
+from translate.tasks.base import Batch, Task
 from translate.tasks.common import add_losses, discriminator_objective
 from translate.tasks.image_pool import ImagePool
 

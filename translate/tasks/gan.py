@@ -30,9 +30,10 @@ from torch import nn
 
 from translate.config import deep_merge
 from translate.errors import ConfigError
+from translate.exports import NOISE_TO_IMAGE, Export
 from translate.losses import gradient_penalty
 from translate.registry import DISCRIMINATORS, GENERATORS, LOSSES, TASKS
-from translate.tasks.base import NOISE_TO_IMAGE, Batch, Export, Task, Update
+from translate.tasks.base import Batch, Task, Update
 
 LATENT_DISTRIBUTIONS = ("normal", "uniform")
 GRID_COLUMNS = 8

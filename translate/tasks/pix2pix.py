@@ -13,9 +13,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from translate.errors import ConfigError
+from translate.exports import IMAGE_TO_IMAGE, Export
 from translate.layers import batch_statistics
 from translate.registry import DISCRIMINATORS, GENERATORS, LOSSES, TASKS
-from translate.tasks.base import IMAGE_TO_IMAGE, Batch, Export, Task
+from translate.tasks.base import Batch, Task
 from translate.tasks.common import discriminator_objective
 
 TEST_MODES = ("batch_statistics", "eval")

@@ -17,10 +17,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from translate.exports import IMAGE_AND_TARGET_TO_IMAGE, Export
 from translate.labels import LabelSpace
 from translate.losses import gradient_penalty
 from translate.registry import DISCRIMINATORS, GENERATORS, LOSSES, TASKS
-from translate.tasks.base import IMAGE_AND_TARGET_TO_IMAGE, Batch, Export, Task, Update
+from translate.tasks.base import Batch, Task, Update
 
 CELEBA_ATTRIBUTES = ["Black_Hair", "Blond_Hair", "Brown_Hair", "Male", "Young"]
 

@@ -38,9 +38,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from translate.errors import ConfigError
+from translate.exports import IMAGE_TO_IMAGE, Export
 from translate.generators.unit import UnitDecoder, UnitEncoder, UnitTranslator, coupled_autoencoders
 from translate.registry import DISCRIMINATORS, LOSSES, TASKS
-from translate.tasks.base import IMAGE_TO_IMAGE, Batch, Export, Task, Update
+from translate.tasks.base import Batch, Task, Update
 from translate.tasks.common import add_losses, discriminator_objective
 
 
