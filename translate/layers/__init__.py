@@ -3,7 +3,14 @@ joined to an input."""
 
 from translate.layers.blocks import DCGAN_SIZES, dcgan_depth, join_labels, mlp_layers, upsample_conv
 from translate.layers.init import INIT_TYPES, init_weights
-from translate.layers.norm import NORMS, add_spectral_norm, batch_statistics, get_norm_layer, norm_uses_bias
+from translate.layers.norm import (
+    NORMS,
+    add_spectral_norm,
+    batch_statistics,
+    get_norm_layer,
+    norm_uses_bias,
+    per_image,
+)
 
 __all__ = [
     "DCGAN_SIZES",
@@ -17,5 +24,6 @@ __all__ = [
     "join_labels",
     "mlp_layers",
     "norm_uses_bias",
+    "per_image",
     "upsample_conv",
 ]

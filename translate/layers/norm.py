@@ -6,6 +6,7 @@ import contextlib
 import functools
 from collections.abc import Callable, Iterator
 
+import torch
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
@@ -72,3 +73,32 @@ def batch_statistics(module: nn.Module) -> Iterator[nn.Module]:
             layer.training = training
             if track is not None:
                 layer.track_running_stats = track
+
+
+def per_image(
+    module: nn.Module, images: torch.Tensor, *conditions: torch.Tensor | None, seed: int | None = None
+) -> torch.Tensor:
+    """``module(image, *conditions)`` of each image alone, under ``batch_statistics``: pix2pix's test mode.
+
+    Args:
+        module: the network, e.g. a U-Net generator.
+        images: ``(N, C, H, W)``.
+        conditions: per-image inputs beside the image (``(N, ...)``, e.g. target labels), or None.
+        seed: each image's dropout drawn from this seed, the caller's random state left as it was; None
+            draws from the global random state.
+
+    Returns:
+        ``(N, C_out, H, W)``: the outputs, concatenated.
+    """
+    devices = [images.device] if images.device.type == "cuda" else []
+    outputs = []
+    with batch_statistics(module):
+        for i in range(len(images)):
+            extra = [c[i : i + 1] for c in conditions if c is not None]
+            if seed is None:
+                outputs.append(module(images[i : i + 1], *extra))
+                continue
+            with torch.random.fork_rng(devices=devices):
+                torch.manual_seed(seed)
+                outputs.append(module(images[i : i + 1], *extra))
+    return torch.cat(outputs)

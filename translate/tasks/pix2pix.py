@@ -14,7 +14,7 @@ from torch import nn
 
 from translate.errors import ConfigError
 from translate.exports import IMAGE_TO_IMAGE, Export
-from translate.layers import batch_statistics
+from translate.layers import per_image
 from translate.registry import DISCRIMINATORS, GENERATORS, LOSSES, TASKS
 from translate.tasks.base import Batch, Task
 from translate.tasks.common import discriminator_objective
@@ -105,8 +105,7 @@ class Pix2Pix(Task):
     def visuals(self, batch: Batch) -> dict[str, torch.Tensor]:
         """Outputs as ``translate apply`` makes them: in the run's ``test_mode``."""
         if self.test_mode == "batch_statistics":
-            with batch_statistics(self.generator):
-                output = torch.cat([self.generator(image[None]) for image in batch["input"]])
+            output = per_image(self.generator, batch["input"])
         else:
             output = self.generator(batch["input"])
         return {"input": batch["input"], "output": output, "target": batch["target"]}
