@@ -1,4 +1,8 @@
-"""Translator: an image -> image export of a trained model, on tensors, PIL images, arrays and folders.
+"""Translator: an image -> image export of a trained model, called on tensors, PIL images and arrays.
+
+Calling a ``Translator`` is the one way in for images in memory; ``apply_paths`` is the one way in for files
+(the folder pipeline of ``translate.inference.pipeline``). The call applies the model's policy: huge images in
+tiles, the fast path, batch statistics (pix2pix's test mode), padding to the network's size multiple.
 
 Conditional models (StarGAN: ``image_and_target_to_image``) take a ``target``: ``{"Blond_Hair": 1}`` or
 ``"Blond_Hair=1,Male=0"`` (``"happy"`` for folder domains). Labels the target does not name keep the input's
@@ -16,25 +20,30 @@ import logging
 import os
 from collections import defaultdict
 from collections.abc import Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image, ImageOps
+from PIL import Image
 from torch import nn
-from tqdm import tqdm
 
-from translate.data.io import WRITE_FORMATS, pil_to_array, split_alpha, write_image
 from translate.data.transforms import center_square
 from translate.engine.device import resolve_device
-from translate.errors import CheckpointError, ConfigError, DataError, TranslateError
+from translate.errors import CheckpointError, ConfigError, DataError
 from translate.exports import IMAGE_AND_TARGET_TO_IMAGE, IMAGE_TO_IMAGE
-from translate.inference.faces import Detector, mtcnn_detector, paste_faces
+from translate.inference.convert import (
+    as_input_kind,
+    check_tensor_images,
+    image_to_tensor,
+    pad_to_multiple,
+    tensor_to_array,
+    with_alpha,
+)
+from translate.inference.faces import Detector
 from translate.inference.fast import FAST_ENV, FastPath
+from translate.inference.pipeline import ApplyOptions, ApplyReport, apply_paths, output_path
 from translate.inference.tiles import (
     DEFAULT_OVERLAP,
     DEFAULT_TILE,
@@ -43,34 +52,87 @@ from translate.inference.tiles import (
     translate_tiled,
 )
 from translate.labels import LabelSpace
-from translate.layers import batch_statistics
+from translate.layers import per_image
 
 Target = dict[str, float] | str | None
 
+__all__ = [  # with the names that moved to pipeline.py and convert.py, still importable from here
+    "TRANSLATOR_KINDS",
+    "ApplyReport",
+    "Target",
+    "Translator",
+    "check_tensor_images",
+    "kind_arguments",
+    "output_path",
+    "pad_to_multiple",
+    "with_alpha",
+]
+
 log = logging.getLogger("translate")
+
+TRANSLATOR_KINDS = (IMAGE_TO_IMAGE, IMAGE_AND_TARGET_TO_IMAGE)
+"""The export kinds a Translator runs (``kind_arguments`` says what each adds)."""
+
+
+def kind_arguments(
+    kind: str, options: dict[str, Any], path: str | Path, task: nn.Module | None = None
+) -> dict[str, Any]:
+    """Check that a Translator runs exports of ``kind``, and what the kind adds to its arguments.
+
+    Args:
+        kind: the export's kind.
+        options: the export's options (for an exported file: those of its stored contract).
+        path: the model, named in the error.
+        task: the trained task, holding the classifier; None for an exported file (which holds none).
+
+    Returns:
+        ``Translator`` keyword arguments: none for image -> image; for image + target -> image the label
+        space and, with ``task``, the classifier that reads an input's labels and its image size.
+
+    Raises:
+        CheckpointError: a kind the Translator does not run, naming the command that does.
+    """
+    from translate.inference.model import COMMANDS
+
+    if kind not in TRANSLATOR_KINDS:
+        raise CheckpointError(f"{path} holds a {kind} model: use `{COMMANDS.get(kind, kind)}` for it")
+    if kind != IMAGE_AND_TARGET_TO_IMAGE:
+        return {}
+    labels = options.get("labels")
+    arguments: dict[str, Any] = {"labels": LabelSpace.from_dict(labels) if labels else None}
+    if task is not None:
+        classifier = options.get("classifier")
+        arguments["classifier"] = task.get_submodule(classifier) if classifier else None
+        arguments["classifier_size"] = options.get("image_size")
+    return arguments
 
 
 class Translator:
     """Wraps one trained generator: ``(N, in_channels, H, W)`` in ``[-1, 1]`` -> ``(N, out_channels, H, W)``.
 
     Any image size is accepted: inputs are padded to what the network needs and the output is cropped back.
-    ``batch_statistics``: the generator runs as it trained (pix2pix's default test mode: batch norm on each
-    image's own statistics, dropout on, seeded so outputs repeat), one image at a time, so that an image's
-    translation never depends on the others in its batch. Otherwise it runs in eval mode.
 
-    ``labels`` (a conditional generator ``G(images, labels)``): the label space its targets name;
-    ``classifier``: a network whose output's second element holds ``(N, num_labels)`` logits of an
-    image's labels, on ``classifier_size`` square images (center square, resized). ``face_size``: the side
-    of the aligned face crops of ``apply_paths(faces=True)`` (the image size the model trained at).
-
-    ``tile``: None translates images above ``TILE_ABOVE_PIXELS`` in tiles of ``DEFAULT_TILE`` px (with a
-    one-line note), 0 never tiles, N tiles every image larger than N px; tiles overlap by ``overlap`` px.
-
-    ``fast`` (default: on for the CPU, unless ``TRANSLATE_FAST=0``): eval-mode translation runs a compiled
-    copy of the generator (``translate.inference.fast``), compiled when an image shape comes a second time
-    (seconds, logged)
-    and used only where its first output matches the plain generator to 1e-4; else the plain generator,
-    with a note. The copy is taken at the first translation: make a new Translator for new weights.
+    Args:
+        generator: the network, ``G(images)`` or (conditional) ``G(images, labels)``; or an exported file's
+            network (``from_exported``).
+        in_channels, out_channels: its image channels.
+        device: where it runs.
+        batch_statistics: run it as it trained (pix2pix's default test mode: batch norm on each image's own
+            statistics, dropout on, seeded by ``seed`` so outputs repeat), one image at a time, so that an
+            image's translation never depends on the others in its batch. Otherwise eval mode.
+        seed: the dropout seed of ``batch_statistics``.
+        labels: a conditional generator's label space, which its targets name.
+        classifier: a network whose output's second element holds ``(N, num_labels)`` logits of an image's
+            labels, on ``classifier_size`` square images (center square, resized).
+        face_size: the side of the aligned face crops of ``apply_paths(faces=True)`` (the training size).
+        tile: None translates images above ``TILE_ABOVE_PIXELS`` in tiles of ``DEFAULT_TILE`` px (with a
+            one-line note), 0 never tiles, N tiles every image larger than N px.
+        overlap: how far tiles overlap, in px.
+        fast: (default: on for the CPU, unless ``TRANSLATE_FAST=0``) eval-mode translation runs a compiled
+            copy of the generator (``translate.inference.fast``), compiled when an image shape comes a second
+            time (seconds, logged) and used only where its first output matches the plain generator to 1e-4;
+            else the plain generator, with a note. The copy is taken at the first translation: make a new
+            Translator for new weights.
     """
 
     def __init__(
@@ -89,19 +151,7 @@ class Translator:
         overlap: int = DEFAULT_OVERLAP,
         fast: bool | None = None,
     ) -> None:
-        if (tile is not None and tile < 0) or overlap < 0:
-            raise ConfigError(
-                f"tile and overlap are sizes in pixels (tile 0: never tile); got {tile}, {overlap}"
-            )
-        if tile != 0 and 2 * overlap > (tile or DEFAULT_TILE):
-            raise ConfigError(
-                f"the overlap ({overlap} px) must be at most half a tile ({tile or DEFAULT_TILE} px)"
-            )
-        if tile and getattr(generator, "per_image_norms", False):  # an exported file: no layers to reach
-            raise ConfigError(
-                "tiles need the PyTorch model (whole-image statistics of its instance norms): "
-                "translate with the run, not an exported file"
-            )
+        _check_tiling(generator, tile, overlap)
         self.device = resolve_device(device)
         self.batch_statistics = batch_statistics
         self.seed = seed
@@ -124,6 +174,7 @@ class Translator:
         self.report = ApplyReport()
         """What the last ``apply_paths`` did."""
 
+    # ------------------------------------------------------------------------------------ loading
     @classmethod
     def from_run(
         cls,
@@ -135,12 +186,19 @@ class Translator:
         **options: Any,
     ) -> Translator:
         """Load from a run folder (its latest checkpoint), a checkpoint folder or a ``model.safetensors``.
-        ``checkpoint``: which of a run folder's checkpoints, ``best``, ``latest`` (default) or a step number.
 
-        ``direction`` picks the image-to-image export (``a2b`` / ``b2a``); None takes the only one, or
-        ``a2b``. A model of another kind (noise -> image...) is a CheckpointError naming the right command.
-        ``backend``: ``"torch"``, or ``"onnxruntime"`` (the export in a temporary ONNX file); None: torch,
-        or what an exported file (``.onnx``, TorchScript ``.pt``) needs. ``options``: ``tile``, ``overlap``.
+        Args:
+            path: the run, checkpoint folder or weights file; an exported file goes to ``from_exported``.
+            direction: the image-to-image export (``a2b`` / ``b2a``); None takes the only one, or ``a2b``.
+            device: where it runs.
+            backend: ``"torch"``, or ``"onnxruntime"`` (the export in a temporary ONNX file); None: torch, or
+                what an exported file (``.onnx``, TorchScript ``.pt``) needs.
+            checkpoint: which of a run folder's checkpoints: ``best``, ``latest`` (default) or a step number.
+            options: more ``Translator`` arguments (``tile``, ``overlap``, ``fast``).
+
+        Returns:
+            The Translator. A model of another kind (noise -> image...) is a CheckpointError naming the
+            right command.
         """
         from translate.inference.model import load_export
         from translate.inference.portable import BACKENDS, export_model, is_exported
@@ -159,16 +217,9 @@ class Translator:
             with tempfile.TemporaryDirectory() as folder:
                 onnx = export_model(path, Path(folder) / "model.onnx", "onnx", direction)
                 return cls.from_exported(onnx, device, backend, **options)
-        loaded = load_export(path, direction, (IMAGE_TO_IMAGE, IMAGE_AND_TARGET_TO_IMAGE), device)
+        loaded = load_export(path, direction, TRANSLATOR_KINDS, device)
         export = loaded.export
-        conditional: dict[str, Any] = {}
-        if export.kind == IMAGE_AND_TARGET_TO_IMAGE:
-            classifier = export.options.get("classifier")
-            conditional = {
-                "labels": LabelSpace.from_dict(export.options["labels"]),
-                "classifier": loaded.task.get_submodule(classifier) if classifier else None,
-                "classifier_size": export.options.get("image_size"),
-            }
+        conditional = kind_arguments(export.kind, export.options, path, loaded.task)
         trained_size = loaded.checkpoint.config.get("data", {}).get("image_size", 128)
         return cls(
             loaded.module,
@@ -182,40 +233,58 @@ class Translator:
         )
 
     from_checkpoint = from_run
+    """An older name of ``from_run``."""
 
     @classmethod
     def from_exported(
         cls, path: str | Path, device: str | torch.device = "cpu", backend: str | None = None, **options: Any
     ) -> Translator:
-        """Load a file written by ``translate export`` (ONNX: onnxruntime; TorchScript: torch), with the
-        pre- and post-processing its stored contract names. Conditional models have no classifier in the
-        file: give the inputs' labels (``--labels``) or a target that names every label."""
-        from translate.inference.model import COMMANDS
+        """Load a file written by ``translate export``, with the pre- and post-processing its contract names.
+
+        Conditional models have no classifier in the file: give the inputs' labels (``--labels``) or a
+        target that names every label.
+
+        Args:
+            path: an ONNX file (run by onnxruntime) or a TorchScript ``.pt`` (torch).
+            device: where it runs.
+            backend: None: what the file needs.
+            options: more ``Translator`` arguments (``fast``; tiles need the PyTorch model).
+
+        Returns:
+            The Translator.
+        """
         from translate.inference.portable import load_exported
 
         network, contract = load_exported(path, device, backend)
-        kind = contract["kind"]
-        if kind not in (IMAGE_TO_IMAGE, IMAGE_AND_TARGET_TO_IMAGE):
-            raise CheckpointError(f"{path} holds a {kind} model: use `{COMMANDS.get(kind, kind)}` for it")
-        labels = contract["options"].get("labels")
+        conditional = kind_arguments(contract["kind"], contract["options"], path)
         return cls(
             network,
             contract["in_channels"],
             contract["out_channels"],
             network.device,
-            labels=LabelSpace.from_dict(labels) if labels else None,
             face_size=contract.get("image_size") or 128,
+            **conditional,
             **options,
         )
 
     from_onnx = from_exported
+    """An older name of ``from_exported``."""
 
     # ------------------------------------------------------------------------------------ labels
     def target_labels(
         self, images: torch.Tensor, target: Target, source: torch.Tensor | None = None
     ) -> torch.Tensor | None:
-        """The labels ``(N, num_labels)`` that translate ``images`` ``(N, C, H, W)`` to ``target``: the
-        ``source`` labels (default: estimated) with the target's values set. None without labels."""
+        """The labels that translate ``images`` to ``target``.
+
+        Args:
+            images: ``(N, C, H, W)`` in ``[-1, 1]``.
+            target: the labels to set (see the module docstring); None for unconditional models.
+            source: the images' own labels ``(N, num_labels)``; None: estimated (``estimate_labels``) where
+                the target does not set every label.
+
+        Returns:
+            ``(N, num_labels)``: ``source`` with the target's values set; None for unconditional models.
+        """
         if self.labels is None:
             if target is not None:
                 raise ConfigError("this model translates to one fixed domain: it takes no target (--to)")
@@ -233,7 +302,14 @@ class Translator:
 
     @torch.no_grad()
     def estimate_labels(self, images: torch.Tensor) -> torch.Tensor:
-        """The labels of ``images`` ``(N, C, H, W)`` read by the stored classifier, ``(N, num_labels)``."""
+        """The labels of ``images`` as the stored classifier reads them.
+
+        Args:
+            images: ``(N, C, H, W)`` in ``[-1, 1]`` (their center square, resized to ``classifier_size``).
+
+        Returns:
+            ``(N, num_labels)`` 0/1.
+        """
         if self.classifier is None or self.labels is None:
             raise ConfigError(
                 "this model stores no classifier to read the input's labels: give them (--labels FILE) "
@@ -247,14 +323,127 @@ class Translator:
         _, logits = self.classifier(x)
         return self.labels.from_logits(logits)
 
-    # ------------------------------------------------------------------------------------ tensors
-    @torch.no_grad()
+    # ------------------------------------------------------------------------------------ the call
+    def __call__(
+        self,
+        images: Any,
+        batch_size: int = 8,
+        target: Target = None,
+        source_labels: torch.Tensor | Sequence[torch.Tensor | None] | None = None,
+    ) -> Any:
+        """Translate images in memory: a tensor batch, a PIL image, a numpy array, or a list of them.
+
+        Args:
+            images: a tensor ``(N, C, H, W)`` or ``(C, H, W)`` float in ``[-1, 1]`` (checked,
+                ``check_tensor_images``); a PIL image (EXIF orientation applied); a uint8 array ``(H, W)``
+                or ``(H, W, C)``; or a list of these (tensors ``(C, H, W)``), of any sizes. An alpha channel
+                is carried through to the output; colours are translated composited onto white.
+            batch_size: how many images of one size of a list run together (a tensor runs as one batch).
+            target: conditional models: the labels to set, ``{"Blond_Hair": 1, "Male": 0}`` or
+                ``"Blond_Hair=1,Male=0"``.
+            source_labels: conditional models: the inputs' own labels, ``(N, num_labels)`` for a tensor,
+                one ``(num_labels,)`` (or None) per image for a list; None: read by the stored classifier.
+
+        Returns:
+            The same kind and sizes: a tensor ``(N, out_channels, H, W)`` in ``[-1, 1]`` on the input's
+            device, a PIL image, a uint8 array, or a list of them in order.
+        """
+        if isinstance(images, torch.Tensor):
+            check_tensor_images(images)
+            return self.translate_tensor(images, target, source_labels)
+        many = isinstance(images, Sequence) and not isinstance(images, str | bytes)
+        items = list(images) if many else [images]
+        sources = source_labels if many or source_labels is None else [source_labels]
+        outputs = self._translate_items(items, batch_size, target, sources)
+        return outputs if many else outputs[0]
+
     def translate_tensor(
         self, images: torch.Tensor, target: Target = None, source_labels: torch.Tensor | None = None
     ) -> torch.Tensor:
-        """``(N, C, H, W)`` or ``(C, H, W)`` in ``[-1, 1]`` -> the same, translated, on the input's device.
+        """Calling the Translator on one tensor batch, without the range check (tensors known to be images).
 
-        Conditional models: ``target`` (required) and optionally the inputs' own ``source_labels``."""
+        Args:
+            images: ``(N, C, H, W)`` or ``(C, H, W)`` in ``[-1, 1]``, run as one batch.
+            target: conditional models: the labels to set (required).
+            source_labels: conditional models: the inputs' own labels, ``(N, num_labels)`` or
+                ``(num_labels,)``.
+
+        Returns:
+            The same shape with ``out_channels``, translated, on the input's device.
+        """
+        return self._translate_batch(images, target, source_labels)
+
+    def translate_many(
+        self,
+        tensors: Sequence[torch.Tensor],
+        batch_size: int = 8,
+        target: Target = None,
+        source_labels: Sequence[torch.Tensor | None] | None = None,
+    ) -> list[torch.Tensor]:
+        """Calling the Translator on a list of tensors, without the range check.
+
+        Args:
+            tensors: ``(C, H, W)`` in ``[-1, 1]``, of any sizes; equal sizes are batched together.
+            batch_size: at most this many images per batch.
+            target: conditional models: the labels to set.
+            source_labels: each image's own labels ``(num_labels,)``, or None where the classifier reads them.
+
+        Returns:
+            ``(out_channels, H, W)`` per input, in order.
+        """
+        if batch_size < 1:
+            raise ConfigError(f"batch_size must be a positive integer; got {batch_size}")
+        by_size: dict[tuple[int, int], list[int]] = defaultdict(list)
+        for index, tensor in enumerate(tensors):
+            by_size[tuple(tensor.shape[-2:])].append(index)
+        outputs: list[torch.Tensor | None] = [None] * len(tensors)
+        for indices in by_size.values():
+            for start in range(0, len(indices), batch_size):
+                chunk = indices[start : start + batch_size]
+                images = torch.stack([tensors[i] for i in chunk])
+                given = None if source_labels is None else [source_labels[i] for i in chunk]
+                result = self._translate_batch(images, target, self._source_labels(images, given))
+                for i, out in zip(chunk, result):
+                    outputs[i] = out
+        return outputs  # type: ignore[return-value]
+
+    def _translate_items(
+        self, items: list[Any], batch_size: int, target: Target, sources: Sequence[torch.Tensor | None] | None
+    ) -> list[Any]:
+        """A list of tensors, PIL images and arrays, translated as one list; each comes back as it came."""
+        inputs = []
+        for item in items:
+            if isinstance(item, torch.Tensor):
+                check_tensor_images(item)
+                inputs.append((item, None))
+            else:
+                inputs.append(image_to_tensor(item, self.in_channels))
+        outputs = self.translate_many([tensor for tensor, _ in inputs], batch_size, target, sources)
+        return [
+            out
+            if isinstance(item, torch.Tensor)
+            else as_input_kind(with_alpha(tensor_to_array(out), alpha), item)
+            for item, out, (_, alpha) in zip(items, outputs, inputs)
+        ]
+
+    def _source_labels(
+        self, images: torch.Tensor, given: list[torch.Tensor | None] | None
+    ) -> torch.Tensor | None:
+        """The batch's own labels ``(N, num_labels)``: those given, the classifier's for the rest; None when
+        none is given (``target_labels`` then reads them only if the target needs them)."""
+        if given is None or all(g is None for g in given):
+            return None
+        estimated = self.estimate_labels(images) if any(g is None for g in given) else None
+        return torch.stack(
+            [g.to(self.device) if g is not None else estimated[k] for k, g in enumerate(given)]
+        )
+
+    # ------------------------------------------------------------------------------------ the policy
+    @torch.no_grad()
+    def _translate_batch(
+        self, images: torch.Tensor, target: Target, source_labels: torch.Tensor | None
+    ) -> torch.Tensor:
+        """One batch ``(N, C, H, W)`` or ``(C, H, W)``: labels, padding, the network, cropping back."""
         single = images.dim() == 3
         batch = images.unsqueeze(0) if single else images
         if batch.shape[1] != self.in_channels:
@@ -266,47 +455,25 @@ class Translator:
         height, width = batch.shape[-2:]
         batch = batch.to(self.device, torch.float32)
         labels = self.target_labels(batch, target, source_labels)
-        padded = pad_to_multiple(batch, self.size_multiple)
+        output = self._run_network(pad_to_multiple(batch, self.size_multiple), labels)
+        output = output[..., :height, :width].to(images.device)
+        return output[0] if single else output
+
+    def _run_network(self, padded: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        """``(N, C, H, W)`` padded to the size multiple: in tiles (huge images), one image at a time under
+        batch statistics (pix2pix's test mode), or as a batch through the fast path (or the plain network)."""
         tile = self._tile_size(*padded.shape[-2:])
         if tile:
-            output = torch.cat(
+            return torch.cat(
                 [
                     self._tiled(padded[i : i + 1], None if labels is None else labels[i : i + 1], tile)
                     for i in range(len(padded))
                 ]
             )
-        elif self.batch_statistics:
-            output = torch.cat(
-                [
-                    self._seeded(padded[i : i + 1], None if labels is None else labels[i : i + 1])
-                    for i in range(len(padded))
-                ]
-            )
-        else:
-            output = self._generate(padded, labels, self._fast)
-        output = output[..., :height, :width].to(images.device)
-        return output[0] if single else output
+        if self.batch_statistics:
+            return per_image(self.generator, padded, labels, seed=self.seed)
+        return _generate(self._fast or self.generator, padded, labels)
 
-    def _generate(
-        self,
-        images: torch.Tensor,
-        labels: torch.Tensor | None,
-        network: nn.Module | FastPath | None = None,
-    ) -> torch.Tensor:
-        network = network or self.generator
-        return network(images) if labels is None else network(images, labels)
-
-    def _seeded(
-        self, image: torch.Tensor, labels: torch.Tensor | None, network: nn.Module | None = None
-    ) -> torch.Tensor:
-        """One image through the generator in training mode, with dropout drawn from ``seed``."""
-        network = network or self.generator
-        devices = [self.device] if self.device.type == "cuda" else []
-        with torch.random.fork_rng(devices=devices), batch_statistics(network):
-            torch.manual_seed(self.seed)
-            return self._generate(image, labels, network)
-
-    # ------------------------------------------------------------------------------------ tiles
     def _tile_size(self, height: int, width: int) -> int:
         """The tile size for a (padded) ``height`` x ``width`` image; 0: translate it whole."""
         if self.tile == 0 or (self.tile is None and height * width <= TILE_ABOVE_PIXELS):
@@ -342,126 +509,29 @@ class Translator:
             network = self._per_image
 
             def run(x: torch.Tensor) -> torch.Tensor:
-                return self._seeded(x, labels, network)
+                return per_image(network, x, labels, seed=self.seed)
         else:
             network = self.generator
 
             def run(x: torch.Tensor) -> torch.Tensor:
-                return self._generate(x, labels)
+                return _generate(network, x, labels)
 
         return translate_tiled(network, image, run, tile, self.overlap, self.size_multiple, progress=True)
 
     # ------------------------------------------------------------------------------------ images
     def to_tensor(self, image: Image.Image | np.ndarray) -> torch.Tensor:
-        """PIL image (EXIF orientation applied) or ``(H, W[, C])`` uint8 array -> ``(C, H, W)`` in
-        ``[-1, 1]``, the model's channels; transparency composited onto white, as training reads images
-        (``__call__`` and ``apply_paths`` carry the alpha channel through to the output)."""
-        return self.tensor_and_alpha(image)[0]
+        """A PIL image or uint8 ``(H, W[, C])`` array as the network's input (``convert.image_to_tensor``).
 
-    def tensor_and_alpha(self, image: Image.Image | np.ndarray) -> tuple[torch.Tensor, np.ndarray | None]:
-        """``to_tensor`` and the image's ``(H, W)`` uint8 alpha channel, or None: the one conversion of the
-        Python API and the command line (``read_image_and_alpha`` ends in the same ``split_alpha``)."""
-        if isinstance(image, Image.Image):
-            array = pil_to_array(ImageOps.exif_transpose(image))
-        else:
-            array = np.asarray(image)
-            if array.dtype != np.uint8:
-                raise DataError(
-                    f"numpy images must be uint8 (H, W[, C]) with values 0-255; got {array.dtype} "
-                    "(from [0, 1] floats: (x * 255).round().astype(np.uint8))"
-                )
-            if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (1, 2, 3, 4)):
-                hint = ""
-                if array.ndim == 3 and array.shape[0] in (1, 3, 4):
-                    hint = ": looks like (C, H, W): pass array.transpose(1, 2, 0)"
-                raise DataError(f"numpy images are (H, W) or (H, W, C); got shape {array.shape}{hint}")
-        colour, alpha = split_alpha(array, self.in_channels)
-        return torch.from_numpy(colour.copy()).permute(2, 0, 1).float() / 127.5 - 1.0, alpha
+        Returns:
+            ``(C, H, W)`` in ``[-1, 1]``, the model's channels; transparency composited onto white, as
+            training reads images (the call and ``apply_paths`` carry the alpha channel to the output).
+        """
+        return image_to_tensor(image, self.in_channels)[0]
 
-    @staticmethod
-    def to_array(tensor: torch.Tensor) -> np.ndarray:
-        """``(C, H, W)`` in ``[-1, 1]`` -> ``(H, W, C)`` uint8 (``(H, W)`` for one channel)."""
-        array = ((tensor.clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).cpu().numpy()
-        return array[:, :, 0] if array.shape[2] == 1 else array
-
-    def __call__(self, images: Any, batch_size: int = 8, target: Target = None) -> Any:
-        """Translate a tensor batch, a PIL image, a numpy array, or a list of them; returns the same kind.
-
-        Conditional models need ``target``: ``{"Blond_Hair": 1, "Male": 0}``, ``"Blond_Hair=1,Male=0"``."""
-        if isinstance(images, torch.Tensor):
-            check_tensor_images(images)
-            return self.translate_tensor(images, target)
-        if isinstance(images, Sequence) and not isinstance(images, str | bytes):
-            return self._translate_list(list(images), batch_size, target)
-        return self._translate_list([images], batch_size, target)[0]
-
-    def _translate_list(self, images: list[Any], batch_size: int, target: Target) -> list[Any]:
-        tensors, alphas = zip(*(self.tensor_and_alpha(image) for image in images))
-        outputs = self.translate_many(list(tensors), batch_size, target)
-        results = []
-        for image, out, alpha in zip(images, outputs, alphas):
-            array = with_alpha(self.to_array(out), alpha)
-            results.append(Image.fromarray(array) if isinstance(image, Image.Image) else array)
-        return results
-
-    def translate_many(
-        self,
-        tensors: list[torch.Tensor],
-        batch_size: int = 8,
-        target: Target = None,
-        source_labels: list[torch.Tensor | None] | None = None,
-    ) -> list[torch.Tensor]:
-        """Translate ``(C, H, W)`` tensors of any sizes, batching equal sizes together; keeps the order.
-
-        ``source_labels``: each image's own labels, or None where the classifier should read them."""
-        if batch_size < 1:
-            raise ConfigError(f"batch_size must be a positive integer; got {batch_size}")
-        by_size: dict[tuple[int, int], list[int]] = defaultdict(list)
-        for index, tensor in enumerate(tensors):
-            by_size[tuple(tensor.shape[-2:])].append(index)
-        outputs: list[torch.Tensor | None] = [None] * len(tensors)
-        for indices in by_size.values():
-            for start in range(0, len(indices), batch_size):
-                chunk = indices[start : start + batch_size]
-                images = torch.stack([tensors[i] for i in chunk])
-                sources = None
-                if source_labels is not None and any(source_labels[i] is not None for i in chunk):
-                    given = [source_labels[i] for i in chunk]
-                    estimated = self.estimate_labels(images) if any(g is None for g in given) else None
-                    sources = torch.stack(
-                        [g.to(self.device) if g is not None else estimated[k] for k, g in enumerate(given)]
-                    )
-                result = self.translate_tensor(images, target, sources)
-                for i, out in zip(chunk, result):
-                    outputs[i] = out
-        return outputs  # type: ignore[return-value]
+    to_array = staticmethod(tensor_to_array)
+    """``(C, H, W)`` in ``[-1, 1]`` -> ``(H, W, C)`` uint8 (``(H, W)`` for one channel)."""
 
     # ------------------------------------------------------------------------------------ files
-    def apply_folder(
-        self,
-        src: str | Path,
-        dst: str | Path,
-        batch_size: int = 8,
-        progress: bool = True,
-        target: Target = None,
-        labels_file: str | Path | None = None,
-        faces: bool | Detector = False,
-        overwrite: bool = False,
-        quality: int = 95,
-    ) -> list[Path]:
-        """Translate every image under ``src`` into ``dst``, mirroring sub-folders and file names."""
-        return self.apply_paths(
-            [Path(src)],
-            Path(dst),
-            batch_size=batch_size,
-            progress=progress,
-            target=target,
-            labels_file=labels_file,
-            faces=faces,
-            overwrite=overwrite,
-            quality=quality,
-        )
-
     def apply_paths(
         self,
         inputs: Sequence[str | Path],
@@ -474,262 +544,77 @@ class Translator:
         overwrite: bool = False,
         quality: int = 95,
     ) -> list[Path]:
-        """Translate files and folders (recursively) into ``dst``; never overwrites an input.
+        """Translate image files and folders (recursively) into ``dst``; never overwrites an input.
 
-        A file keeps its name; a folder's images keep their paths relative to it. An unreadable image
-        is skipped with a warning. JPEG inputs give JPEG outputs at ``quality`` (WebP: WebP at ``quality``,
-        lossless at 100), all others lossless PNG; EXIF orientation is applied and an alpha channel kept,
-        as in ``__call__``. Conditional models: ``target``
-        as in ``__call__``; ``labels_file``: a CelebA-style attribute file giving the inputs' own labels by
-        file name (images it does not list are read by the classifier). ``faces`` (True: MTCNN, or a
-        ``Detector``): translate each face of each photo, aligned and cropped as the training faces were
-        (``image_size`` square), and paste it back; photos without a face are copied, with a warning.
+        The one way in for files (``translate.inference.pipeline``). A file keeps its name; a folder's images
+        keep their paths relative to it. Resumable: outputs that exist are skipped unless ``overwrite``; each
+        output is written to a temporary name and renamed, so an interrupted run never leaves half an image.
+        An ``dst`` inside an input folder is not read as input; two inputs with one output name (``x.png``,
+        ``x.bmp``) both survive (``x.bmp.png``). Unreadable images, and images the network cannot take (too
+        small), are skipped with a warning. EXIF orientation is applied and an alpha channel kept, as in the
+        call. ``self.report`` (an ``ApplyReport``) then says what was translated, skipped and failed.
 
-        Resumable: outputs that exist are skipped unless ``overwrite``; each output is written to a
-        temporary name and renamed, so an interrupted run never leaves half an image. An ``--out`` inside an
-        input folder is not read as input; two inputs with one output name (``x.png``, ``x.bmp``) both
-        survive (``x.bmp.png``). Images the network cannot take (too small) are skipped like unreadable
-        ones. ``self.report`` (an ``ApplyReport``) then says what was translated, skipped and failed.
+        Args:
+            inputs: image files and folders.
+            dst: the output folder.
+            batch_size: images of one size translated together.
+            progress: show a progress bar.
+            target: conditional models: as in the call.
+            labels_file: conditional models: a CelebA-style attribute file giving the inputs' own labels by
+                file name (images it does not list are read by the classifier).
+            faces: True (MTCNN) or a ``Detector``: translate each face of each photo, aligned and cropped as
+                the training faces were (``face_size`` square), and paste it back; photos without a face are
+                copied, with a warning.
+            overwrite: redo outputs that exist.
+            quality: JPEG inputs give JPEG outputs at this quality (WebP: WebP, lossless at 100); all others
+                lossless PNG.
+
+        Returns:
+            The outputs written, in input order.
         """
-        from translate.data.io import UnreadableImageError, list_images, read_image_and_alpha
-
-        if not 1 <= quality <= 100:
-            raise ConfigError(f"quality must be between 1 and 100; got {quality}")
-        dst = Path(dst)
-        out_root = dst.resolve()
-        planned: list[tuple[Path, Path]] = []
-        for item in map(Path, inputs):
-            if item.is_dir():  # never re-read the outputs of an --out inside the input folder
-                files = [f for f in list_images(item) if not f.resolve().is_relative_to(out_root)]
-                planned += [(f, dst / item.name / f.relative_to(item)) for f in files]
-            elif item.is_file():
-                planned.append((item, dst / item.name))
-            else:
-                raise DataError(f"no such file or folder: {item}")
-        if not planned:
-            raise DataError(f"no images found in {', '.join(map(str, inputs))}")
-        input_files = {src.resolve() for src, _ in planned}
+        options = ApplyOptions(batch_size, progress, target, labels_file, faces, overwrite, quality)
         self.report = ApplyReport()
-        jobs = []
-        for src, destination in distinct_outputs(planned):
-            if destination.resolve() in input_files:
-                raise TranslateError(f"refusing to overwrite input image {destination}; choose another --out")
-            if destination.exists() and not overwrite:
-                self.report.skipped.append(destination)
-            else:
-                jobs.append((src, destination))
-        if self.report.skipped:
-            log.info("%d outputs exist already: skipped (--overwrite to redo them)", len(self.report.skipped))
-        known_labels = self.labels_from_file(labels_file) if labels_file is not None else {}
-        no_images = torch.zeros(0, len(self.labels)) if self.labels is not None else None
-        self.target_labels(torch.zeros(0), target, no_images)  # a missing or bad target fails before any work
-        written: list[Path] = []
-        if faces:
-            detector = faces if callable(faces) else mtcnn_detector(self.device)
-            with tqdm(total=len(jobs), desc="faces", unit="img", disable=not progress) as bar:
-                for src, destination in jobs:
-                    try:
-                        image, alpha = read_image_and_alpha(src, channels=3)
-                    except UnreadableImageError as exc:
-                        log.warning("skipping %s", exc)
-                        self.report.failed.append((src, exc.reason))
-                        continue
-                    result = with_alpha(self._translate_faces(image, detector, target, src), alpha)
-                    written.append(self._save(result, destination, input_files, quality))
-                    bar.update(1)
-            self.report.translated = written
-            return written
-        # Reading the next chunk and writing the last one overlap the network (threads: decoding,
-        # encoding and torch release the GIL); not around huge images, which stay one in memory at a time.
-        with (
-            tqdm(total=len(jobs), desc="translate", unit="img", disable=not progress) as bar,
-            ThreadPoolExecutor(1, thread_name_prefix="read") as reader,
-            ThreadPoolExecutor(1, thread_name_prefix="write") as writer,
-        ):
-            saved: list[Future[Path]] = []  # the last chunk's writes, collected after the next chunk
-            done = 0
-            next_chunk: Future | None = reader.submit(self._read_chunk, jobs, done, batch_size)
-            while done < len(jobs):
-                if next_chunk is None:  # after a huge image: its output written, then the next read
-                    written += [future.result() for future in saved]
-                    saved = []
-                    next_chunk = reader.submit(self._read_chunk, jobs, done, batch_size)
-                items, huge = next_chunk.result()
-                done += len(items)
-                next_chunk = None
-                if done < len(jobs) and not huge:
-                    next_chunk = reader.submit(self._read_chunk, jobs, done, batch_size)
-                readable = [item for item in items if not isinstance(item[2], UnreadableImageError)]
-                for src, _, exc, _ in items:
-                    if isinstance(exc, UnreadableImageError):
-                        log.warning("skipping %s", exc)
-                        self.report.failed.append((src, exc.reason))
-                tensors = [tensor for _, _, tensor, _ in readable]
-                sources = [known_labels.get(src.name) for src, *_ in readable]
-                try:
-                    outputs = self.translate_many(
-                        tensors, batch_size, target, sources if known_labels else None
-                    )
-                except (RuntimeError, ValueError):  # an image the network cannot take (too small): find it
-                    outputs = [
-                        self._translate_or_none(t, target, source, src)
-                        for t, source, (src, *_) in zip(tensors, sources, readable)
-                    ]
-                written += [future.result() for future in saved]  # a failed write stops here
-                saved = [
-                    writer.submit(
-                        self._save,
-                        with_alpha(self.to_array(tensor), alpha),
-                        destination,
-                        input_files,
-                        quality,
-                    )
-                    for tensor, (_, destination, _, alpha) in zip(outputs, readable)
-                    if tensor is not None
-                ]
-                bar.update(len(items))
-            written += [future.result() for future in saved]
-        self.report.translated = written
-        return written
+        return apply_paths(self, inputs, dst, options, self.report)
 
-    def _read_chunk(
-        self, jobs: list[tuple[Path, Path]], start: int, batch_size: int
-    ) -> tuple[list[tuple[Path, Path, Any, np.ndarray | None]], bool]:
-        """Up to ``batch_size`` jobs from ``start`` read as ``(src, destination, tensor or
-        UnreadableImageError, alpha)``, stopping early past ``TILE_ABOVE_PIXELS`` in all (huge images: one
-        in memory at a time); returns them and whether it stopped there."""
-        from translate.data.io import UnreadableImageError, read_image_and_alpha
+    def apply_folder(
+        self,
+        src: str | Path,
+        dst: str | Path,
+        batch_size: int = 8,
+        progress: bool = True,
+        target: Target = None,
+        labels_file: str | Path | None = None,
+        faces: bool | Detector = False,
+        overwrite: bool = False,
+        quality: int = 95,
+    ) -> list[Path]:
+        """``apply_paths([src], dst, ...)``: every image under ``src`` into ``dst / src.name``, mirroring
+        sub-folders and file names.
 
-        items: list[tuple[Path, Path, Any, np.ndarray | None]] = []
-        pixels = 0
-        for src, destination in jobs[start : start + batch_size]:
-            try:
-                colour, alpha = read_image_and_alpha(src, channels=self.in_channels)
-            except UnreadableImageError as exc:
-                items.append((src, destination, exc, None))
-                continue
-            items.append((src, destination, self.to_tensor(colour), alpha))
-            pixels += colour.shape[0] * colour.shape[1]
-            if pixels > TILE_ABOVE_PIXELS:
-                return items, True
-        return items, False
-
-    def _translate_or_none(
-        self, tensor: torch.Tensor, target: Target, source: torch.Tensor | None, path: Path
-    ) -> torch.Tensor | None:
-        """One image; None (reported as failed) when the network cannot take it."""
-        try:
-            return self.translate_many([tensor], 1, target, [source] if source is not None else None)[0]
-        except (RuntimeError, ValueError):
-            reason = f"{tensor.shape[-1]}x{tensor.shape[-2]} px is too small for this network"
-            log.warning("skipping %s: %s", path, reason)
-            self.report.failed.append((path, reason))
-            return None
-
-    @staticmethod
-    def _save(array: np.ndarray, destination: Path, input_files: set[Path], quality: int) -> Path:
-        destination = output_path(destination)
-        if destination.resolve() in input_files:
-            raise TranslateError(f"refusing to overwrite input image {destination}; choose another --out")
-        return write_image(destination, array, quality)  # whole: a kill never leaves half an image
-
-    def _translate_faces(
-        self, image: np.ndarray, detector: Detector, target: Target, source: Path
-    ) -> np.ndarray:
-        """``image`` (RGB uint8) with each face translated in place (see ``translate.inference.faces``)."""
-        found = detector(image)
-        if not found:
-            log.warning("no face found in %s: copied unchanged", source)
-            return image
-        log.info("%s: %d face%s", source, len(found), "" if len(found) == 1 else "s")
-
-        def translate(crop: np.ndarray) -> np.ndarray:
-            return self.to_array(self.translate_tensor(self.to_tensor(crop), target))
-
-        return paste_faces(image, found, self.face_size, translate)
-
-    def labels_from_file(self, path: str | Path) -> dict[str, torch.Tensor]:
-        """``{file name: (num_labels,) 0/1}`` from a CelebA-style attribute file with the model's labels."""
-        from translate.data.layout import read_attribute_file
-
-        if self.labels is None:
-            raise ConfigError("--labels is for models that translate to a target (--to); this one takes none")
-        table = read_attribute_file(path)
-        missing = [n for n in self.labels.names if n not in table.names]
-        if missing:
-            raise DataError(
-                f"{path} has no column for {', '.join(missing)} "
-                f"(the model's labels: {self.labels.describe()})"
-            )
-        columns = [table.names.index(n) for n in self.labels.names]
-        return {
-            name: torch.tensor([float(row[c] > 0) for c in columns])
-            for name, row in zip(table.files, table.values)
-        }
+        Returns:
+            The outputs written.
+        """
+        options = {"target": target, "labels_file": labels_file, "faces": faces, "overwrite": overwrite}
+        return self.apply_paths([Path(src)], Path(dst), batch_size, progress, quality=quality, **options)
 
 
-def with_alpha(array: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:
-    """A translated ``(H, W[, C])`` uint8 image with the input's ``(H, W)`` alpha channel appended."""
-    if alpha is None:
-        return array
-    return np.dstack([array, alpha])
+def _generate(
+    network: nn.Module | FastPath, images: torch.Tensor, labels: torch.Tensor | None
+) -> torch.Tensor:
+    """``network(images)``, or ``network(images, labels)`` for a conditional one."""
+    return network(images) if labels is None else network(images, labels)
 
 
-def check_tensor_images(images: torch.Tensor) -> None:
-    """Tensors given to a Translator are float images in ``[-1, 1]``: a one-line DataError otherwise, and a
-    warning for values that all lie in ``[0, 1]`` (probably not rescaled)."""
-    if not images.is_floating_point():
-        raise DataError(
-            f"image tensors must be float in [-1, 1]; got {images.dtype} (from uint8: x.float() / 127.5 - 1)"
+def _check_tiling(generator: nn.Module, tile: int | None, overlap: int) -> None:
+    """A ConfigError for tile sizes that cannot work, or tiles for an exported file."""
+    if (tile is not None and tile < 0) or overlap < 0:
+        raise ConfigError(f"tile and overlap are sizes in pixels (tile 0: never tile); got {tile}, {overlap}")
+    if tile != 0 and 2 * overlap > (tile or DEFAULT_TILE):
+        raise ConfigError(
+            f"the overlap ({overlap} px) must be at most half a tile ({tile or DEFAULT_TILE} px)"
         )
-    if images.numel() and (images.min() < -1.001 or images.max() > 1.001):
-        low, high = images.min().item(), images.max().item()
-        raise DataError(f"image tensors must lie in [-1, 1]; got values from {low:.3g} to {high:.3g}")
-    if images.numel() > 1 and images.min() >= 0:
-        log.warning("all tensor values are in [0, 1]: the model expects [-1, 1] (x * 2 - 1)")
-
-
-@dataclass
-class ApplyReport:
-    """What the last ``apply_paths`` did: written outputs, outputs that existed (skipped), failed inputs."""
-
-    translated: list[Path] = field(default_factory=list)
-    skipped: list[Path] = field(default_factory=list)
-    failed: list[tuple[Path, str]] = field(default_factory=list)
-
-    def summary(self) -> str:
-        done, skipped, failed = len(self.translated), len(self.skipped), len(self.failed)
-        return f"translated {done}, skipped {skipped} existing, failed {failed}"
-
-
-def distinct_outputs(jobs: list[tuple[Path, Path]]) -> list[tuple[Path, Path]]:
-    """``(source, output path)`` pairs where no two sources write the same file: ``x.png`` and ``x.bmp`` in
-    one folder give ``x.png`` and ``x.bmp.png``."""
-    # Files whose output keeps their own name (x.png) are placed first, so they keep it.
-    keeps_name = [output_path(destination) == destination for _, destination in jobs]
-    outputs: dict[int, Path] = {}
-    taken: set[Path] = set()
-    for index in sorted(range(len(jobs)), key=lambda i: not keeps_name[i]):
-        src, destination = jobs[index]
-        output = output_path(destination)
-        if output in taken:
-            output = output_path(destination.with_name(destination.name + ".png"))
-            log.info("%s and another image share an output name: writing %s", src, output.name)
-        taken.add(output)
-        outputs[index] = output
-    return [(src, outputs[i]) for i, (src, _) in enumerate(jobs)]
-
-
-def output_path(target: Path) -> Path:
-    """Keep JPEG as JPEG and WebP as WebP (where Pillow writes it); everything else is lossless PNG."""
-    return target if target.suffix.lower() in WRITE_FORMATS else target.with_suffix(".png")
-
-
-def pad_to_multiple(images: torch.Tensor, multiple: int) -> torch.Tensor:
-    """Pad ``(N, C, H, W)`` bottom/right to multiples of ``multiple``; reflect if it can, else replicate."""
-    height, width = images.shape[-2:]
-    pad_h, pad_w = -height % multiple, -width % multiple
-    if pad_h == 0 and pad_w == 0:
-        return images
-    mode = "reflect" if pad_h < height and pad_w < width else "replicate"
-    return F.pad(images, (0, pad_w, 0, pad_h), mode=mode)
+    if tile and getattr(generator, "per_image_norms", False):  # an exported file: no layers to reach
+        raise ConfigError(
+            "tiles need the PyTorch model (whole-image statistics of its instance norms): "
+            "translate with the run, not an exported file"
+        )
