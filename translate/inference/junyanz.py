@@ -33,7 +33,7 @@ import shutil
 import tempfile
 import zipfile
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -327,19 +327,12 @@ def import_junyanz(
     zoo name).
     """
     path, out = Path(path), Path(out)
-    if not EXPORT_NAME.match(direction):
-        raise ConfigError(f"--direction names the export: letters, digits, '_', '-', '.'; got {direction!r}")
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise CheckpointError(f"{out} exists and is not empty; choose another --out or delete it")
+    _check_destination(out, direction)
     state = read_state_dict(path)
     chosen, weights, dropped, filled = resolve_arch(state, arch, norm, input_nc, output_nc, ngf)
-    if dropout is None:
-        dropout = chosen.arch.startswith("unet")
-    chosen = JunyanzArch(chosen.arch, chosen.norm, chosen.input_nc, chosen.output_nc, chosen.ngf, dropout)
+    chosen = replace(chosen, dropout=chosen.arch.startswith("unet") if dropout is None else dropout)
     per_image = chosen.norm == "batch" or chosen.dropout
     test_mode = "batch_statistics" if per_image and not eval_mode else "eval"
-    size = image_size or TRAINED_SIZE[chosen.arch]
-
     model = {
         "generator": chosen.generator_spec(),
         "discriminator": dict(PLACEHOLDER_DISCRIMINATOR),
@@ -348,31 +341,63 @@ def import_junyanz(
         "test_mode": test_mode,
     }
     task_kwargs = {**model, "in_channels": chosen.input_nc, "out_channels": chosen.output_nc}
+    task = _build_task(task_kwargs, weights)
+    sha256 = file_sha256(path)
+    imported = {**_provenance(path, sha256, chosen, test_mode, dropped, filled), **dict(source or {})}
+    size = image_size or TRAINED_SIZE[chosen.arch]
+    config = {
+        "task": TASK,
+        "model": model,
+        "data": {"image_size": size, "in_channels": chosen.input_nc, "out_channels": chosen.output_nc},
+    }
+    _write_run(out, task, task_kwargs, config, imported)
+    tensors = len(state) - len(dropped)
+    return ImportedRun(out, direction, chosen, test_mode, tensors, dropped, filled, sha256)
+
+
+def _check_destination(out: Path, direction: str) -> None:
+    """A ConfigError for a ``direction`` that cannot name an export; a CheckpointError for an ``out`` that
+    holds anything."""
+    if not EXPORT_NAME.match(direction):
+        raise ConfigError(f"--direction names the export: letters, digits, '_', '-', '.'; got {direction!r}")
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise CheckpointError(f"{out} exists and is not empty; choose another --out or delete it")
+
+
+def _build_task(task_kwargs: dict[str, Any], weights: dict[str, torch.Tensor]) -> nn.Module:
+    """The run's ``pix2pix`` task: the reference's generator weights, the placeholder discriminator seeded
+    (the same bytes for the same file)."""
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)  # the placeholder discriminator: the same bytes for the same file
+        torch.manual_seed(0)
         task = TASKS.build({"name": TASK, **task_kwargs})
     generator: nn.Module = task.generator
     generator.load_state_dict(weights, strict=True)
-    sha256 = file_sha256(path)
-    imported = {
+    return task
+
+
+def _provenance(
+    path: Path, sha256: str, chosen: JunyanzArch, test_mode: str, dropped: list[str], filled: int
+) -> dict[str, Any]:
+    """The ``imported`` metadata of the run: the source file, its sha256, how it was read and mapped."""
+    return {
         "format": "junyanz/pytorch-CycleGAN-and-pix2pix",
         "file": path.name,
         "sha256": sha256,
         "arch": chosen.arch,
         "norm": chosen.norm,
         "ngf": chosen.ngf,
-        "dropout": dropout,
+        "dropout": chosen.dropout,
         "test_mode": test_mode,
         "dropped": dropped,
         "filled_num_batches_tracked": filled,
         "discriminator": "untrained placeholder (the reference file holds only the generator)",
-        **dict(source or {}),
     }
-    config = {
-        "task": TASK,
-        "model": model,
-        "data": {"image_size": size, "in_channels": chosen.input_nc, "out_channels": chosen.output_nc},
-    }
+
+
+def _write_run(
+    out: Path, task: nn.Module, task_kwargs: dict[str, Any], config: dict[str, Any], imported: dict[str, Any]
+) -> None:
+    """``task`` as the run folder ``out`` (``checkpoints/step_0000000``), written beside it and renamed."""
     exports = {name: export.to_dict() for name, export in task.exports().items()}
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".import-{out.name}-", dir=out.parent))
@@ -395,4 +420,3 @@ def import_junyanz(
         tmp.rename(out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return ImportedRun(out, direction, chosen, test_mode, len(state) - len(dropped), dropped, filled, sha256)
