@@ -70,9 +70,40 @@ def tensor_to_array(tensor: torch.Tensor) -> np.ndarray:
     return array[:, :, 0] if array.shape[2] == 1 else array
 
 
-def as_input_kind(array: np.ndarray, original: Any) -> Image.Image | np.ndarray:
-    """``array`` (uint8 ``(H, W[, C])``) as a PIL image where ``original`` was one, else as is."""
-    return Image.fromarray(array) if isinstance(original, Image.Image) else array
+def to_network_inputs(items: list[Any], channels: int) -> list[tuple[torch.Tensor, np.ndarray | None]]:
+    """Tensors, PIL images and uint8 arrays as the network's inputs.
+
+    Args:
+        items: tensors ``(C, H, W)`` in ``[-1, 1]`` (checked: ``check_tensor_images``), PIL images and
+            arrays (``image_to_tensor``).
+        channels: the model's input channels.
+
+    Returns:
+        ``((C, H, W) in [-1, 1], (H, W) uint8 alpha or None)`` per item.
+    """
+    inputs = []
+    for item in items:
+        if isinstance(item, torch.Tensor):
+            check_tensor_images(item)
+            inputs.append((item, None))
+        else:
+            inputs.append(image_to_tensor(item, channels))
+    return inputs
+
+
+def like_inputs(
+    outputs: list[torch.Tensor], items: list[Any], alphas: list[np.ndarray | None]
+) -> list[torch.Tensor | Image.Image | np.ndarray]:
+    """Network outputs ``(C, H, W)`` in ``[-1, 1]`` as the kind each input ``items`` was: tensors as they
+    are, PIL images and uint8 arrays with the input's alpha channel (``alphas``) put back."""
+    results: list[torch.Tensor | Image.Image | np.ndarray] = []
+    for output, item, alpha in zip(outputs, items, alphas):
+        if isinstance(item, torch.Tensor):
+            results.append(output)
+            continue
+        array = with_alpha(tensor_to_array(output), alpha)
+        results.append(Image.fromarray(array) if isinstance(item, Image.Image) else array)
+    return results
 
 
 def with_alpha(array: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:

@@ -64,7 +64,21 @@ class ApplyReport:
 
 @dataclass(frozen=True)
 class ApplyOptions:
-    """How ``apply_paths`` translates files (see ``Translator.apply_paths``)."""
+    """How ``apply_paths`` translates files.
+
+    Args:
+        batch_size: images of one size translated together.
+        progress: show a progress bar.
+        target: conditional models: the labels to set, as in calling the Translator.
+        labels_file: conditional models: a CelebA-style attribute file giving the inputs' own labels by
+            file name (images it does not list are read by the classifier).
+        faces: True (MTCNN) or a ``Detector``: translate each face of each photo, aligned and cropped as the
+            training faces were (``face_size`` square), and paste it back; photos without a face are copied,
+            with a warning.
+        overwrite: redo outputs that exist (else they are skipped: an interrupted run resumes).
+        quality: JPEG inputs give JPEG outputs at this quality (WebP: WebP, lossless at 100); all others
+            lossless PNG.
+    """
 
     batch_size: int = 8
     progress: bool = True

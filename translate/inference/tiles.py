@@ -29,6 +29,7 @@ instance norm with a learned scale and shift (``per_image_norms``) and is tiled 
 from __future__ import annotations
 
 import copy
+import logging
 import math
 import tempfile
 from collections.abc import Callable, Iterator
@@ -39,6 +40,10 @@ from pathlib import Path
 import torch
 from torch import nn
 from tqdm import tqdm
+
+from translate.errors import ConfigError
+
+log = logging.getLogger("translate")
 
 DEFAULT_TILE = 512
 DEFAULT_OVERLAP = 64
@@ -353,3 +358,73 @@ def translate_tiled(
                     return output / weights
                 norms.stats.append(norms.moments.mean_and_var(image.device))
                 cache.point = resume_at.pop() if len(resume_at) == 1 else None
+
+
+# ---------------------------------------------------------------------------------------------- policy
+@dataclass
+class TilePolicy:
+    """Which images a Translator translates in tiles, and how large.
+
+    Args:
+        tile: None: images above ``above_pixels`` in ``default`` px tiles (with a one-line note); 0: never;
+            N: every image larger than N px.
+        overlap: how far tiles overlap, in px (at most half a tile).
+        unreachable_norms: the network normalises by its input in layers tiles cannot reach (an exported
+            file): tiles on request are an error, huge images are translated whole (with a note).
+        above_pixels: the pixel budget of ``tile=None``.
+        default: the tile size of ``tile=None``.
+
+    Raises:
+        ConfigError: sizes that cannot work, or tiles requested for an exported file.
+    """
+
+    tile: int | None = None
+    overlap: int = DEFAULT_OVERLAP
+    unreachable_norms: bool = False
+    above_pixels: int = TILE_ABOVE_PIXELS
+    default: int = DEFAULT_TILE
+    noted: bool = False
+    """Whether the one-line note (tiling, or not tiling an exported file) was logged."""
+
+    def __post_init__(self) -> None:
+        tile, overlap = self.tile, self.overlap
+        if (tile is not None and tile < 0) or overlap < 0:
+            raise ConfigError(
+                f"tile and overlap are sizes in pixels (tile 0: never tile); got {tile}, {overlap}"
+            )
+        if tile != 0 and 2 * overlap > (tile or self.default):
+            raise ConfigError(
+                f"the overlap ({overlap} px) must be at most half a tile ({tile or self.default} px)"
+            )
+        if tile and self.unreachable_norms:
+            raise ConfigError(
+                "tiles need the PyTorch model (whole-image statistics of its instance norms): "
+                "translate with the run, not an exported file"
+            )
+
+    def size(self, height: int, width: int) -> int:
+        """The tile size for a (padded) ``height`` x ``width`` image; 0: translate it whole."""
+        if self.tile == 0 or (self.tile is None and height * width <= self.above_pixels):
+            return 0
+        tile = self.tile or self.default
+        if max(height, width) <= tile:
+            return 0
+        if self.unreachable_norms:  # only above the budget: tiles on request are refused in __post_init__
+            if not self.noted:
+                log.warning(
+                    "images above %.0f MP are translated whole with an exported model",
+                    1e-6 * self.above_pixels,
+                )
+                self.noted = True
+            return 0
+        if self.tile is None and not self.noted:
+            log.info(
+                "%dx%d px is above %.0f MP: translating in %d px tiles with whole-image statistics "
+                "(bounded memory; a pass per norm layer; --tile 0 to translate whole)",
+                width,
+                height,
+                1e-6 * self.above_pixels,
+                tile,
+            )
+            self.noted = True
+        return tile

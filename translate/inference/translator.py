@@ -1,22 +1,20 @@
 """Translator: an image -> image export of a trained model, called on tensors, PIL images and arrays.
 
-Calling a ``Translator`` is the one way in for images in memory; ``apply_paths`` is the one way in for files
-(the folder pipeline of ``translate.inference.pipeline``). The call applies the model's policy: huge images in
-tiles, the fast path, batch statistics (pix2pix's test mode), padding to the network's size multiple.
+Calling a ``Translator`` is the one way in for images in memory, ``apply_paths`` the one for files (the folder
+pipeline, ``translate.inference.pipeline``). The call applies the model's policy: images above
+``TILE_ABOVE_PIXELS`` (or every image, with ``tile=N``) in overlapping tiles with whole-image statistics
+(``translate.inference.tiles``), the fast path, batch statistics (pix2pix's test mode), padding to the
+network's size multiple. A model exported by ``translate export`` (ONNX, TorchScript) runs through the same
+pre- and post-processing (``from_exported``).
 
 Conditional models (StarGAN: ``image_and_target_to_image``) take a ``target``: ``{"Blond_Hair": 1}`` or
 ``"Blond_Hair=1,Male=0"`` (``"happy"`` for folder domains). Labels the target does not name keep the input's
 own values: given per image (``source_labels``, ``--labels FILE``), else estimated by the classifier stored
 with the model (StarGAN's discriminator head).
-
-Images above ``TILE_ABOVE_PIXELS`` (or every image, with ``tile=N``) are translated in overlapping tiles with
-whole-image statistics (``translate.inference.tiles``): bounded memory. A model exported by ``translate
-export`` (ONNX, TorchScript) runs through the same pre- and post-processing (``from_exported``).
 """
 
 from __future__ import annotations
 
-import logging
 import os
 from collections import defaultdict
 from collections.abc import Sequence
@@ -34,20 +32,21 @@ from translate.engine.device import resolve_device
 from translate.errors import CheckpointError, ConfigError, DataError
 from translate.exports import IMAGE_AND_TARGET_TO_IMAGE, IMAGE_TO_IMAGE
 from translate.inference.convert import (
-    as_input_kind,
     check_tensor_images,
     image_to_tensor,
+    like_inputs,
     pad_to_multiple,
     tensor_to_array,
-    with_alpha,
+    to_network_inputs,
 )
 from translate.inference.faces import Detector
 from translate.inference.fast import FAST_ENV, FastPath
-from translate.inference.pipeline import ApplyOptions, ApplyReport, apply_paths, output_path
+from translate.inference.pipeline import ApplyOptions, ApplyReport, apply_paths
 from translate.inference.tiles import (
     DEFAULT_OVERLAP,
     DEFAULT_TILE,
     TILE_ABOVE_PIXELS,
+    TilePolicy,
     per_image_norms,
     translate_tiled,
 )
@@ -55,20 +54,6 @@ from translate.labels import LabelSpace
 from translate.layers import per_image
 
 Target = dict[str, float] | str | None
-
-__all__ = [  # with the names that moved to pipeline.py and convert.py, still importable from here
-    "TRANSLATOR_KINDS",
-    "ApplyReport",
-    "Target",
-    "Translator",
-    "check_tensor_images",
-    "kind_arguments",
-    "output_path",
-    "pad_to_multiple",
-    "with_alpha",
-]
-
-log = logging.getLogger("translate")
 
 TRANSLATOR_KINDS = (IMAGE_TO_IMAGE, IMAGE_AND_TARGET_TO_IMAGE)
 """The export kinds a Translator runs (``kind_arguments`` says what each adds)."""
@@ -80,17 +65,14 @@ def kind_arguments(
     """Check that a Translator runs exports of ``kind``, and what the kind adds to its arguments.
 
     Args:
-        kind: the export's kind.
-        options: the export's options (for an exported file: those of its stored contract).
+        kind, options: the export's (an exported file's: its stored contract's).
         path: the model, named in the error.
         task: the trained task, holding the classifier; None for an exported file (which holds none).
 
     Returns:
         ``Translator`` keyword arguments: none for image -> image; for image + target -> image the label
-        space and, with ``task``, the classifier that reads an input's labels and its image size.
-
-    Raises:
-        CheckpointError: a kind the Translator does not run, naming the command that does.
+        space and, with ``task``, the classifier that reads an input's labels and its image size. Other
+        kinds: a CheckpointError naming the command for them.
     """
     from translate.inference.model import COMMANDS
 
@@ -125,9 +107,8 @@ class Translator:
         classifier: a network whose output's second element holds ``(N, num_labels)`` logits of an image's
             labels, on ``classifier_size`` square images (center square, resized).
         face_size: the side of the aligned face crops of ``apply_paths(faces=True)`` (the training size).
-        tile: None translates images above ``TILE_ABOVE_PIXELS`` in tiles of ``DEFAULT_TILE`` px (with a
-            one-line note), 0 never tiles, N tiles every image larger than N px.
-        overlap: how far tiles overlap, in px.
+        tile, overlap: None translates images above ``TILE_ABOVE_PIXELS`` in tiles of ``DEFAULT_TILE`` px
+            (with a one-line note), 0 never tiles, N tiles every image larger than N px; ``overlap`` px.
         fast: (default: on for the CPU, unless ``TRANSLATE_FAST=0``) eval-mode translation runs a compiled
             copy of the generator (``translate.inference.fast``), compiled when an image shape comes a second
             time (seconds, logged) and used only where its first output matches the plain generator to 1e-4;
@@ -151,7 +132,8 @@ class Translator:
         overlap: int = DEFAULT_OVERLAP,
         fast: bool | None = None,
     ) -> None:
-        _check_tiling(generator, tile, overlap)
+        unreachable_norms = bool(getattr(generator, "per_image_norms", False))  # an exported file's
+        self.tiles = TilePolicy(tile, overlap, unreachable_norms, TILE_ABOVE_PIXELS, DEFAULT_TILE)
         self.device = resolve_device(device)
         self.batch_statistics = batch_statistics
         self.seed = seed
@@ -164,7 +146,6 @@ class Translator:
         self.classifier_size = classifier_size
         self.face_size = face_size
         self.tile, self.overlap = tile, overlap
-        self._noted_tiles = False
         self._per_image: nn.Module | None = None  # batch norm as per-image norm, for tiles
         if fast is None:  # measured on the CPU only (a GPU's TF32 convolutions would miss the 1e-4 check)
             fast = os.environ.get(FAST_ENV, "1") != "0" and self.device.type == "cpu"
@@ -174,7 +155,6 @@ class Translator:
         self.report = ApplyReport()
         """What the last ``apply_paths`` did."""
 
-    # ------------------------------------------------------------------------------------ loading
     @classmethod
     def from_run(
         cls,
@@ -197,8 +177,8 @@ class Translator:
             options: more ``Translator`` arguments (``tile``, ``overlap``, ``fast``).
 
         Returns:
-            The Translator. A model of another kind (noise -> image...) is a CheckpointError naming the
-            right command.
+            The Translator; a model of another kind (noise -> image...) is a CheckpointError naming the
+            command for it.
         """
         from translate.inference.model import load_export
         from translate.inference.portable import BACKENDS, export_model, is_exported
@@ -241,13 +221,10 @@ class Translator:
     ) -> Translator:
         """Load a file written by ``translate export``, with the pre- and post-processing its contract names.
 
-        Conditional models have no classifier in the file: give the inputs' labels (``--labels``) or a
-        target that names every label.
-
         Args:
-            path: an ONNX file (run by onnxruntime) or a TorchScript ``.pt`` (torch).
-            device: where it runs.
-            backend: None: what the file needs.
+            path: an ONNX file (run by onnxruntime) or a TorchScript ``.pt`` (torch). Conditional models have
+                no classifier in the file: give the inputs' labels (``--labels``) or a full target.
+            device, backend: where it runs; None: what the file needs.
             options: more ``Translator`` arguments (``fast``; tiles need the PyTorch model).
 
         Returns:
@@ -354,7 +331,8 @@ class Translator:
         many = isinstance(images, Sequence) and not isinstance(images, str | bytes)
         items = list(images) if many else [images]
         sources = source_labels if many or source_labels is None else [source_labels]
-        outputs = self._translate_items(items, batch_size, target, sources)
+        tensors, alphas = zip(*to_network_inputs(items, self.in_channels))
+        outputs = like_inputs(self.translate_many(tensors, batch_size, target, sources), items, list(alphas))
         return outputs if many else outputs[0]
 
     def translate_tensor(
@@ -364,9 +342,7 @@ class Translator:
 
         Args:
             images: ``(N, C, H, W)`` or ``(C, H, W)`` in ``[-1, 1]``, run as one batch.
-            target: conditional models: the labels to set (required).
-            source_labels: conditional models: the inputs' own labels, ``(N, num_labels)`` or
-                ``(num_labels,)``.
+            target, source_labels: as in the call (``(N, num_labels)`` or ``(num_labels,)``).
 
         Returns:
             The same shape with ``out_channels``, translated, on the input's device.
@@ -384,8 +360,7 @@ class Translator:
 
         Args:
             tensors: ``(C, H, W)`` in ``[-1, 1]``, of any sizes; equal sizes are batched together.
-            batch_size: at most this many images per batch.
-            target: conditional models: the labels to set.
+            batch_size, target: as in the call.
             source_labels: each image's own labels ``(num_labels,)``, or None where the classifier reads them.
 
         Returns:
@@ -406,25 +381,6 @@ class Translator:
                 for i, out in zip(chunk, result):
                     outputs[i] = out
         return outputs  # type: ignore[return-value]
-
-    def _translate_items(
-        self, items: list[Any], batch_size: int, target: Target, sources: Sequence[torch.Tensor | None] | None
-    ) -> list[Any]:
-        """A list of tensors, PIL images and arrays, translated as one list; each comes back as it came."""
-        inputs = []
-        for item in items:
-            if isinstance(item, torch.Tensor):
-                check_tensor_images(item)
-                inputs.append((item, None))
-            else:
-                inputs.append(image_to_tensor(item, self.in_channels))
-        outputs = self.translate_many([tensor for tensor, _ in inputs], batch_size, target, sources)
-        return [
-            out
-            if isinstance(item, torch.Tensor)
-            else as_input_kind(with_alpha(tensor_to_array(out), alpha), item)
-            for item, out, (_, alpha) in zip(items, outputs, inputs)
-        ]
 
     def _source_labels(
         self, images: torch.Tensor, given: list[torch.Tensor | None] | None
@@ -462,74 +418,35 @@ class Translator:
     def _run_network(self, padded: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
         """``(N, C, H, W)`` padded to the size multiple: in tiles (huge images), one image at a time under
         batch statistics (pix2pix's test mode), or as a batch through the fast path (or the plain network)."""
-        tile = self._tile_size(*padded.shape[-2:])
+        tile = self.tiles.size(*padded.shape[-2:])
         if tile:
-            return torch.cat(
-                [
-                    self._tiled(padded[i : i + 1], None if labels is None else labels[i : i + 1], tile)
-                    for i in range(len(padded))
-                ]
-            )
+            each = [None if labels is None else labels[i : i + 1] for i in range(len(padded))]
+            return torch.cat([self._tiled(padded[i : i + 1], each[i], tile) for i in range(len(padded))])
         if self.batch_statistics:
             return per_image(self.generator, padded, labels, seed=self.seed)
         return _generate(self._fast or self.generator, padded, labels)
 
-    def _tile_size(self, height: int, width: int) -> int:
-        """The tile size for a (padded) ``height`` x ``width`` image; 0: translate it whole."""
-        if self.tile == 0 or (self.tile is None and height * width <= TILE_ABOVE_PIXELS):
-            return 0
-        tile = self.tile or DEFAULT_TILE
-        if max(height, width) <= tile:
-            return 0
-        if getattr(self.generator, "per_image_norms", False):  # an exported file (checked in __init__)
-            if not self._noted_tiles:
-                log.warning(
-                    "images above %.0f MP are translated whole with an exported model",
-                    1e-6 * TILE_ABOVE_PIXELS,
-                )
-                self._noted_tiles = True
-            return 0
-        if self.tile is None and not self._noted_tiles:
-            log.info(
-                "%dx%d px is above %.0f MP: translating in %d px tiles with whole-image statistics "
-                "(bounded memory; a pass per norm layer; --tile 0 to translate whole)",
-                width,
-                height,
-                1e-6 * TILE_ABOVE_PIXELS,
-                tile,
-            )
-            self._noted_tiles = True
-        return tile
-
     def _tiled(self, image: torch.Tensor, labels: torch.Tensor | None, tile: int) -> torch.Tensor:
         """One padded image ``(1, C, H, W)`` in overlapping tiles (see ``translate.inference.tiles``)."""
-        if self.batch_statistics:  # batch norm on each tile's statistics -> instance norm on the image's
-            if self._per_image is None:
-                self._per_image = per_image_norms(self.generator)
-            network = self._per_image
+        if self.batch_statistics and self._per_image is None:  # batch norm on each tile's statistics ->
+            self._per_image = per_image_norms(self.generator)  # instance norm on the image's
+        network = self._per_image if self.batch_statistics else self.generator
 
-            def run(x: torch.Tensor) -> torch.Tensor:
+        def run(x: torch.Tensor) -> torch.Tensor:
+            if self.batch_statistics:
                 return per_image(network, x, labels, seed=self.seed)
-        else:
-            network = self.generator
-
-            def run(x: torch.Tensor) -> torch.Tensor:
-                return _generate(network, x, labels)
+            return _generate(network, x, labels)
 
         return translate_tiled(network, image, run, tile, self.overlap, self.size_multiple, progress=True)
 
     # ------------------------------------------------------------------------------------ images
     def to_tensor(self, image: Image.Image | np.ndarray) -> torch.Tensor:
-        """A PIL image or uint8 ``(H, W[, C])`` array as the network's input (``convert.image_to_tensor``).
-
-        Returns:
-            ``(C, H, W)`` in ``[-1, 1]``, the model's channels; transparency composited onto white, as
-            training reads images (the call and ``apply_paths`` carry the alpha channel to the output).
-        """
+        """A PIL image or uint8 ``(H, W[, C])`` array as ``(C, H, W)`` in ``[-1, 1]``, the model's channels,
+        transparency composited onto white as training reads images (``convert.image_to_tensor``)."""
         return image_to_tensor(image, self.in_channels)[0]
 
     to_array = staticmethod(tensor_to_array)
-    """``(C, H, W)`` in ``[-1, 1]`` -> ``(H, W, C)`` uint8 (``(H, W)`` for one channel)."""
+    """``tensor_to_array``: ``(C, H, W)`` in ``[-1, 1]`` -> ``(H, W, C)`` uint8 (``(H, W)``: one channel)."""
 
     # ------------------------------------------------------------------------------------ files
     def apply_paths(
@@ -549,7 +466,7 @@ class Translator:
         The one way in for files (``translate.inference.pipeline``). A file keeps its name; a folder's images
         keep their paths relative to it. Resumable: outputs that exist are skipped unless ``overwrite``; each
         output is written to a temporary name and renamed, so an interrupted run never leaves half an image.
-        An ``dst`` inside an input folder is not read as input; two inputs with one output name (``x.png``,
+        A ``dst`` inside an input folder is not read as input; two inputs with one output name (``x.png``,
         ``x.bmp``) both survive (``x.bmp.png``). Unreadable images, and images the network cannot take (too
         small), are skipped with a warning. EXIF orientation is applied and an alpha channel kept, as in the
         call. ``self.report`` (an ``ApplyReport``) then says what was translated, skipped and failed.
@@ -557,17 +474,7 @@ class Translator:
         Args:
             inputs: image files and folders.
             dst: the output folder.
-            batch_size: images of one size translated together.
-            progress: show a progress bar.
-            target: conditional models: as in the call.
-            labels_file: conditional models: a CelebA-style attribute file giving the inputs' own labels by
-                file name (images it does not list are read by the classifier).
-            faces: True (MTCNN) or a ``Detector``: translate each face of each photo, aligned and cropped as
-                the training faces were (``face_size`` square), and paste it back; photos without a face are
-                copied, with a warning.
-            overwrite: redo outputs that exist.
-            quality: JPEG inputs give JPEG outputs at this quality (WebP: WebP, lossless at 100); all others
-                lossless PNG.
+            batch_size, progress, target, labels_file, faces, overwrite, quality: see ``ApplyOptions``.
 
         Returns:
             The outputs written, in input order.
@@ -589,11 +496,7 @@ class Translator:
         quality: int = 95,
     ) -> list[Path]:
         """``apply_paths([src], dst, ...)``: every image under ``src`` into ``dst / src.name``, mirroring
-        sub-folders and file names.
-
-        Returns:
-            The outputs written.
-        """
+        sub-folders and file names; returns the outputs written."""
         options = {"target": target, "labels_file": labels_file, "faces": faces, "overwrite": overwrite}
         return self.apply_paths([Path(src)], Path(dst), batch_size, progress, quality=quality, **options)
 
@@ -603,18 +506,3 @@ def _generate(
 ) -> torch.Tensor:
     """``network(images)``, or ``network(images, labels)`` for a conditional one."""
     return network(images) if labels is None else network(images, labels)
-
-
-def _check_tiling(generator: nn.Module, tile: int | None, overlap: int) -> None:
-    """A ConfigError for tile sizes that cannot work, or tiles for an exported file."""
-    if (tile is not None and tile < 0) or overlap < 0:
-        raise ConfigError(f"tile and overlap are sizes in pixels (tile 0: never tile); got {tile}, {overlap}")
-    if tile != 0 and 2 * overlap > (tile or DEFAULT_TILE):
-        raise ConfigError(
-            f"the overlap ({overlap} px) must be at most half a tile ({tile or DEFAULT_TILE} px)"
-        )
-    if tile and getattr(generator, "per_image_norms", False):  # an exported file: no layers to reach
-        raise ConfigError(
-            "tiles need the PyTorch model (whole-image statistics of its instance norms): "
-            "translate with the run, not an exported file"
-        )
