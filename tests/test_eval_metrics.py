@@ -351,11 +351,3 @@ def test_eval_cgan_scores_classes_coverage_diversity_and_memorisation(tmp_path):
     assert rows["sample", "class accuracy", "classifier", "samples"]["n"] == 8
     assert rows["sample", "coverage entropy", "classifier", "real held-out"]["n"] == 8
     assert "LPIPS skipped" in result.output
-
-
-def test_the_cli_spells_the_export_kinds_as_the_tasks_do():
-    from translate.cli import evaluate
-    from translate.tasks import base
-
-    assert evaluate.IMAGE_TO_IMAGE == base.IMAGE_TO_IMAGE and evaluate.NOISE_TO_IMAGE == base.NOISE_TO_IMAGE
-    assert evaluate.IMAGE_AND_TARGET_TO_IMAGE == base.IMAGE_AND_TARGET_TO_IMAGE

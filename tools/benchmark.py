@@ -51,8 +51,8 @@ import translate.api  # noqa: F401  (registers every component)
 from translate.config import Config, build_config, parse_override
 from translate.engine.trainer import Trainer, resolve_device
 from translate.errors import ConfigError
-from translate.exports import IMAGE_AND_TARGET_TO_IMAGE, IMAGE_TO_IMAGE, NOISE_TO_IMAGE
 from translate.inference.fast import FastPath
+from translate.kinds import kind_of
 from translate.labels import HAIR_COLOURS, LabelSpace
 from translate.registry import DISCRIMINATORS, GENERATORS, TASKS, accepted_kwargs
 
@@ -356,15 +356,7 @@ def bench_one(
         }
 
         if not args.no_forward:
-            x = torch.rand(batch_size, data.in_channels, size, size, device=device) * 2 - 1
-            inputs = (x,)
-            if export.kind == NOISE_TO_IMAGE:
-                inputs = (torch.randn(batch_size, export.options["latent_dim"], device=device),)
-                if export.options.get("num_classes"):
-                    inputs += (torch.zeros(batch_size, dtype=torch.long, device=device),)
-            if export.kind == IMAGE_AND_TARGET_TO_IMAGE:
-                labels = LabelSpace.from_dict(export.options["labels"])
-                inputs = (x, torch.zeros(batch_size, len(labels), device=device))
+            inputs = kind_of(export).example_inputs(export, batch_size, size, size, device=device)
             task.eval()
             with torch.no_grad():
                 flops = count_flops(lambda: generator(*inputs))
@@ -407,7 +399,7 @@ def bench_one(
                     )
                 )
 
-        if args.apply and export.kind == IMAGE_TO_IMAGE:
+        if args.apply and kind_of(export).controls == ("image",):
             rows.append(bench_apply(method, size, batch_size, args, generator, export, peak, common))
 
         if not args.no_train:

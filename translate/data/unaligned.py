@@ -46,6 +46,13 @@ class UnalignedDataset(ImageDataset):
     def task_kwargs(self) -> dict[str, Any]:
         return {**super().task_kwargs(), "domains": self.domains}
 
+    @property
+    def same_names(self) -> bool:
+        """Both domains hold the same file names in the same order: item ``i`` (evaluation) is then a pair,
+        the B image the ground truth of the A image (paired test folders)."""
+        names = [p.name for p in self.files_a]
+        return bool(names) and names == [p.name for p in self.files_b]
+
     def __len__(self) -> int:
         return max(len(self.files_a), len(self.files_b))
 

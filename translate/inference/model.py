@@ -12,15 +12,9 @@ import translate.components  # noqa: F401  (registers every component)
 from translate.engine.checkpoint import ModelCheckpoint, load_model_checkpoint, load_weights
 from translate.engine.device import resolve_device
 from translate.errors import CheckpointError
-from translate.exports import IMAGE_AND_TARGET_TO_IMAGE, IMAGE_TO_IMAGE, NOISE_TO_IMAGE, Export
+from translate.exports import Export
+from translate.kinds import kind_of
 from translate.registry import TASKS
-
-COMMANDS = {
-    IMAGE_TO_IMAGE: "translate apply",
-    IMAGE_AND_TARGET_TO_IMAGE: "translate apply --to ...",
-    NOISE_TO_IMAGE: "translate sample",
-}
-"""The command that uses each kind of export."""
 
 
 @dataclass
@@ -61,7 +55,7 @@ def load_export(
     if not usable:
         kind = next(iter(exports.values())).kind
         raise CheckpointError(
-            f"{path} is a {checkpoint.task} model of kind {kind}: use `{COMMANDS.get(kind, kind)}` for it"
+            f"{path} is a {checkpoint.task} model of kind {kind}: use `{kind_of(kind).command}` for it"
         )
     if name is None:
         name = next(iter(usable)) if len(usable) == 1 else ("a2b" if "a2b" in usable else sorted(usable)[0])

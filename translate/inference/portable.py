@@ -26,8 +26,9 @@ from torch import nn
 
 from translate.engine.device import resolve_device
 from translate.errors import CheckpointError, ConfigError, TranslateError
-from translate.exports import IMAGE_AND_TARGET_TO_IMAGE, IMAGE_TO_IMAGE, NOISE_TO_IMAGE
+from translate.exports import Export
 from translate.inference.tiles import normalises_by_input, per_image_norms
+from translate.kinds import KINDS, kind_of
 
 FORMAT = "translate-export-1"
 FORMATS = ("onnx", "torchscript")
@@ -78,8 +79,7 @@ def export_model(
     if format == "onnx":
         for module in ("onnx", "onnxscript", "onnxruntime"):
             require(module)
-    kinds = (IMAGE_TO_IMAGE, IMAGE_AND_TARGET_TO_IMAGE, NOISE_TO_IMAGE)
-    loaded = load_export(path, name, kinds, "cpu")
+    loaded = load_export(path, name, tuple(KINDS), "cpu")
     network, contract = exportable(loaded, without_dropout)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -100,7 +100,7 @@ def check_parity(
     runs it) on random inputs of two batch sizes and, for images, two spatial sizes; and those sizes."""
     from translate.inference.model import load_export
 
-    loaded = load_export(path, name, (IMAGE_TO_IMAGE, IMAGE_AND_TARGET_TO_IMAGE, NOISE_TO_IMAGE), "cpu")
+    loaded = load_export(path, name, tuple(KINDS), "cpu")
     network, contract = exportable(loaded, without_dropout)
     runner, _ = load_exported(exported)
     worst, sizes = 0.0, []
@@ -130,11 +130,7 @@ def exportable(loaded: Any, without_dropout: bool = False) -> tuple[nn.Module, d
         network = per_image_norms(network)  # batch norm on one image's statistics = instance norm
     network = network.eval()
     kind = export.kind
-    inputs = {
-        IMAGE_TO_IMAGE: ["image"],
-        IMAGE_AND_TARGET_TO_IMAGE: ["image", "labels"],
-        NOISE_TO_IMAGE: ["noise", "labels"] if export.options.get("num_classes") else ["noise"],
-    }[kind]
+    inputs = kind_of(export).network_inputs(export)
     options = dict(export.options)
     options.pop("classifier", None)  # a module of the trained task: not in the file
     contract = {  # CONTRACT_KEYS
@@ -165,21 +161,13 @@ def example_inputs(
 ) -> tuple[torch.Tensor, ...]:
     """Random inputs of the exported network's kind: ``batch`` of them; images of ``blocks`` (rows,
     columns) times a block of at least 16 px that is a multiple of the size multiple."""
-    generator = torch.Generator().manual_seed(seed)
-    options = contract["options"]
-    if contract["kind"] == NOISE_TO_IMAGE:
-        noise = torch.randn(batch, options["latent_dim"], generator=generator)
-        if "labels" not in contract["inputs"]:
-            return (noise,)
-        return noise, torch.randint(options["num_classes"], (batch,), generator=generator)
     multiple = contract["size_multiple"]
     block = -(-16 // multiple) * multiple
-    shape = (batch, contract["in_channels"], block * blocks[0], block * blocks[1])
-    image = torch.rand(shape, generator=generator) * 2 - 1
-    if contract["kind"] == IMAGE_TO_IMAGE:
-        return (image,)
-    labels = (torch.rand(batch, len(options["labels"]["names"]), generator=generator) > 0.5).float()
-    return image, labels
+    export = Export(
+        contract["kind"], "", contract["in_channels"], contract["out_channels"], False, contract["options"]
+    )
+    generator = torch.Generator().manual_seed(seed)
+    return kind_of(export).example_inputs(export, batch, block * blocks[0], block * blocks[1], generator)
 
 
 def _dynamic_shapes(contract: dict[str, Any]) -> tuple[dict[int, Any], ...]:
@@ -187,7 +175,7 @@ def _dynamic_shapes(contract: dict[str, Any]) -> tuple[dict[int, Any], ...]:
     from torch.export import Dim
 
     batch = Dim("batch")
-    if contract["kind"] == NOISE_TO_IMAGE:
+    if "image" not in contract["inputs"]:
         return tuple({0: batch} for _ in contract["inputs"])
     multiple = contract["size_multiple"]
     height, width = Dim("height_blocks", min=1), Dim("width_blocks", min=1)

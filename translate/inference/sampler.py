@@ -19,8 +19,10 @@ from torchvision.utils import save_image
 
 from translate.engine.device import resolve_device
 from translate.errors import ConfigError
-from translate.exports import NOISE_TO_IMAGE, Export
+from translate.exports import Export
+from translate.kinds import kinds_with
 from translate.labels import did_you_mean
+from translate.layers import latent_noise
 
 
 class Sampler:
@@ -56,7 +58,7 @@ class Sampler:
         checkpoints, ``best``, ``latest`` (default) or a step number."""
         from translate.inference.model import load_export
 
-        loaded = load_export(path, name, (NOISE_TO_IMAGE,), device, checkpoint)
+        loaded = load_export(path, name, kinds_with("noise"), device, checkpoint)
         return cls(loaded.module, loaded.export, device)
 
     def noise(
@@ -64,11 +66,7 @@ class Sampler:
     ) -> torch.Tensor:
         """``(count, latent_dim)`` codes from the export's distribution with ``seed``, scaled by ``std`` and
         shifted by ``mean`` (a number or a ``(latent_dim,)`` code): the same arguments, the same codes."""
-        generator = torch.Generator().manual_seed(seed)
-        if self.distribution == "uniform":
-            z = torch.rand(count, self.latent_dim, generator=generator) * 2 - 1
-        else:
-            z = torch.randn(count, self.latent_dim, generator=generator)
+        z = latent_noise(count, self.latent_dim, self.distribution, torch.Generator().manual_seed(seed))
         mean = torch.as_tensor(mean, dtype=z.dtype, device=z.device)
         return (z * std + mean).to(self.device)
 

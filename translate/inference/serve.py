@@ -42,9 +42,9 @@ import torch
 from PIL import Image
 
 from translate.errors import CheckpointError, ConfigError, DataError, TranslateError
-from translate.exports import IMAGE_AND_TARGET_TO_IMAGE, IMAGE_TO_IMAGE, NOISE_TO_IMAGE
 from translate.inference.sampler import Sampler
 from translate.inference.translator import Translator
+from translate.kinds import KINDS, kind_of, kinds_with
 
 log = logging.getLogger("translate")
 
@@ -61,8 +61,6 @@ DRAIN_SECONDS = 10.0
 """After refusing a too large upload: how much of it is still read (and dropped), so that the client
 gets to read the 413 instead of a reset connection."""
 LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1"}
-KINDS = (IMAGE_TO_IMAGE, IMAGE_AND_TARGET_TO_IMAGE, NOISE_TO_IMAGE)
-"""The export kinds the page offers."""
 
 
 class RequestError(DataError):
@@ -94,7 +92,8 @@ class Entry:
     info: dict[str, Any] = field(default_factory=dict)
 
     def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "kind": self.kind, "title": self.title, **self.info}
+        controls = list(kind_of(self.kind).controls)
+        return {"name": self.name, "kind": self.kind, "controls": controls, "title": self.title, **self.info}
 
 
 class ServeApp:
@@ -128,10 +127,10 @@ class ServeApp:
 
         if is_exported(self.path):  # ONNX / TorchScript: one image export, its contract in the file
             translator = Translator.from_run(self.path, device=device, checkpoint=checkpoint)
-            contract = getattr(translator.generator, "contract", {})
+            contract = translator.generator.contract  # every exported file carries its contract
             name = contract.get("export") or "translate"
             self._default_title = f"{contract.get('task', 'model')} {name} ({self.path.name})"
-            kind = IMAGE_AND_TARGET_TO_IMAGE if translator.labels is not None else IMAGE_TO_IMAGE
+            kind = contract["kind"]
             options = contract.get("options", {})
             return {name: self._translator_entry(name, kind, options, translator)}
         from translate.engine.checkpoint import load_model_checkpoint, resolve_model_file
@@ -149,7 +148,7 @@ class ServeApp:
         self._default_title = f"{loaded.task} ({self.path.name}, step {loaded.step})"
         entries = {}
         for name, export in usable.items():
-            if export.kind == NOISE_TO_IMAGE:
+            if "noise" in kind_of(export).controls:
                 sampler = Sampler.from_run(file, name, device)
                 info = {
                     "classes": sampler.classes,
@@ -185,7 +184,7 @@ class ServeApp:
         """Export ``name`` (None: the first of ``kinds``); a RequestError when there is none such."""
         fitting = [e for e in self.entries.values() if e.kind in kinds]
         if not fitting:
-            action = "draw samples" if kinds == (NOISE_TO_IMAGE,) else "translate images"
+            action = "draw samples" if kinds == kinds_with("noise") else "translate images"
             offered = ", ".join(f"{e.name} ({e.kind})" for e in self.entries.values())
             raise RequestError(f"this model does not {action}; it offers {offered}")
         if name in (None, ""):
@@ -235,12 +234,13 @@ class ServeApp:
         self, data: bytes, filename: str = "image", export: str | None = None, target: str | None = None
     ) -> Result:
         """Translate one uploaded image with export ``export`` (to ``target``, for conditional models)."""
-        entry = self.entry(export, (IMAGE_TO_IMAGE, IMAGE_AND_TARGET_TO_IMAGE))
+        entry = self.entry(export, kinds_with("image"))
         image = self.open_image(data)
         translator: Translator = entry.runner  # type: ignore[assignment]
-        if entry.kind == IMAGE_TO_IMAGE and target:
+        takes_target = "target" in kind_of(entry.kind).controls
+        if not takes_target and target:
             raise RequestError(f"{entry.name} translates to one fixed domain: it takes no target")
-        if entry.kind == IMAGE_AND_TARGET_TO_IMAGE and not (target or "").strip():
+        if takes_target and not (target or "").strip():
             raise RequestError(f"choose a target: {translator.labels.describe()}")  # type: ignore[union-attr]
         start = time.perf_counter()
         with self.lock:
@@ -273,7 +273,7 @@ class ServeApp:
     ) -> Result:
         """``count`` images drawn with ``seed`` (of class ``label``: index or name; None cycles through
         the classes), as one PNG grid (``Sampler.sample``, laid out as ``translate sample`` lays it)."""
-        entry = self.entry(export, (NOISE_TO_IMAGE,))
+        entry = self.entry(export, kinds_with("noise"))
         sampler: Sampler = entry.runner  # type: ignore[assignment]
         if not 1 <= count <= MAX_SAMPLES:
             raise RequestError(f"the number of images must be between 1 and {MAX_SAMPLES}; got {count}")

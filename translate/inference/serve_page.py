@@ -115,7 +115,8 @@ function megabytes(bytes) {
 function currentExport() {
   return MODEL.exports.find((e) => e.name === $("export").value) || MODEL.exports[0];
 }
-function isImageKind(e) { return e.kind === "image_to_image" || e.kind === "image_and_target_to_image"; }
+const takes = (e, control) => e.controls.includes(control);  // image, target, noise (translate.kinds)
+function isImageKind(e) { return takes(e, "image"); }
 function say(text) { $("message").textContent = text || ""; }
 
 // ------------------------------------------------------------------------------ choices
@@ -126,7 +127,7 @@ function setUp() {
     " MP per image. Images stay on this computer: nothing is stored.";
   for (const e of MODEL.exports) $("export").append(el("option", {value: e.name}, e.title));
   $("export-choice").hidden = MODEL.exports.length < 2;
-  if (MODEL.exports.every((e) => e.kind === "image_to_image")) $("export-label").textContent = "Direction";
+  if (MODEL.exports.every((e) => e.controls.join() === "image")) $("export-label").textContent = "Direction";
   $("export").addEventListener("change", showExport);
   showExport();
 }
@@ -134,11 +135,11 @@ function setUp() {
 function showExport() {
   const e = currentExport();
   $("image-section").hidden = !isImageKind(e);
-  $("noise-section").hidden = e.kind !== "noise_to_image";
+  $("noise-section").hidden = !takes(e, "noise");
   const box = $("target-controls");
   box.replaceChildren();
-  if (e.kind === "image_and_target_to_image") targetControls(e, box);
-  if (e.kind === "noise_to_image") {
+  if (takes(e, "target")) targetControls(e, box);
+  if (takes(e, "noise")) {
     $("class").replaceChildren(el("option", {value: ""}, "every class in turn"));
     for (const name of e.classes || []) $("class").append(el("option", {value: name}, name));
     $("class-choice").hidden = !(e.classes && e.classes.length);
@@ -259,7 +260,7 @@ async function translateOne(item, exportName, target) {
 }
 
 async function translateAll() {
-  const e = currentExport(), target = e.kind === "image_and_target_to_image" ? targetText() : "";
+  const e = currentExport(), target = takes(e, "target") ? targetText() : "";
   say("");
   $("translate").disabled = true;
   try {

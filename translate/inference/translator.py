@@ -7,7 +7,7 @@ pipeline, ``translate.inference.pipeline``). The call applies the model's policy
 network's size multiple. A model exported by ``translate export`` (ONNX, TorchScript) runs through the same
 pre- and post-processing (``from_exported``).
 
-Conditional models (StarGAN: ``image_and_target_to_image``) take a ``target``: ``{"Blond_Hair": 1}`` or
+Conditional models (StarGAN: image + target -> image) take a ``target``: ``{"Blond_Hair": 1}`` or
 ``"Blond_Hair=1,Male=0"`` (``"happy"`` for folder domains). Labels the target does not name keep the input's
 own values: given per image (``source_labels``, ``--labels FILE``), else estimated by the classifier stored
 with the model (StarGAN's discriminator head).
@@ -23,14 +23,11 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
-from translate.data.transforms import center_square
 from translate.engine.device import resolve_device
 from translate.errors import CheckpointError, ConfigError, DataError
-from translate.exports import IMAGE_AND_TARGET_TO_IMAGE, IMAGE_TO_IMAGE
 from translate.inference.convert import (
     check_tensor_images,
     image_to_tensor,
@@ -50,13 +47,15 @@ from translate.inference.tiles import (
     per_image_norms,
     translate_tiled,
 )
+from translate.kinds import kind_of, kinds_with
+from translate.kinds.targets import read_labels
 from translate.labels import LabelSpace
 from translate.layers import per_image
 
 Target = dict[str, float] | str | None
 
-TRANSLATOR_KINDS = (IMAGE_TO_IMAGE, IMAGE_AND_TARGET_TO_IMAGE)
-"""The export kinds a Translator runs (``kind_arguments`` says what each adds)."""
+TRANSLATOR_KINDS = kinds_with("image")
+"""The export kinds a Translator runs: those whose input is an image."""
 
 
 def kind_arguments(
@@ -70,23 +69,13 @@ def kind_arguments(
         task: the trained task, holding the classifier; None for an exported file (which holds none).
 
     Returns:
-        ``Translator`` keyword arguments: none for image -> image; for image + target -> image the label
-        space and, with ``task``, the classifier that reads an input's labels and its image size. Other
-        kinds: a CheckpointError naming the command for them.
+        ``Translator`` keyword arguments (``Kind.translator_arguments``); a kind whose input is no image is a
+        CheckpointError naming the command for it.
     """
-    from translate.inference.model import COMMANDS
-
+    found = kind_of(kind)
     if kind not in TRANSLATOR_KINDS:
-        raise CheckpointError(f"{path} holds a {kind} model: use `{COMMANDS.get(kind, kind)}` for it")
-    if kind != IMAGE_AND_TARGET_TO_IMAGE:
-        return {}
-    labels = options.get("labels")
-    arguments: dict[str, Any] = {"labels": LabelSpace.from_dict(labels) if labels else None}
-    if task is not None:
-        classifier = options.get("classifier")
-        arguments["classifier"] = task.get_submodule(classifier) if classifier else None
-        arguments["classifier_size"] = options.get("image_size")
-    return arguments
+        raise CheckpointError(f"{path} holds a {kind} model: use `{found.command}` for it")
+    return found.translator_arguments(options, task)
 
 
 class Translator:
@@ -292,13 +281,7 @@ class Translator:
                 "this model stores no classifier to read the input's labels: give them (--labels FILE) "
                 "or name every label in the target"
             )
-        x = images.to(self.device, torch.float32)
-        x = x[(..., *center_square(*x.shape[-2:]))]  # as the training faces were cropped
-        side, size = x.shape[-1], self.classifier_size or x.shape[-1]
-        if side != size:
-            x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
-        _, logits = self.classifier(x)
-        return self.labels.from_logits(logits)
+        return self.labels.from_logits(read_labels(self.classifier, images, self.classifier_size))
 
     # ------------------------------------------------------------------------------------ the call
     def __call__(

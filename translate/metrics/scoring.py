@@ -34,6 +34,20 @@ METRICS = ("fid", "kid", "is", "lpips", "ssim", "psnr", "l1", "domain", "diversi
 """What ``translate eval --metrics`` takes."""
 DISTRIBUTION = ("fid", "kid", "is")
 PAIRED = ("ssim", "psnr", "l1", "lpips")
+TRAINING_METRICS = {"l1": "l1", "psnr": "psnr", "ssim": "ssim", "fd": "fid", "kid": "kid"}
+"""What ``train.eval_metrics`` takes -> the ``METRICS`` name computed: ``fd`` is FID's formula in the
+features of the run's classifier (or of ``RandomFeatures``), never Inception's."""
+HIGHER_IS_BETTER = ("psnr", "ssim")
+"""Training metrics that improve upwards (the others downwards)."""
+
+
+def training_name(score: Score) -> str | None:
+    """The name a training-time evaluation logs ``score`` under (``psnr``, ``fd``, ``fd_random`` ...), or
+    None for a score that ``train.eval_metrics`` cannot name."""
+    name = {"FID": "fd", "FD": "fd"}.get(score.metric, score.metric.lower())
+    if name not in TRAINING_METRICS:
+        return None
+    return f"{name}_random" if score.features == "random" else name
 
 
 @dataclass

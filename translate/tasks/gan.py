@@ -31,11 +31,11 @@ from torch import nn
 from translate.config import deep_merge
 from translate.errors import ConfigError
 from translate.exports import NOISE_TO_IMAGE, Export
+from translate.layers import LATENT_DISTRIBUTIONS, latent_noise
 from translate.losses import gradient_penalty
 from translate.registry import DISCRIMINATORS, GENERATORS, LOSSES, TASKS
 from translate.tasks.base import Batch, Task, Update
 
-LATENT_DISTRIBUTIONS = ("normal", "uniform")
 GRID_COLUMNS = 8
 
 
@@ -134,9 +134,7 @@ class GAN(Task):
 
     def noise(self, count: int, device: torch.device | str) -> torch.Tensor:
         """``(count, latent_dim)`` codes from the latent distribution and the global RNG."""
-        if self.latent_distribution == "uniform":
-            return torch.rand(count, self.latent_dim, device=device) * 2 - 1
-        return torch.randn(count, self.latent_dim, device=device)
+        return latent_noise(count, self.latent_dim, self.latent_distribution, device=device)
 
     def class_labels(self, batch: Batch) -> torch.Tensor | None:
         """The batch's own class labels for a conditional model (fakes follow the data's class shares)."""
