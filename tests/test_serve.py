@@ -35,7 +35,8 @@ from translate.cli import FriendlyGroup, main
 from translate.cli.serve import serve as serve_command
 from translate.engine.trainer import Trainer
 from translate.inference import Sampler, Translator
-from translate.inference.serve import ServeApp, grid_image, make_server, parse_multipart
+from translate.inference.serve import ServeApp, make_server, parse_multipart
+from translate.inference.serve_app import grid_image
 
 # ----------------------------------------------------------------------------------------- fixtures
 
