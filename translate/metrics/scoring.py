@@ -263,30 +263,22 @@ def evaluate_targets(
     inputs against ``reference`` (real training images)."""
     mixed, inputs, real = Collected(suite), Collected(suite), Collected(suite)
     hits: dict[str, dict[str, list[torch.Tensor]]] = {n: defaultdict(list) for n in names}
-    seen = 0
+    judging = judge is not None and suite.wants("domain")
     for batch in batches:
         images, labels = batch["image"], batch["label"].float()
-        judging = judge is not None and suite.wants("domain")
-        read_input = judge(images) if judging else {}
         outputs = torch.empty_like(images)
+        read_input = judge(images) if judging else {}
         for column, name in enumerate(names):
             values = torch.ones(len(images)) if name in switch_on else 1 - labels[:, column].cpu()
-            translated = torch.empty_like(images)
-            for value in values.unique().tolist():
-                rows = torch.nonzero(values == value).flatten()
-                translated[rows] = translate(images[rows], labels[rows], {name: float(value)}).to(
-                    images.device
-                )
-            pick = torch.nonzero((torch.arange(len(images)) + seen) % len(names) == column).flatten()
+            translated = _translate_to_values(translate, images, labels, name, values)
+            pick = torch.nonzero((torch.arange(len(images)) + inputs.count) % len(names) == column).flatten()
             outputs[pick] = translated[pick]
-            if judging:
-                read = judge(translated)
-                if name in read:
-                    hits[name]["translation"].append((read[name].cpu() == values).double())
-                    hits[name]["input as-is"].append((read_input[name].cpu() == values).double())
+            read = judge(translated) if judging else {}
+            if name in read:
+                hits[name]["translation"].append((read[name].cpu() == values).double())
+                hits[name]["input as-is"].append((read_input[name].cpu() == values).double())
         mixed.add(outputs)
         inputs.add(images)
-        seen += len(images)
     for images in reference or ():
         real.add(images)
     scores = []
@@ -309,6 +301,15 @@ def evaluate_targets(
     return scores
 
 
+def _translate_to_values(translate, images, labels, name: str, values: torch.Tensor) -> torch.Tensor:
+    """``images`` translated with label ``name`` set to each image's own value in ``values`` ``(N,)``."""
+    translated = torch.empty_like(images)
+    for value in values.unique().tolist():
+        rows = torch.nonzero(values == value).flatten()
+        translated[rows] = translate(images[rows], labels[rows], {name: float(value)}).to(images.device)
+    return translated
+
+
 # ----------------------------------------------------------------------------------------- noise -> image
 def evaluate_sampling(
     suite: Suite,
@@ -322,27 +323,74 @@ def evaluate_sampling(
     batch_size: int = 64,
     section: str = "",
 ) -> list[Score]:
-    """GANs: ``generate(codes, labels)`` for the ``codes`` ``(n, latent)`` (and class ``labels`` ``(n,)``
-    of a class-conditional model), scored against the first ``n`` ``train`` images (batches of images and
-    their labels or None); the ``held_out`` real images (up to ``n``) are scored in the same way as the
-    baseline. ``class_map``: the model's class index -> the classifier's, for the class accuracy.
-    ``pair_codes`` ``(z1, z2, labels)``: the diversity pairs ``generate(z1, l)`` vs ``generate(z2, l)``."""
-    n = len(codes)
-    nn_wanted = suite.wants("nn")
-    samples, real, baseline = Collected(suite, nn_wanted), Collected(suite), Collected(suite, nn_wanted)
+    """Score a noise -> image model (the GAN family) beside real held-out images.
+
+    Args:
+        suite: what to compute and with what.
+        generate: ``generate(codes, labels)`` -> images ``(B, C, H, W)`` in ``[-1, 1]``.
+        codes: ``(n, latent_dim)``; ``labels``: their classes ``(n,)`` (class-conditional models) or None.
+        train: batches of real training images and their labels (or None): the first ``n`` are the
+            reference; the nearest-neighbour search reads up to ``suite.nn_images``.
+        held_out: real held-out batches, up to ``n`` scored in the same way as the baseline.
+        class_map: the model's class index -> the classifier's, for the class accuracy.
+        pair_codes: ``(z1, z2, labels)``: the diversity pairs ``generate(z1, l)`` vs ``generate(z2, l)``.
+        batch_size: codes per ``generate`` call.
+        section: the section of every score.
+
+    Returns:
+        Distribution, classifier, memorisation and diversity scores of ``samples`` and ``real held-out``.
+    """
+    n, keep_small = len(codes), suite.wants("nn")
+    samples = Collected(suite, keep_small)
     for start in range(0, n, batch_size):
         chunk = None if labels is None else labels[start : start + batch_size]
         samples.add(generate(codes[start : start + batch_size], chunk), labels=chunk)
-    train_small: list[torch.Tensor] = []
-    searched = 0
+    real, train_small = _reference_and_small(suite, train, n)
+    baseline, pool = _baseline_and_pool(suite, held_out, n)
+    subjects = ((samples, "samples"), (baseline, "real held-out"))
+    scores = []
+    for subject, name in subjects:
+        scores += distribution_scores(suite, subject, real if real.count else None, name, section)
+    if suite.classifier is not None and suite.wants("domain"):
+        scores += _class_scores(suite, subjects, class_map, section)
+    if keep_small and train_small:
+        references = torch.cat(train_small)
+        for subject, name in subjects:
+            if subject.small:
+                distance = nearest_distances(torch.cat(subject.small), references).mean().item()
+                scores.append(
+                    Score("NN train distance", name, distance, subject.count, "pixels", section=section)
+                )
+    if suite.wants("diversity") and pair_codes is not None:
+        if labels is None:  # unconditional: pairs of any two real images, as the samples' pairs are
+            pool = [(images, None) for images, _ in pool]
+        scores += _diversity_scores(suite, generate, pair_codes, pool, batch_size, section)
+    return scores
+
+
+def _reference_and_small(
+    suite: Suite, train: Iterable[tuple[torch.Tensor, torch.Tensor | None]], n: int
+) -> tuple[Collected, list[torch.Tensor]]:
+    """The first ``n`` training images, collected, and small copies of up to ``suite.nn_images`` of them
+    (when the memorisation check is asked)."""
+    real, small, searched = Collected(suite), [], 0
+    wants_nn = suite.wants("nn")
     for images, _ in train:
         if real.count < n:
             real.add(images[: n - real.count])
-        if nn_wanted and searched < suite.nn_images:
-            train_small.append(shrink(images[: suite.nn_images - searched].float().cpu(), suite.nn_size))
-            searched += len(train_small[-1])
-        if real.count >= n and (not nn_wanted or searched >= suite.nn_images):
+        if wants_nn and searched < suite.nn_images:
+            small.append(shrink(images[: suite.nn_images - searched].float().cpu(), suite.nn_size))
+            searched += len(small[-1])
+        if real.count >= n and (not wants_nn or searched >= suite.nn_images):
             break
+    return real, small
+
+
+def _baseline_and_pool(
+    suite: Suite, held_out: Iterable[tuple[torch.Tensor, torch.Tensor | None]], n: int
+) -> tuple[Collected, list[tuple[torch.Tensor, torch.Tensor | None]]]:
+    """Up to ``n`` held-out images, collected as the baseline, and a pool of them for real pairs."""
+    baseline = Collected(suite, suite.wants("nn"))
     pool: list[tuple[torch.Tensor, torch.Tensor | None]] = []
     for images, image_labels in held_out:
         images = images[: n - baseline.count]
@@ -352,79 +400,53 @@ def evaluate_sampling(
             pool.append((images.float().cpu(), image_labels))
         if baseline.count >= n:
             break
+    return baseline, pool
 
-    scores = []
-    for subject, name in ((samples, "samples"), (baseline, "real held-out")):
-        scores += distribution_scores(suite, subject, real if real.count else None, name, section)
-    if suite.classifier is not None and suite.wants("domain"):
-        num_classes = len(suite.classifier.classes)
-        for subject, name in ((samples, "samples"), (baseline, "real held-out")):
-            if not subject.count or "classifier" not in subject.logits:
-                continue
-            predicted = subject.predictions()
-            coverage = class_coverage(predicted, num_classes)
-            scores.append(
-                Score(
-                    "coverage entropy",
-                    name,
-                    coverage["entropy"],
-                    subject.count,
-                    "classifier",
-                    section=section,
-                )
-            )
-            scores.append(
-                Score(
-                    "classes covered", name, coverage["covered"], subject.count, "classifier", section=section
-                )
-            )
-            if class_map and subject.labels:
-                asked = subject.label_tensor()
-                known = torch.tensor([int(a) in class_map for a in asked])
-                if known.any():
-                    expected = torch.tensor([class_map.get(int(a), -1) for a in asked])
-                    accuracy = (predicted[known] == expected[known]).double().mean().item()
-                    scores.append(
-                        Score(
-                            "class accuracy", name, accuracy, int(known.sum()), "classifier", section=section
-                        )
-                    )
-    if nn_wanted and train_small:
-        references = torch.cat(train_small)
-        for subject, name in ((samples, "samples"), (baseline, "real held-out")):
-            if subject.small:
-                distance = nearest_distances(torch.cat(subject.small), references).mean().item()
+
+def _class_scores(suite: Suite, subjects, class_map: dict[int, int] | None, section: str) -> list[Score]:
+    """Class coverage (entropy, classes covered) and, with ``class_map``, the class accuracy of each subject
+    as the judging classifier reads it."""
+    scores, num_classes = [], len(suite.classifier.classes)
+    for subject, name in subjects:
+        if not subject.count or "classifier" not in subject.logits:
+            continue
+        predicted = subject.predictions()
+        coverage = class_coverage(predicted, num_classes)
+        for metric, key in (("coverage entropy", "entropy"), ("classes covered", "covered")):
+            scores.append(Score(metric, name, coverage[key], subject.count, "classifier", section=section))
+        if class_map and subject.labels:
+            asked = subject.label_tensor()
+            known = torch.tensor([int(a) in class_map for a in asked])
+            if known.any():
+                expected = torch.tensor([class_map.get(int(a), -1) for a in asked])
+                accuracy = (predicted[known] == expected[known]).double().mean().item()
                 scores.append(
-                    Score("NN train distance", name, distance, subject.count, "pixels", section=section)
+                    Score("class accuracy", name, accuracy, int(known.sum()), "classifier", section=section)
                 )
-    if suite.wants("diversity") and pair_codes is not None:
-        z1, z2, pair_labels = pair_codes
-        values, features = [], "-"
-        for start in range(0, len(z1), batch_size):
-            chunk = None if pair_labels is None else pair_labels[start : start + batch_size]
-            a = generate(z1[start : start + batch_size], chunk)
-            b = generate(z2[start : start + batch_size], chunk)
-            distance, features = pair_distance(suite, a, b)
-            values.append(distance)
-        values = torch.cat(values)
+    return scores
+
+
+def _diversity_scores(suite, generate, pair_codes, pool, batch_size: int, section: str) -> list[Score]:
+    """The mean distance between the images of two codes of the same class, and between two real images
+    (of the same label when they have labels) as the baseline."""
+    z1, z2, pair_labels = pair_codes
+    values, features = [], "-"
+    for start in range(0, len(z1), batch_size):
+        chunk = None if pair_labels is None else pair_labels[start : start + batch_size]
+        a = generate(z1[start : start + batch_size], chunk)
+        b = generate(z2[start : start + batch_size], chunk)
+        distance, features = pair_distance(suite, a, b)
+        values.append(distance)
+    values = torch.cat(values)
+    scores = [Score("diversity", "samples", values.mean().item(), len(values), features, section=section)]
+    real_pairs = same_label_pairs(pool, suite.pairs)
+    if real_pairs is not None:
+        distance, features = pair_distance(suite, *real_pairs)
         scores.append(
-            Score("diversity", "samples", values.mean().item(), len(values), features, section=section)
-        )
-        if labels is None:  # unconditional: pairs of any two real images, as the samples' pairs are
-            pool = [(images, None) for images, _ in pool]
-        real_pairs = same_label_pairs(pool, suite.pairs)
-        if real_pairs is not None:
-            distance, features = pair_distance(suite, *real_pairs)
-            scores.append(
-                Score(
-                    "diversity",
-                    "real held-out",
-                    distance.mean().item(),
-                    len(distance),
-                    features,
-                    section=section,
-                )
+            Score(
+                "diversity", "real held-out", distance.mean().item(), len(distance), features, section=section
             )
+        )
     return scores
 
 
