@@ -340,10 +340,8 @@ def bench_one(
             length=max(16, 2 * batch_size),
         )
         trainer = Trainer(config, os.path.join(run_dir, "run"), dataset=dataset)
-        device, task = trainer.device, trainer.task
-        direction, export = next(iter(task.exports().items()))
-        generator = task.get_submodule(export.module)
-        rows: list[Row] = []
+        direction, export = next(iter(trainer.task.exports().items()))
+        generator = trainer.task.get_submodule(export.module)
         common = {
             "generator": config.model.get("generator"),
             "direction": direction,
@@ -354,125 +352,134 @@ def bench_one(
                 name: sum(p.numel() for p in group.parameters) for name, group in trainer.optimizers.items()
             },
         }
-
+        rows: list[Row] = []
         if not args.no_forward:
-            inputs = kind_of(export).example_inputs(export, batch_size, size, size, device=device)
-            task.eval()
-            with torch.no_grad():
-                flops = count_flops(lambda: generator(*inputs))
-                common["flops_per_image"] = flops / batch_size
-                variants = {"generator forward": lambda: generator(*inputs)}
-                first_call_s: dict[str, float] = {}
-                if args.fast:
-                    for label, rewrite in (("", False), (" + pixel-shuffle rewrite", True)):
-                        name = f"generator forward (fast path{label})"
-                        fast = FastPath(generator, rewrite=rewrite)
-                        variants[name] = functools.partial(fast, *inputs)
-                        variants[name]()  # a shape's first call runs plain; the second compiles and checks
-                        first_call_s[name] = time_call(variants[name], device)
-                times = interleaved_times(variants, device, args.repeats, args.warmup)
-            task.train()
-            plain = statistics.median(times["generator forward"])
-            for what, samples in times.items():
-                seconds = statistics.median(samples)
-                gflops = flops / seconds / 1e9
-                rows.append(
-                    Row(
-                        method,
-                        what,
-                        size,
-                        batch_size,
-                        seconds * 1e3,
-                        batch_size / seconds,
-                        flops / batch_size / 1e9,
-                        "image",
-                        gflops,
-                        100 * gflops / peak,
-                        ratio=plain / seconds if args.fast else None,
-                        baseline="plain eager forward",
-                        details={
-                            **common,
-                            "flops_per_batch": flops,
-                            "times_ms": [t * 1e3 for t in samples],
-                            **({"first_call_ms": first_call_s[what] * 1e3} if what in first_call_s else {}),
-                        },
-                    )
-                )
-
+            rows += bench_forward(method, size, batch_size, args, trainer, export, peak, common)
         if args.apply and kind_of(export).controls == ("image",):
             rows.append(bench_apply(method, size, batch_size, args, generator, export, peak, common))
-
         if not args.no_train:
-            task.train()
-            batches = CountingBatches(dataset, batch_size, device)
-            kind = "/".join(sorted({type(g.optimizer).__name__ for g in trainer.optimizers.values()}))
-            fused, plain = f"fused {kind}", f"plain {kind}"
-            variants = {
-                fused: dict(trainer.optimizers),
-                plain: {
-                    name: dataclasses.replace(group, optimizer=plain_optimizer(group.optimizer))
-                    for name, group in trainer.optimizers.items()
-                },
-            }
-            before = batches.yielded
-            flops = count_flops(lambda: trainer.train_step(batches))  # also a warm-up step (fused)
-            batches_per_step = batches.yielded - before
-
-            def step(variant: str) -> Callable[[], Any]:
-                def run() -> None:
-                    trainer.optimizers = variants[variant]
-                    trainer.train_step(batches)
-
-                return run
-
-            steps = {variant: step(variant) for variant in variants}
-            first_step_s: dict[str, float] = {}
-            if args.fast:
-                fast_trainer = Trainer(
-                    fast_config(config, device), os.path.join(run_dir, "fast"), dataset=dataset
-                )
-                fast_trainer.task.train()
-                fast = f"fast: {describe_fast(fast_trainer.config, device)}, {fused}"
-                steps[fast] = lambda: fast_trainer.train_step(batches)
-                first_step_s[fast] = time_call(steps[fast], device)  # compilation, reported
-            for variant, fn in steps.items():  # compiled steps recompile once per network and grad mode
-                for _ in range(FAST_WARMUP if variant in first_step_s else 0):
-                    fn()
-            times = interleaved_times(steps, device, args.repeats, args.warmup)
-            trainer.optimizers = variants[fused]
-            medians = {v: statistics.median(t) for v, t in times.items()}
-            for variant, seconds in medians.items():
-                gflops = flops / seconds / 1e9
-                is_base = variant == plain
-                rows.append(
-                    Row(
-                        method,
-                        f"train step ({variant})",
-                        size,
-                        batch_size,
-                        seconds * 1e3,
-                        batch_size * batches_per_step / seconds,
-                        flops / 1e9,
-                        "step",
-                        gflops,
-                        100 * gflops / peak,
-                        ratio=1.0 if is_base else medians[plain] / seconds,
-                        baseline=f"{plain} step",
-                        details={
-                            **common,
-                            "n_critic": config.train.n_critic,
-                            "batches_per_step": batches_per_step,
-                            "flops_per_step": flops,
-                            "times_ms": [t * 1e3 for t in times[variant]],
-                            **(
-                                {"first_step_ms": first_step_s[variant] * 1e3}
-                                if variant in first_step_s
-                                else {}
-                            ),
-                        },
-                    )
-                )
+            rows += bench_steps(method, size, batch_size, args, trainer, dataset, run_dir, peak, common)
         return rows
+
+
+def bench_forward(method, size, batch_size, args, trainer, export, peak: float, common: dict) -> list[Row]:
+    """The generator's eval-mode forward (and with ``--fast`` the fast path's), timed interleaved."""
+    device, task = trainer.device, trainer.task
+    generator = task.get_submodule(export.module)
+    inputs = kind_of(export).example_inputs(export, batch_size, size, size, device=device)
+    task.eval()
+    with torch.no_grad():
+        flops = count_flops(lambda: generator(*inputs))
+        common["flops_per_image"] = flops / batch_size
+        variants = {"generator forward": lambda: generator(*inputs)}
+        first_call_s: dict[str, float] = {}
+        if args.fast:
+            for label, rewrite in (("", False), (" + pixel-shuffle rewrite", True)):
+                name = f"generator forward (fast path{label})"
+                fast = FastPath(generator, rewrite=rewrite)
+                variants[name] = functools.partial(fast, *inputs)
+                variants[name]()  # a shape's first call runs plain; the second compiles and checks
+                first_call_s[name] = time_call(variants[name], device)
+        times = interleaved_times(variants, device, args.repeats, args.warmup)
+    task.train()
+    plain = statistics.median(times["generator forward"])
+    rows = []
+    for what, samples in times.items():
+        seconds = statistics.median(samples)
+        gflops = flops / seconds / 1e9
+        first = {"first_call_ms": first_call_s[what] * 1e3} if what in first_call_s else {}
+        details = {**common, "flops_per_batch": flops, "times_ms": [t * 1e3 for t in samples], **first}
+        rows.append(
+            Row(
+                method,
+                what,
+                size,
+                batch_size,
+                seconds * 1e3,
+                batch_size / seconds,
+                flops / batch_size / 1e9,
+                "image",
+                gflops,
+                100 * gflops / peak,
+                ratio=plain / seconds if args.fast else None,
+                baseline="plain eager forward",
+                details=details,
+            )
+        )
+    return rows
+
+
+def bench_steps(
+    method, size, batch_size, args, trainer, dataset, run_dir, peak: float, common: dict
+) -> list[Row]:
+    """Training steps with the fused optimizers against plain ones (and with ``--fast`` the fast options)."""
+    config, device = trainer.config, trainer.device
+    trainer.task.train()
+    batches = CountingBatches(dataset, batch_size, device)
+    kind = "/".join(sorted({type(g.optimizer).__name__ for g in trainer.optimizers.values()}))
+    fused, plain = f"fused {kind}", f"plain {kind}"
+    variants = {
+        fused: dict(trainer.optimizers),
+        plain: {
+            name: dataclasses.replace(group, optimizer=plain_optimizer(group.optimizer))
+            for name, group in trainer.optimizers.items()
+        },
+    }
+    before = batches.yielded
+    flops = count_flops(lambda: trainer.train_step(batches))  # also a warm-up step (fused)
+    batches_per_step = batches.yielded - before
+
+    def step(variant: str) -> Callable[[], Any]:
+        def run() -> None:
+            trainer.optimizers = variants[variant]
+            trainer.train_step(batches)
+
+        return run
+
+    steps = {variant: step(variant) for variant in variants}
+    first_step_s: dict[str, float] = {}
+    if args.fast:
+        fast_trainer = Trainer(fast_config(config, device), os.path.join(run_dir, "fast"), dataset=dataset)
+        fast_trainer.task.train()
+        fast = f"fast: {describe_fast(fast_trainer.config, device)}, {fused}"
+        steps[fast] = lambda: fast_trainer.train_step(batches)
+        first_step_s[fast] = time_call(steps[fast], device)  # compilation, reported
+    for variant, fn in steps.items():  # compiled steps recompile once per network and grad mode
+        for _ in range(FAST_WARMUP if variant in first_step_s else 0):
+            fn()
+    times = interleaved_times(steps, device, args.repeats, args.warmup)
+    trainer.optimizers = variants[fused]
+    medians = {v: statistics.median(t) for v, t in times.items()}
+    rows = []
+    for variant, seconds in medians.items():
+        gflops = flops / seconds / 1e9
+        first = {"first_step_ms": first_step_s[variant] * 1e3} if variant in first_step_s else {}
+        details = {
+            **common,
+            "n_critic": config.train.n_critic,
+            "batches_per_step": batches_per_step,
+            "flops_per_step": flops,
+            "times_ms": [t * 1e3 for t in times[variant]],
+            **first,
+        }
+        rows.append(
+            Row(
+                method,
+                f"train step ({variant})",
+                size,
+                batch_size,
+                seconds * 1e3,
+                batch_size * batches_per_step / seconds,
+                flops / 1e9,
+                "step",
+                gflops,
+                100 * gflops / peak,
+                ratio=1.0 if variant == plain else medians[plain] / seconds,
+                baseline=f"{plain} step",
+                details=details,
+            )
+        )
+    return rows
 
 
 def bench_apply(
