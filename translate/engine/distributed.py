@@ -81,6 +81,52 @@ class World:
         torch.cuda.set_device(self.local_rank)
         return torch.device("cuda", self.local_rank)
 
+    def spread(self, module: nn.Module, device: torch.device, batch_size: int) -> bool:
+        """With several processes: batch norm synchronised across them on GPUs (on the CPU each normalises
+        its own batch, with a warning) and rank 0's initial weights everywhere.
+
+        Args:
+            module: the task, every process's.
+            device: this process's training device.
+            batch_size: the batch of one process.
+
+        Returns:
+            Whether batch norm is synchronised.
+        """
+        if self.size == 1:
+            return False
+        log.info(
+            "training on %d processes (%d node(s)): batch %d per process, %d in all",
+            self.size,
+            self.nodes,
+            batch_size,
+            batch_size * self.size,
+        )
+        has_batch_norm = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in module.modules())
+        synced = has_batch_norm and device.type == "cuda"
+        if synced:
+            nn.SyncBatchNorm.convert_sync_batchnorm(module)
+        elif has_batch_norm:
+            log.warning(
+                "batch norm: each process normalises its own batch of %d (PyTorch's SyncBatchNorm runs on "
+                "GPUs only), so the run differs from one process with batch %d",
+                batch_size,
+                batch_size * self.size,
+            )
+        self.broadcast_module(module)
+        return synced
+
+    def launch_command(self, command: str) -> str:
+        """Args: command: a ``translate`` command line. Returns: it as these processes were started
+        (``--nproc N``, or under torchrun)."""
+        if self.size == 1:
+            return command
+        if os.environ.get(NPROC_ENV) == str(self.size):
+            return f"{command} --nproc {self.size}"
+        if self.nodes == 1:
+            return f"torchrun --nproc_per_node {self.size} -m {command}"
+        return f"torchrun --nnodes {self.nodes} --nproc_per_node {self.local_size} ... -m {command}"
+
     # ------------------------------------------------------------------------------------ tensors
     def average_gradients(self, parameters: Iterable[nn.Parameter]) -> None:
         """Replace each gradient with its mean over the processes (in place). Parameters without a

@@ -9,12 +9,13 @@ normalises with the statistics the trained one has at that update.
 
 The average starts as a copy of the weights (at step 0, or at the step where a resumed run switches it on).
 Checkpoints store it as the exported weights (``model.safetensors``: what inference loads) and the trained
-weights beside the training state (``state.safetensors``: ``ema/raw/<key>``); see ``Trainer``.
+weights beside the training state (``state.safetensors``: ``ema/raw/<key>``, ``checkpoint.TrainingState``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -22,6 +23,8 @@ import torch
 from torch import nn
 
 from translate.errors import CheckpointError
+
+log = logging.getLogger("translate")
 
 RAW_PREFIX = "ema/raw/"
 """Where ``state.safetensors`` keeps the trained (not averaged) weights of the averaged modules."""
@@ -63,6 +66,31 @@ class EMA:
         self._copied = [i for i, a in enumerate(averaged) if not a]
         self.shadow: list[torch.Tensor] = [t.detach().clone() for t in self.live]
 
+    @classmethod
+    def of_task(cls, task: nn.Module, decay: float, warmup: bool = True) -> EMA:
+        """The EMA of a task's ``generator`` optimizer group, else of its exported networks.
+
+        Args:
+            task: the task (``optimizer_groups()``, ``exports()``).
+            decay: ``train.ema_decay``.
+            warmup: ``train.ema_warmup``.
+        """
+        groups = task.optimizer_groups()
+        if "generator" in groups:
+            modules, what = groups["generator"], "the generator optimizer group"
+        else:
+            exports = task.exports().values()
+            modules = list({id(m): m for m in (task.get_submodule(e.module) for e in exports)}.values())
+            what = "the exported networks"
+        log.info("EMA of %s's weights, decay %g", what, decay)
+        return cls(task, modules, decay, warmup)
+
+    def moved_by(self, groups: dict[str, Iterable[torch.Tensor]]) -> set[str]:
+        """Args: groups: parameters by optimizer group. Returns: the groups whose updates move the averaged
+        weights (after which ``update`` is called)."""
+        averaged = {id(t) for t in self.live}
+        return {name for name, parameters in groups.items() if any(id(p) in averaged for p in parameters)}
+
     def current_decay(self) -> float:
         """The decay the next update uses."""
         if self.warmup:
@@ -101,6 +129,20 @@ class EMA:
         for key, i in self.keys.items():
             self.shadow[i].copy_(weights[key])
         self.updates = int(updates)
+
+    def resume(self, weights: dict[str, torch.Tensor], meta: dict[str, Any] | None, step: int) -> None:
+        """Go on from a checkpoint: its average, or afresh from the trained weights when it has none.
+
+        Args:
+            weights: the checkpoint's exported weights (the average when it has one).
+            meta: its ``ema`` metadata (``updates``), or None.
+            step: its step, for the log.
+        """
+        if meta:
+            self.load(weights, meta["updates"])
+        else:
+            self.reset()
+            log.info("the EMA of the generator's weights starts at step %d (the checkpoint has none)", step)
 
     def meta(self) -> dict[str, Any]:
         return {"decay": self.decay, "warmup": self.warmup, "updates": self.updates}
