@@ -13,10 +13,16 @@ With ``train.ema_decay`` on, ``model.safetensors`` holds the moving average of t
 place of the trained ones (inference loads what it exports) and names it in its metadata (``ema``: decay,
 updates); the trained weights of those networks are in ``state.safetensors`` under ``ema/raw/<key>``.
 
+The key layout of ``state.safetensors`` is ``TrainingState``'s (written and read there alone):
+``optim/<group>/<param index>/<state key>`` (optimizer moments), ``rng/torch``, ``rng/cuda/<i>`` and
+``task/<key>`` (rank 0's random states and task state: what one process reads), ``rank<r>/rng/...`` and
+``rank<r>/task/...`` (process r's), ``ema/raw/<key>``; its metadata ``meta`` holds step, samples_seen,
+lr_scale, world_size, param_groups, optimizers, best, ema and the Python and NumPy random states (``rng``,
+``rng_ranks``).
+
 ``checkpoints/best/`` (``train.best_metric``) is the checkpoint of the best evaluation: hard links to (or,
-where the filesystem has none, copies of) the files of ``step_N``, plus ``best.json`` (metric, value, step,
-mode); it is replaced in the same atomic way and never rotated out. ``select_checkpoint`` picks
-``best``, ``latest`` or a step of a run.
+where the filesystem has none, copies of) the files of ``step_N``, plus ``best.json``; it is replaced in
+the same atomic way and never rotated out. Which checkpoint of a run to load is ``run_folder``'s.
 
 The folder is written under a temporary name, flushed to disk and renamed into place, so a crash
 mid-write never leaves a half-written checkpoint; a write that fails (disk full) removes the temporary
@@ -29,10 +35,9 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import random
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -41,16 +46,28 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, safe_open, save_file
 
+from translate.engine.guards import non_finite
+from translate.engine.run_folder import (  # the run folder's layout (some names re-exported here)
+    MODEL_FILE,
+    STATE_FILE,
+    SUMS_FILE,
+    best_info,  # noqa: F401
+    checkpoint_dirs,
+    fsync,
+    latest_checkpoint,  # noqa: F401
+    older_checkpoints_hint,
+    put_in_place,
+    resolve_model_file,
+    select_checkpoint,  # noqa: F401
+)
 from translate.errors import CheckpointError, CorruptCheckpointError, StorageError
 
 FORMAT = "translate-checkpoint-1"
-MODEL_FILE = "model.safetensors"
-STATE_FILE = "state.safetensors"
-SUMS_FILE = "SHA256SUMS"
-"""``<sha256>  <file name>`` per line, as ``sha256sum`` writes it."""
-BEST = "best"
-"""The folder (under ``checkpoints/``) of the best checkpoint by ``train.best_metric``."""
-BEST_FILE = "best.json"
+OPTIM_PREFIX = "optim/"
+RNG_PREFIX = "rng/"
+TASK_PREFIX = "task/"
+RAW_PREFIX = "ema/raw/"
+"""Where ``state.safetensors`` keeps the trained (not averaged) weights of the networks under EMA."""
 
 log = logging.getLogger("translate")
 
@@ -67,135 +84,277 @@ class ModelCheckpoint:
     exports: dict[str, dict[str, Any]]
     """What the model can be asked, by name: ``Export.to_dict()`` of each of the task's exports (empty
     for checkpoints written before exports were stored: build the task to know them)."""
-    path: Path
+    path: Path | None = None
+    """The file it was read from (None before it is written)."""
     ema: dict[str, Any] | None = None
     """When the weights of the generator are its moving average: ``decay``, ``warmup``, ``updates``."""
+    extra: dict[str, Any] = field(default_factory=dict)
+    """More metadata (an import's provenance, ``imported``)."""
+
+    def metadata(self) -> dict[str, str]:
+        """Returns: the file's metadata: strings, JSON where structured (``from_metadata`` reads it)."""
+        extra = {"ema": self.ema, **self.extra} if self.ema is not None else self.extra
+        return {
+            "format": FORMAT,
+            "task": self.task,
+            "task_kwargs": json.dumps(self.task_kwargs),
+            "config": json.dumps(self.config),
+            "step": str(self.step),
+            "exports": json.dumps(self.exports),
+            **{key: json.dumps(value) for key, value in extra.items()},
+        }
+
+    @classmethod
+    def from_metadata(
+        cls, meta: dict[str, str], weights: dict[str, torch.Tensor], path: Path
+    ) -> ModelCheckpoint:
+        """Args: meta, weights: a ``model.safetensors`` file's metadata and tensors; path: the file."""
+        known = ("format", "task", "task_kwargs", "config", "step", "exports", "ema")
+        return cls(
+            task=meta["task"],
+            task_kwargs=json.loads(meta["task_kwargs"]),
+            config=json.loads(meta["config"]),
+            step=int(meta["step"]),
+            weights=weights,
+            exports=json.loads(meta.get("exports", "{}")),
+            path=path,
+            ema=json.loads(meta["ema"]) if "ema" in meta else None,
+            extra={key: json.loads(value) for key, value in meta.items() if key not in known},
+        )
 
 
-def checkpoint_dirs(run_dir: Path) -> list[Path]:
-    """Complete checkpoints of a run, oldest first."""
-    folder = Path(run_dir) / "checkpoints"
-    if not folder.is_dir():
-        return []
-    return sorted(
-        p for p in folder.glob("step_*") if (p / MODEL_FILE).is_file() and (p / STATE_FILE).is_file()
-    )
+def prefixed(prefix: str, tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """``tensors`` with ``prefix`` before each key (``rank1/`` + ``rng/torch``)."""
+    return {prefix + key: value for key, value in tensors.items()}
 
 
-def latest_checkpoint(run_dir: Path) -> Path | None:
-    found = checkpoint_dirs(run_dir)
-    return found[-1] if found else None
+def unprefixed(prefix: str, tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The tensors whose keys start with ``prefix``, with it taken off (inverse of ``prefixed``)."""
+    return {key[len(prefix) :]: value for key, value in tensors.items() if key.startswith(prefix)}
 
 
-def select_checkpoint(run_dir: str | Path, which: str | int) -> Path:
-    """The checkpoint folder of a run that ``which`` names: ``best`` (``checkpoints/best``), ``latest``
-    or a step number (``2000`` or ``step_0002000``); one the run lacks is a CheckpointError listing those
-    it has."""
-    run_dir = Path(run_dir)
-    text = str(which).strip().lower()
-    found = checkpoint_dirs(run_dir)
-    best = run_dir / "checkpoints" / BEST
-    has_best = (best / MODEL_FILE).is_file()
-    steps = [int(p.name[5:]) for p in found]
-    listed = (["best"] if has_best else []) + (["latest"] if found else []) + [str(s) for s in steps]
-    holds = f"; {run_dir} holds: {', '.join(listed)}" if listed else f"; {run_dir} holds no checkpoint"
-    if text == BEST:
-        if not has_best:
-            raise CheckpointError(
-                f"{run_dir} has no best checkpoint (kept when training with train.eval_every and "
-                f"train.best_metric){holds}"
-            )
-        return best
-    if text == "latest":
-        if not found:
-            raise CheckpointError(f"{run_dir} holds no checkpoint (expected checkpoints/step_*/{MODEL_FILE})")
-        return found[-1]
-    try:
-        step = int(text.removeprefix("step_"))
-    except ValueError:
-        raise CheckpointError(f"--checkpoint takes best, latest or a step number; got {which!r}") from None
-    if step not in steps:
-        raise CheckpointError(f"{run_dir} has no checkpoint of step {step}{holds}")
-    return found[steps.index(step)]
+def rank_prefix(rank: int) -> str:
+    """Where process ``rank``'s random states and task state are: rank 0's at the top (as a single
+    process's), the others' under ``rank<r>/``."""
+    return f"rank{rank}/" if rank else ""
 
 
-def resolve_model_file(path: str | Path, checkpoint: str | int | None = None) -> Path:
-    """A run folder, a checkpoint folder or a ``model.safetensors`` file -> the weights file to load.
-    ``checkpoint`` (``best``, ``latest``, a step) picks one of a run folder's checkpoints (default:
-    the latest); given with a checkpoint folder or file it is an error unless it is ``latest``."""
-    path = Path(path)
-    if checkpoint is not None and str(checkpoint).strip().lower() != "latest":
-        run = path.parent if path.name == "checkpoints" and path.is_dir() else path
-        if not (run / "checkpoints").is_dir():
-            kind = (
-                "file" if path.is_file() else "checkpoint folder" if (path / MODEL_FILE).is_file() else None
-            )
-            what = f"is a {kind}" if kind else "is not a run folder"
-            raise CheckpointError(
-                f"--checkpoint {checkpoint} picks a checkpoint of a run folder; {path} {what} (give the run "
-                f"folder, or leave --checkpoint out)"
-            )
-        return select_checkpoint(run, checkpoint) / MODEL_FILE
-    if path.is_file():
-        if path.suffix != ".safetensors":
-            raise CheckpointError(f"{path} is a file, not a run folder, checkpoint folder or {MODEL_FILE}")
-        return path
-    if (path / MODEL_FILE).is_file():
-        return path / MODEL_FILE
-    if path.is_dir() and path.name == "checkpoints":  # a run's checkpoint folder: its newest
-        path = path.parent
-    if path.is_dir():
-        latest = latest_checkpoint(path)
-        if latest is None:
-            raise CheckpointError(
-                f"{path} holds no checkpoint (expected {path}/checkpoints/step_*/{MODEL_FILE})"
-            )
-        return latest / MODEL_FILE
-    raise CheckpointError(f"no run folder or checkpoint at {path}")
+def optimizer_prefix(group: str) -> str:
+    """Where optimizer group ``group``'s moments are: ``optim/<group>/``."""
+    return f"{OPTIM_PREFIX}{group}/"
+
+
+@dataclass
+class OptimizerState:
+    """One optimizer's ``state_dict``: its tensors by ``<param index>/<state key>``, its param groups."""
+
+    kind: str | None
+    """The optimizer's class name (None in checkpoints from before it was stored)."""
+    tensors: dict[str, torch.Tensor]
+    param_groups: list[dict[str, Any]]
+
+    @classmethod
+    def of(cls, optimizer: torch.optim.Optimizer) -> OptimizerState:
+        """Args: optimizer: an optimizer. Returns: its state (the tensors themselves, not copies)."""
+        sd = optimizer.state_dict()
+        tensors = {f"{i}/{key}": value for i, entry in sd["state"].items() for key, value in entry.items()}
+        return cls(type(optimizer).__name__, tensors, sd["param_groups"])
+
+    def load_into(self, optimizer: torch.optim.Optimizer, folder: Path, group: str) -> None:
+        """Restore ``optimizer`` from this state; one that does not fit it is a CheckpointError.
+
+        Args:
+            optimizer: the optimizer (of the same parameters) to restore.
+            folder: the checkpoint, named in errors.
+            group: the optimizer group, named in errors.
+        """
+        misfit = f"{folder}: the saved {group} optimizer state does not fit this run's optim.{group}"
+        configured = type(optimizer).__name__
+        if (self.kind or configured) != configured:
+            raise CheckpointError(f"{misfit} ({self.kind} was saved, {configured} is configured)")
+        try:
+            state: dict[int, dict[str, torch.Tensor]] = {}
+            for key, value in self.tensors.items():
+                index, name = key.split("/", 1)
+                state.setdefault(int(index), {})[name] = value
+            optimizer.load_state_dict({"state": state, "param_groups": self.param_groups})
+        except (ValueError, KeyError, RuntimeError) as exc:
+            raise CheckpointError(f"{misfit} (was the optimizer changed?): {exc}") from None
+        # Moments were saved contiguous; a parameter in channels_last (train.channels_last) needs them in
+        # its layout, which fused and foreach optimizers require.
+        for param_group in optimizer.param_groups:
+            for param in param_group["params"]:
+                for name, value in optimizer.state.get(param, {}).items():
+                    if value.shape == param.shape and value.stride() != param.stride():
+                        optimizer.state[param][name] = torch.empty_like(param, dtype=value.dtype).copy_(value)
+
+
+@dataclass
+class ProcessState:
+    """One training process's random states (``random_state()``) and task state (``training_state()``)."""
+
+    random: dict[str, torch.Tensor]
+    random_meta: dict[str, Any]
+    task: dict[str, torch.Tensor]
+
+    def to_tensors(self) -> dict[str, torch.Tensor]:
+        return {**prefixed(RNG_PREFIX, self.random), **prefixed(TASK_PREFIX, self.task)}
+
+    @classmethod
+    def from_tensors(cls, tensors: dict[str, torch.Tensor], random_meta: dict[str, Any]) -> ProcessState:
+        return cls(unprefixed(RNG_PREFIX, tensors), random_meta, unprefixed(TASK_PREFIX, tensors))
+
+
+@dataclass
+class TrainingState:
+    """What ``state.safetensors`` holds to resume a run; ``to_tensors`` / ``from_tensors`` are its key
+    layout (see the module's docstring)."""
+
+    step: int
+    samples_seen: int
+    lr_scale: float = 1.0
+    world_size: int = 1
+    optimizers: dict[str, OptimizerState] = field(default_factory=dict)
+    processes: list[ProcessState] = field(default_factory=list)
+    """By rank (when read: those the file holds)."""
+    best: dict[str, Any] | None = None
+    ema: dict[str, Any] | None = None
+    ema_raw: dict[str, torch.Tensor] = field(default_factory=dict)
+    """The trained weights of the networks whose EMA ``model.safetensors`` holds."""
+
+    def process(self, rank: int) -> ProcessState | None:
+        """Args: rank: a process. Returns: its saved state, or None (the run had fewer processes)."""
+        return self.processes[rank] if rank < len(self.processes) else None
+
+    def optimizer_tensors(self) -> dict[str, torch.Tensor]:
+        """Returns: the optimizers' tensors under their keys (``optim/<group>/...``)."""
+        return {
+            k: v
+            for name, o in self.optimizers.items()
+            for k, v in prefixed(optimizer_prefix(name), o.tensors).items()
+        }
+
+    def to_tensors(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        """Returns: the tensors of ``state.safetensors`` and its metadata ``meta``."""
+        tensors = {**prefixed(RAW_PREFIX, self.ema_raw), **self.optimizer_tensors()}
+        meta: dict[str, Any] = {
+            "step": self.step,
+            "samples_seen": self.samples_seen,
+            "lr_scale": self.lr_scale,
+            "world_size": self.world_size,
+            "param_groups": {name: o.param_groups for name, o in self.optimizers.items()},
+            "optimizers": {name: o.kind for name, o in self.optimizers.items()},
+            "best": self.best,
+            **({"ema": self.ema} if self.ema is not None else {}),
+        }
+        for rank, process in enumerate(self.processes):
+            tensors.update(prefixed(rank_prefix(rank), process.to_tensors()))
+            if rank == 0:
+                meta["rng"] = process.random_meta
+            else:
+                meta.setdefault("rng_ranks", {})[str(rank)] = process.random_meta
+        return tensors, meta
+
+    @classmethod
+    def from_tensors(cls, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> TrainingState:
+        """Args: tensors, meta: what ``load_training_state`` read. Returns: the state they hold."""
+        world_size, kinds = int(meta.get("world_size", 1)), meta.get("optimizers", {})
+        optimizers = {
+            name: OptimizerState(kinds.get(name), unprefixed(optimizer_prefix(name), tensors), groups)
+            for name, groups in meta.get("param_groups", {}).items()
+        }
+        processes = []
+        for rank in range(world_size):
+            random_meta = meta.get("rng") if rank == 0 else meta.get("rng_ranks", {}).get(str(rank))
+            if random_meta is None:
+                break
+            processes.append(ProcessState.from_tensors(unprefixed(rank_prefix(rank), tensors), random_meta))
+        return cls(
+            step=int(meta["step"]),
+            samples_seen=int(meta.get("samples_seen", 0)),
+            lr_scale=float(meta.get("lr_scale", 1.0)),
+            world_size=world_size,
+            optimizers=optimizers,
+            processes=processes,
+            best=meta.get("best"),
+            ema=meta.get("ema"),
+            ema_raw=unprefixed(RAW_PREFIX, tensors),
+        )
+
+
+def random_state() -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Returns: every random generator training draws from: torch's (CPU, CUDA) as tensors (``torch``,
+    ``cuda/<i>``), Python's and NumPy's as JSON."""
+    tensors = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        tensors.update({f"cuda/{i}": s for i, s in enumerate(torch.cuda.get_rng_state_all())})
+    version, internal, gauss = random.getstate()
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    return tensors, {
+        "python": [version, list(internal), gauss],
+        "numpy": [name, keys.tolist(), pos, has_gauss, cached],
+    }
+
+
+def set_random_state(tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
+    """Args: tensors, meta: what ``random_state`` returned, to set every random generator to."""
+    torch.set_rng_state(tensors["torch"])
+    cuda = [tensors[f"cuda/{i}"] for i in range(sum(k.startswith("cuda/") for k in tensors))]
+    if cuda and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(cuda)
+    version, internal, gauss = meta["python"]
+    random.setstate((version, tuple(internal), gauss))
+    name, keys, pos, has_gauss, cached = meta["numpy"]
+    np.random.set_state((name, np.array(keys, dtype=np.uint32), pos, has_gauss, cached))
+
+
+def write_checkpoint(run_dir: Path, model: ModelCheckpoint, state: TrainingState, keep: int = 3) -> Path:
+    """Write ``checkpoints/step_N`` (``model.step``) atomically and keep only the newest ``keep``
+    checkpoints (0: all). A failed write (disk full, read-only folder) is a StorageError; it leaves no
+    temporary folder behind and the earlier checkpoints untouched.
+
+    Args:
+        run_dir: the run folder.
+        model: the weights and architecture (``model.safetensors``).
+        state: what resuming needs (``state.safetensors``).
+        keep: how many checkpoints to keep.
+
+    Returns:
+        The checkpoint folder.
+    """
+    return _write_folder(Path(run_dir), model, state.to_tensors(), keep)
 
 
 def save_checkpoint(
-    run_dir: Path,
-    step: int,
-    task: str,
-    task_kwargs: dict[str, Any],
-    config: dict[str, Any],
-    weights: dict[str, torch.Tensor],
-    state: dict[str, torch.Tensor],
-    state_meta: dict[str, Any],
-    exports: dict[str, dict[str, Any]],
-    keep: int = 3,
-    model_meta: dict[str, Any] | None = None,
+    run_dir, step, task, task_kwargs, config, weights, state, state_meta, exports, keep=3, model_meta=None
 ) -> Path:
-    """Write ``checkpoints/step_N`` atomically and keep only the newest ``keep`` checkpoints (0: all).
-    ``model_meta``: more metadata of ``model.safetensors`` (``ema``), each value stored as JSON.
+    """``write_checkpoint`` in the form ``translate.inference.junyanz`` still calls: the model's fields,
+    a free-form state (``state``, ``state_meta``) and more metadata (``model_meta``)."""
+    extra = dict(model_meta or {})
+    model = ModelCheckpoint(
+        task, task_kwargs, config, step, weights, exports, ema=extra.pop("ema", None), extra=extra
+    )
+    return _write_folder(Path(run_dir), model, (state, state_meta), keep)
 
-    A failed write (disk full, read-only folder) is a StorageError; it leaves no temporary folder behind
-    and the earlier checkpoints untouched."""
-    folder = Path(run_dir) / "checkpoints"
-    final = folder / f"step_{step:07d}"
+
+def _write_folder(
+    run_dir: Path, model: ModelCheckpoint, state: tuple[dict, dict[str, Any]], keep: int
+) -> Path:
+    folder = run_dir / "checkpoints"
+    final = folder / f"step_{model.step:07d}"
     tmp = folder / f".tmp-{final.name}"
-    model_meta = {
-        "format": FORMAT,
-        "task": task,
-        "task_kwargs": json.dumps(task_kwargs),
-        "config": json.dumps(config),
-        "step": str(step),
-        "exports": json.dumps(exports),
-        **{key: json.dumps(value) for key, value in (model_meta or {}).items()},
-    }
     try:
         folder.mkdir(parents=True, exist_ok=True)
         for stale in folder.glob(".tmp-step_*"):  # left by a kill mid-write (one writer per run)
             shutil.rmtree(stale, ignore_errors=True)
         tmp.mkdir()
-        _write_tensors(weights, tmp / MODEL_FILE, model_meta)
-        _write_tensors(state, tmp / STATE_FILE, {"format": FORMAT, "meta": json.dumps(state_meta)})
+        _write_tensors(model.weights, tmp / MODEL_FILE, model.metadata())
+        _write_tensors(state[0], tmp / STATE_FILE, {"format": FORMAT, "meta": json.dumps(state[1])})
         sums = "".join(f"{file_sha256(tmp / name)}  {name}\n" for name in (MODEL_FILE, STATE_FILE))
         (tmp / SUMS_FILE).write_text(sums)
-        _fsync(tmp / SUMS_FILE)
-        _fsync(tmp)
-        _put_in_place(tmp, final)
+        fsync(tmp / SUMS_FILE)
+        fsync(tmp)
+        put_in_place(tmp, final)
     except (OSError, SafetensorError) as exc:
         shutil.rmtree(tmp, ignore_errors=True)
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
@@ -207,68 +366,9 @@ def save_checkpoint(
     return final
 
 
-def _put_in_place(tmp: Path, final: Path) -> None:
-    """Rename the complete folder ``tmp`` to ``final`` (replacing an older one) and flush the rename."""
-    if final.exists():
-        old = final.with_name(f".old-{final.name}")
-        shutil.rmtree(old, ignore_errors=True)
-        final.rename(old)
-        tmp.rename(final)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        tmp.rename(final)
-    _fsync(final.parent)
-
-
-def keep_as_best(run_dir: Path, step: int, info: dict[str, Any]) -> Path:
-    """Make ``checkpoints/best`` the checkpoint of ``step`` (written before), with ``info`` (metric, value,
-    step, mode) in ``best.json``: its files hard-linked (copied where links fail) into a temporary folder,
-    flushed and renamed into place, as ``save_checkpoint`` does. A failed write is a StorageError that
-    leaves the previous best as it was."""
-    folder = Path(run_dir) / "checkpoints"
-    source, final = folder / f"step_{step:07d}", folder / BEST
-    tmp = folder / f".tmp-{BEST}"
-    try:
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir()
-        for name in (MODEL_FILE, STATE_FILE, SUMS_FILE):
-            try:
-                os.link(source / name, tmp / name)
-            except OSError:
-                shutil.copyfile(source / name, tmp / name)
-                _fsync(tmp / name)
-        (tmp / BEST_FILE).write_text(json.dumps(info) + "\n")
-        _fsync(tmp / BEST_FILE)
-        _fsync(tmp)
-        _put_in_place(tmp, final)
-    except OSError as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise StorageError(
-            f"could not write the best checkpoint {final}: {exc.strerror or exc}; the earlier ones are intact"
-        ) from None
-    return final
-
-
-def best_info(run_dir: Path) -> dict[str, Any] | None:
-    """``best.json`` of a run's best checkpoint (metric, value, step, mode), or None."""
-    try:
-        return json.loads((Path(run_dir) / "checkpoints" / BEST / BEST_FILE).read_text())
-    except (OSError, ValueError):
-        return None
-
-
 def _write_tensors(tensors: dict[str, torch.Tensor], file: Path, metadata: dict[str, str]) -> None:
     save_file(_contiguous(tensors), file, metadata=metadata)
-    _fsync(file)
-
-
-def _fsync(path: Path) -> None:
-    """Flush a file or folder (its entries) to disk, so a power cut cannot undo a completed rename."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    fsync(file)
 
 
 def file_sha256(file: Path) -> str:
@@ -298,15 +398,6 @@ def verify_file(file: Path) -> None:
         )
 
 
-def non_finite(tensors: dict[str, torch.Tensor]) -> str | None:
-    """The name of the first floating-point tensor holding a NaN or infinity, or None (one host sync)."""
-    names = [k for k, v in tensors.items() if v.is_floating_point() and v.numel()]
-    if not names:
-        return None
-    bad = torch.stack([~torch.isfinite(tensors[k]).all() for k in names])
-    return names[int(bad.to(torch.uint8).argmax())] if bool(bad.any()) else None
-
-
 def _contiguous(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Contiguous CPU tensors, each with its own memory: a module shared by two networks appears under
     both names (safetensors refuses shared memory; loading fills both names again)."""
@@ -327,7 +418,7 @@ def load_model_checkpoint(path: str | Path, checkpoint: str | int | None = None)
     try:
         return _read_model_file(file)
     except CorruptCheckpointError as exc:
-        raise CorruptCheckpointError(f"{exc}{_older_checkpoints_hint(file)}") from None
+        raise CorruptCheckpointError(f"{exc}{older_checkpoints_hint(file)}") from None
 
 
 def _read_model_file(file: Path) -> ModelCheckpoint:
@@ -343,28 +434,12 @@ def _read_model_file(file: Path) -> ModelCheckpoint:
     bad = non_finite(weights)
     if bad is not None:
         raise CorruptCheckpointError(f"{file} holds non-finite weights ({bad}): its run had diverged")
-    return ModelCheckpoint(
-        task=meta["task"],
-        task_kwargs=json.loads(meta["task_kwargs"]),
-        config=json.loads(meta["config"]),
-        step=int(meta["step"]),
-        weights=weights,
-        exports=json.loads(meta.get("exports", "{}")),
-        path=file,
-        ema=json.loads(meta["ema"]) if "ema" in meta else None,
-    )
-
-
-def _older_checkpoints_hint(file: Path) -> str:
-    """``; older checkpoints: RUN/checkpoints/step_N ...`` when ``file`` is in a run's checkpoint folder."""
-    folder = file.parent
-    if folder.parent.name != "checkpoints":
-        return ""
-    older = [p for p in checkpoint_dirs(folder.parent.parent) if p.name < folder.name]
-    return f"; older checkpoints: {', '.join(map(str, reversed(older)))}" if older else ""
+    return ModelCheckpoint.from_metadata(meta, weights, file)
 
 
 def load_training_state(checkpoint_dir: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """The tensors of a checkpoint's ``state.safetensors`` and its metadata ``meta``, checked against its
+    hash (``TrainingState.from_tensors`` reads them)."""
     file = Path(checkpoint_dir) / STATE_FILE
     verify_file(file)
     try:
@@ -381,15 +456,17 @@ class Resumable:
 
     folder: Path
     model: ModelCheckpoint
-    tensors: dict[str, torch.Tensor]
-    meta: dict[str, Any]
+    state: TrainingState
 
 
 def read_resumable(folder: Path) -> Resumable:
-    """One checkpoint folder's weights and training state, checked against its hashes."""
+    """One checkpoint folder's weights and training state, checked against its hashes.
+
+    Args:
+        folder: a checkpoint folder (``checkpoints/step_N``).
+    """
     model = _read_model_file(folder / MODEL_FILE)
-    tensors, meta = load_training_state(folder)
-    return Resumable(folder, model, tensors, meta)
+    return Resumable(folder, model, TrainingState.from_tensors(*load_training_state(folder)))
 
 
 def newest_intact(run_dir: Path, set_aside: bool = False) -> Resumable | None:
@@ -408,62 +485,6 @@ def newest_intact(run_dir: Path, set_aside: bool = False) -> Resumable | None:
             else:
                 log.warning("%s; using an older checkpoint", exc)
     return None
-
-
-def optimizer_to_tensors(
-    prefix: str, optimizer: torch.optim.Optimizer
-) -> tuple[dict[str, torch.Tensor], Any]:
-    """Split ``optimizer.state_dict()`` into flat tensors and JSON-able param groups."""
-    sd = optimizer.state_dict()
-    tensors = {
-        f"{prefix}/{index}/{key}": value
-        for index, entry in sd["state"].items()
-        for key, value in entry.items()
-    }
-    return tensors, sd["param_groups"]
-
-
-def optimizer_from_tensors(
-    prefix: str, optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], param_groups: Any
-) -> None:
-    state: dict[int, dict[str, torch.Tensor]] = {}
-    for key, value in tensors.items():
-        if key.startswith(prefix + "/"):
-            index, name = key[len(prefix) + 1 :].split("/", 1)
-            state.setdefault(int(index), {})[name] = value
-    optimizer.load_state_dict({"state": state, "param_groups": param_groups})
-    # Moments were saved contiguous; a parameter in channels_last (train.channels_last) needs them in its
-    # layout, which fused and foreach optimizers require.
-    for group in optimizer.param_groups:
-        for param in group["params"]:
-            for name, value in optimizer.state.get(param, {}).items():
-                if value.shape == param.shape and value.stride() != param.stride():
-                    optimizer.state[param][name] = torch.empty_like(param, dtype=value.dtype).copy_(value)
-
-
-def random_state() -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """Every random generator training draws from: torch (CPU and CUDA), Python and NumPy."""
-    tensors = {"rng/torch": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        tensors.update({f"rng/cuda/{i}": s for i, s in enumerate(torch.cuda.get_rng_state_all())})
-    version, internal, gauss = random.getstate()
-    name, keys, pos, has_gauss, cached = np.random.get_state()
-    meta = {
-        "python": [version, list(internal), gauss],
-        "numpy": [name, keys.tolist(), pos, has_gauss, cached],
-    }
-    return tensors, meta
-
-
-def set_random_state(tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
-    torch.set_rng_state(tensors["rng/torch"])
-    cuda = [tensors[k] for k in sorted(tensors) if k.startswith("rng/cuda/")]
-    if cuda and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(cuda)
-    version, internal, gauss = meta["python"]
-    random.setstate((version, tuple(internal), gauss))
-    name, keys, pos, has_gauss, cached = meta["numpy"]
-    np.random.set_state((name, np.array(keys, dtype=np.uint32), pos, has_gauss, cached))
 
 
 def load_weights(module: torch.nn.Module, weights: dict[str, torch.Tensor], source: Path) -> None:

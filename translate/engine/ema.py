@@ -22,12 +22,10 @@ from typing import Any
 import torch
 from torch import nn
 
+from translate.engine.checkpoint import RAW_PREFIX  # noqa: F401  (where checkpoints keep the trained weights)
 from translate.errors import CheckpointError
 
 log = logging.getLogger("translate")
-
-RAW_PREFIX = "ema/raw/"
-"""Where ``state.safetensors`` keeps the trained (not averaged) weights of the averaged modules."""
 
 
 class EMA:
