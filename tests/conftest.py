@@ -9,6 +9,8 @@ import pytest
 import torch
 
 import translate.api  # noqa: F401  (registers every component)
+from translate.engine.trainer import Trainer
+from translate.evaluation import Evaluator
 
 # Translators run the plain generator in tests (compiling each tiny model would cost seconds), also in the
 # commands tests start; tests/test_fast_inference.py asks for the fast path explicitly.
@@ -112,6 +114,15 @@ def tiny_cyclegan_run(tmp_path_factory, steps: int = 1):
     return train("cyclegan", overrides=layers, run_dir=tmp_path_factory.mktemp("runs") / "cyclegan")
 
 
+class EvaluatingTrainer(Trainer):
+    """The engine's Trainer with the toolkit's evaluation (``train.eval_every``), as translate.api.train
+    builds it."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("evaluation", Evaluator.for_training)
+        super().__init__(*args, **kwargs)
+
+
 def assert_resuming_changes_nothing(config, tmp_path, dataset=None) -> None:
     """Train ``config`` straight through, and again with a Ctrl-C after step 2 and ``--resume``: every
     weight, optimizer moment, random state and pool must come out bit-identical. ``dataset``: an
@@ -119,9 +130,8 @@ def assert_resuming_changes_nothing(config, tmp_path, dataset=None) -> None:
     from safetensors.torch import load_file
 
     from translate.engine.checkpoint import checkpoint_dirs, load_model_checkpoint
-    from translate.engine.trainer import Trainer
 
-    class StopsAtStep2(Trainer):
+    class StopsAtStep2(EvaluatingTrainer):
         """A trainer whose user presses Ctrl-C during step 2 (the real interrupt path)."""
 
         def train_step(self, batches):
@@ -130,10 +140,10 @@ def assert_resuming_changes_nothing(config, tmp_path, dataset=None) -> None:
                 self.stop_requested = True
             return logged
 
-    Trainer(config, tmp_path / "straight", dataset=dataset).fit()
+    EvaluatingTrainer(config, tmp_path / "straight", dataset=dataset).fit()
     StopsAtStep2(config, tmp_path / "resumed", dataset=dataset).fit()
     assert load_model_checkpoint(tmp_path / "resumed").step == 2
-    Trainer(config, tmp_path / "resumed", resume=True, dataset=dataset).fit()
+    EvaluatingTrainer(config, tmp_path / "resumed", resume=True, dataset=dataset).fit()
 
     straight = checkpoint_dirs(tmp_path / "straight")[-1]
     resumed = checkpoint_dirs(tmp_path / "resumed")[-1]

@@ -20,7 +20,7 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 from click.testing import CliRunner
-from conftest import TINY_MODELS, tiny_train
+from conftest import TINY_MODELS, EvaluatingTrainer, tiny_train
 from safetensors.torch import load_file
 from torch.utils.data import Dataset
 
@@ -98,7 +98,7 @@ def pix2pix_config(batch_size: int, steps: int, **train: object):
     return build_config({"task": "pix2pix"}, TASKS.get("pix2pix").default_config, layers)
 
 
-class StopsOnRank1(Trainer):
+class StopsOnRank1(EvaluatingTrainer):
     """Rank 1 alone asks to stop during step 2 (as if it alone got a SIGTERM): every process must stop
     after step 2, with one checkpoint."""
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import TINY_SIZE, assert_resuming_changes_nothing, tiny_overrides, tiny_train
+from conftest import TINY_SIZE, EvaluatingTrainer, assert_resuming_changes_nothing, tiny_overrides, tiny_train
 from safetensors.torch import load_file
 from torch import nn
 from toy_tasks import SIZE, ToyImages, ToyShared, registered
@@ -18,7 +18,6 @@ from translate.catalog.demo import make_demo_dataset
 from translate.config import build_config
 from translate.engine.checkpoint import checkpoint_dirs, load_model_checkpoint
 from translate.engine.ema import EMA, RAW_PREFIX
-from translate.engine.trainer import Trainer
 from translate.errors import ConfigError
 from translate.registry import TASKS
 
@@ -115,7 +114,7 @@ def test_ema_decay_must_be_between_0_and_1():
 
 def test_checkpoints_export_the_average_and_keep_the_trained_weights_in_the_state(aligned, tmp_path):
     layers = [{"data": {"root": str(aligned)}}, tiny_overrides("pix2pix", steps=2, ema_decay=0.9)]
-    trainer = Trainer(resolve_config("pix2pix", overrides=layers), tmp_path / "run")
+    trainer = EvaluatingTrainer(resolve_config("pix2pix", overrides=layers), tmp_path / "run")
     trainer.fit()
     folder = checkpoint_dirs(tmp_path / "run")[-1]
     model, state = load_file(folder / "model.safetensors"), load_file(folder / "state.safetensors")
@@ -141,7 +140,7 @@ def test_checkpoints_export_the_average_and_keep_the_trained_weights_in_the_stat
 def test_sample_grids_and_evaluation_use_the_average(tmp_path):
     seen = []
 
-    class Recording(Trainer):
+    class Recording(EvaluatingTrainer):
         def save_samples(self, sample_batch):
             seen.append(
                 ("grid", self._generator_weight(), self.ema.state_dict()["generator.0.weight"].clone())
@@ -182,16 +181,16 @@ def test_resuming_with_ema_and_evaluation_changes_nothing(task, aligned, tmp_pat
 
 def test_switching_ema_on_or_off_on_resume(tmp_path):
     config = toy_config("toy_wgan", steps=2, checkpoint_every=100)
-    Trainer(config, tmp_path / "run", dataset=ToyImages()).fit()
+    EvaluatingTrainer(config, tmp_path / "run", dataset=ToyImages()).fit()
     # on: the average starts from the weights at the checkpoint
     on = toy_config("toy_wgan", steps=4, checkpoint_every=100, ema_decay=0.9)
-    trainer = Trainer(on, tmp_path / "run", resume=True, dataset=ToyImages())
+    trainer = EvaluatingTrainer(on, tmp_path / "run", resume=True, dataset=ToyImages())
     assert trainer.ema.updates == 0
     assert torch.equal(trainer.ema.state_dict()["generator.0.weight"], trainer.task.generator[0].weight)
     trainer.fit()
     # off: training goes on from the trained weights, not the exported average
     off = toy_config("toy_wgan", steps=6, checkpoint_every=100)
-    trainer = Trainer(off, tmp_path / "run", resume=True, dataset=ToyImages())
+    trainer = EvaluatingTrainer(off, tmp_path / "run", resume=True, dataset=ToyImages())
     state = load_file(checkpoint_dirs(tmp_path / "run")[-1] / "state.safetensors")
     assert trainer.ema is None
     assert torch.equal(trainer.task.generator[0].weight, state[RAW_PREFIX + "generator.0.weight"])
@@ -207,9 +206,9 @@ def _two_process_worker(rank: int, world_size: int, port: int, root: str) -> Non
 
     train = {"ema_decay": 0.8, "eval_every": 1, "eval_metrics": ["psnr"], "best_metric": "eval/psnr"}
     runs = Path(root)
-    Trainer(pix2pix_config(BATCH, 4, **train), runs / "straight", dataset=Pairs()).fit()
+    EvaluatingTrainer(pix2pix_config(BATCH, 4, **train), runs / "straight", dataset=Pairs()).fit()
     StopsOnRank1(pix2pix_config(BATCH, 4, **train), runs / "stopped", dataset=Pairs()).fit()
-    Trainer(pix2pix_config(BATCH, 4, **train), runs / "stopped", resume=True, dataset=Pairs()).fit()
+    EvaluatingTrainer(pix2pix_config(BATCH, 4, **train), runs / "stopped", resume=True, dataset=Pairs()).fit()
     distributed.teardown()
 
 

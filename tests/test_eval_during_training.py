@@ -10,7 +10,7 @@ import math
 import pytest
 import torch
 from click.testing import CliRunner
-from conftest import TINY_SIZE, tiny_overrides, tiny_train
+from conftest import TINY_SIZE, EvaluatingTrainer, tiny_overrides, tiny_train
 from safetensors.torch import load_file
 from toy_tasks import SIZE, ToyImages, registered
 
@@ -20,7 +20,6 @@ from translate.catalog.demo import make_demo_dataset
 from translate.cli import main
 from translate.config import build_config
 from translate.engine.checkpoint import checkpoint_dirs, load_model_checkpoint
-from translate.engine.trainer import Trainer
 from translate.errors import CheckpointError, ConfigError
 from translate.metrics.domain_classifier import DomainClassifier, save_classifier
 from translate.registry import TASKS
@@ -62,7 +61,7 @@ def eval_records(run) -> list[dict]:
 # ----------------------------------------------------------------------------------------- metrics
 def test_paired_data_logs_l1_psnr_ssim_to_the_log_and_the_console(demo_data, tmp_path, caplog):
     with caplog.at_level(logging.INFO, logger="translate"):
-        Trainer(config_of("pix2pix", demo_data, eval_every=2), tmp_path / "run").fit()
+        EvaluatingTrainer(config_of("pix2pix", demo_data, eval_every=2), tmp_path / "run").fit()
     records = eval_records(tmp_path / "run")
     assert [r["step"] for r in records] == [2, 4]
     assert all(set(r) == {"step", "eval/l1", "eval/psnr", "eval/ssim"} for r in records)
@@ -71,7 +70,7 @@ def test_paired_data_logs_l1_psnr_ssim_to_the_log_and_the_console(demo_data, tmp
 
 
 def test_unpaired_data_logs_the_random_feature_proxy_per_export_and_their_mean(demo_data, tmp_path):
-    Trainer(config_of("cyclegan", demo_data, steps=2, eval_every=2), tmp_path / "run").fit()
+    EvaluatingTrainer(config_of("cyclegan", demo_data, steps=2, eval_every=2), tmp_path / "run").fit()
     (record,) = eval_records(tmp_path / "run")
     assert set(record) == {"step", "eval/fd_random", "eval/a2b/fd_random", "eval/b2a/fd_random"}
     mean = (record["eval/a2b/fd_random"] + record["eval/b2a/fd_random"]) / 2
@@ -92,22 +91,24 @@ def test_a_classifier_file_gives_fd_and_kid_in_its_features(demo_data, tmp_path)
         eval_metrics=["fd", "kid"],
         eval_classifier=str(classifier),
     )
-    Trainer(config, tmp_path / "run").fit()
+    EvaluatingTrainer(config, tmp_path / "run").fit()
     (record,) = eval_records(tmp_path / "run")
     assert set(record) == {"step", "eval/fd", "eval/kid"}
     assert all(math.isfinite(v) for k, v in record.items())
 
 
 def test_noise_models_score_fixed_codes_against_real_images(tmp_path):
-    Trainer(toy_config(steps=2, eval_every=1, eval_images=8), tmp_path / "run", dataset=ToyImages()).fit()
+    EvaluatingTrainer(
+        toy_config(steps=2, eval_every=1, eval_images=8), tmp_path / "run", dataset=ToyImages()
+    ).fit()
     records = eval_records(tmp_path / "run")
     assert [set(r) for r in records] == [{"step", "eval/fd_random"}] * 2
     assert records[0]["eval/fd_random"] != records[1]["eval/fd_random"]
 
 
 def test_evaluating_changes_nothing_in_training(demo_data, tmp_path):
-    Trainer(config_of("pix2pix", demo_data, steps=3), tmp_path / "plain").fit()
-    Trainer(config_of("pix2pix", demo_data, steps=3, eval_every=1), tmp_path / "evaluated").fit()
+    EvaluatingTrainer(config_of("pix2pix", demo_data, steps=3), tmp_path / "plain").fit()
+    EvaluatingTrainer(config_of("pix2pix", demo_data, steps=3, eval_every=1), tmp_path / "evaluated").fit()
     for name in ("model.safetensors", "state.safetensors"):
         a = load_file(checkpoint_dirs(tmp_path / "plain")[-1] / name)
         b = load_file(checkpoint_dirs(tmp_path / "evaluated")[-1] / name)
@@ -134,13 +135,17 @@ def test_a_best_metric_the_run_does_not_log_or_paired_metrics_on_unpaired_data_a
     demo_data, tmp_path
 ):
     with pytest.raises(ConfigError, match=r"eval/fd is not evaluated; this run logs eval/l1, eval/psnr"):
-        Trainer(config_of("pix2pix", demo_data, eval_every=2, best_metric="eval/fd"), tmp_path / "a")
+        EvaluatingTrainer(
+            config_of("pix2pix", demo_data, eval_every=2, best_metric="eval/fd"), tmp_path / "a"
+        )
     with pytest.raises(ConfigError, match="need ground truth"):
-        Trainer(config_of("cyclegan", demo_data, eval_every=2, eval_metrics=["psnr"]), tmp_path / "b")
+        EvaluatingTrainer(
+            config_of("cyclegan", demo_data, eval_every=2, eval_metrics=["psnr"]), tmp_path / "b"
+        )
 
 
 # ----------------------------------------------------------------------------------------- best checkpoint
-class FakeScores(Trainer):
+class FakeScores(EvaluatingTrainer):
     """Evaluation returns the next value of ``SEQUENCE`` for every metric (steps 1, 2, ...)."""
 
     SEQUENCE = [3.0, 1.0, 2.0, 1.5, math.nan, 0.5]
@@ -245,7 +250,7 @@ def test_cli_apply_info_and_sample_take_checkpoint(run_with_best, demo_data, tmp
     # sample: a noise model with an EMA and a best checkpoint
     run = tmp_path / "gan"
     config = toy_config(steps=2, eval_every=1, eval_images=6, best_metric="eval/fd_random", ema_decay=0.9)
-    Trainer(config, run, dataset=ToyImages()).fit()
+    EvaluatingTrainer(config, run, dataset=ToyImages()).fit()
     for which in ("best", "latest", "1"):
         result = runner.invoke(
             main,
@@ -270,7 +275,7 @@ def test_cli_apply_info_and_sample_take_checkpoint(run_with_best, demo_data, tmp
 
 
 def test_a_run_without_a_best_checkpoint_says_how_to_keep_one(demo_data, tmp_path):
-    Trainer(config_of("pix2pix", demo_data, steps=2), tmp_path / "run").fit()
+    EvaluatingTrainer(config_of("pix2pix", demo_data, steps=2), tmp_path / "run").fit()
     result = CliRunner().invoke(
         main, ["apply", str(tmp_path), "--run", str(tmp_path / "run"), "--checkpoint", "best"]
     )

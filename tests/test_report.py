@@ -10,14 +10,13 @@ from html.parser import HTMLParser
 
 import pytest
 from click.testing import CliRunner
-from conftest import TINY_SIZE, tiny_overrides, tiny_train
+from conftest import TINY_SIZE, EvaluatingTrainer, tiny_overrides, tiny_train
 from PIL import Image
 from toy_tasks import SIZE, ToyImages, registered
 
 from translate.cli import main
 from translate.config import build_config
 from translate.engine.report import PANEL_HEIGHT, draw_curves, log_ticks, panels, series, smooth
-from translate.engine.trainer import Trainer
 from translate.registry import TASKS
 
 
@@ -38,7 +37,7 @@ def run(tmp_path_factory):
             TASKS.get("toy_wgan").default_config,
             {"data": {"image_size": SIZE, "num_workers": 0}, "train": train},
         )
-        Trainer(config, folder, dataset=ToyImages()).fit()
+        EvaluatingTrainer(config, folder, dataset=ToyImages()).fit()
     return folder
 
 

@@ -209,6 +209,7 @@ def _train(
     keep_schedule: bool,
 ) -> Path:
     from translate.engine.trainer import Trainer
+    from translate.evaluation import Evaluator
 
     if resume and run_dir is None:
         raise ConfigError("--resume needs --run-dir: the run folder to continue")
@@ -224,7 +225,7 @@ def _train(
     if resume:
         resume_schedule(config, run_path, keep_schedule)
     config.run_dir = str(run_path)
-    trainer = Trainer(config, run_path, resume=resume)
+    trainer = Trainer(config, run_path, resume=resume, evaluation=Evaluator.for_training)
     trainer.fit()
     if trainer.interrupted:
         signum = trainer.stop_signal or signal.SIGINT

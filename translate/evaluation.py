@@ -15,12 +15,10 @@ they are given:
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import logging
 import math
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +27,7 @@ from torch import nn
 
 from translate.config import TrainConfig, build_config
 from translate.engine import checkpoint as ckpt
+from translate.engine.checkpoint import preserved_random_state
 from translate.errors import ConfigError
 from translate.exports import Export
 from translate.kinds import HeldOut, Scoring, kind_of
@@ -56,17 +55,6 @@ EVAL_BATCH = 16
 def best_mode(metric: str, mode: str | None) -> str:
     """``min`` or ``max``: ``mode`` when given, else ``max`` for PSNR and SSIM and ``min`` for the rest."""
     return mode or ("max" if metric.rsplit("/", 1)[-1] in HIGHER_IS_BETTER else "min")
-
-
-@contextlib.contextmanager
-def preserved_random_state() -> Iterator[None]:
-    """Every random generator training draws from (torch CPU and CUDA, Python, NumPy) is as it was after
-    the block: evaluating never changes what training draws next."""
-    tensors, meta = ckpt.random_state()
-    try:
-        yield
-    finally:
-        ckpt.set_random_state(tensors, meta)
 
 
 def score_exports(

@@ -32,11 +32,13 @@ unpickled.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import random
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -306,6 +308,17 @@ def set_random_state(tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> 
     random.setstate((version, tuple(internal), gauss))
     name, keys, pos, has_gauss, cached = meta["numpy"]
     np.random.set_state((name, np.array(keys, dtype=np.uint32), pos, has_gauss, cached))
+
+
+@contextlib.contextmanager
+def preserved_random_state() -> Iterator[None]:
+    """Every random generator training draws from is as it was after the block: evaluating (or building
+    what evaluates) never changes what training draws next."""
+    tensors, meta = random_state()
+    try:
+        yield
+    finally:
+        set_random_state(tensors, meta)
 
 
 def write_checkpoint(run_dir: Path, model: ModelCheckpoint, state: TrainingState, keep: int = 3) -> Path:

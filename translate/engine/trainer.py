@@ -10,7 +10,7 @@ import math
 import random
 import shlex
 import signal
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -101,6 +101,9 @@ class Trainer:
         dataset: the training data instead of the config's.
         world: the training processes (default: from torchrun's environment, or one process).
         eval_dataset: the held-out data of ``train.eval_every``.
+        evaluation: builds the scorer of ``train.eval_every`` from ``(task, held_out, train_config,
+            device)`` (``translate.evaluation.Evaluator.for_training``); it must give ``names``,
+            ``evaluate(task)`` and ``best_mode(metric, mode)``. Needed only when ``eval_every`` is set.
     """
 
     def __init__(
@@ -111,6 +114,7 @@ class Trainer:
         dataset: torch.utils.data.Dataset | None = None,
         world: distributed.World | None = None,
         eval_dataset: torch.utils.data.Dataset | None = None,
+        evaluation: Callable[..., Any] | None = None,
     ) -> None:
         self.config = config
         self.run_dir = Path(run_dir)
@@ -128,7 +132,7 @@ class Trainer:
         """The optimizer groups whose updates move the weights under EMA."""
         self.ema = self._build_ema()
         """The moving average of the generator's weights (``train.ema_decay``), or None."""
-        self.evaluator = self._build_evaluator(dataset, eval_dataset)
+        self.evaluator = self._build_evaluator(evaluation, dataset, eval_dataset)
         """Scores the exports every ``train.eval_every`` steps, or None."""
         self.best: dict[str, Any] | None = None
         """The best evaluation so far by ``train.best_metric``: metric, value, step, mode."""
@@ -216,28 +220,23 @@ class Trainer:
         self._ema_groups = ema.moved_by({name: group.parameters for name, group in self.optimizers.items()})
         return ema
 
-    def _build_evaluator(self, dataset: Any, eval_dataset: Any) -> Any:
-        """The evaluation of ``train.eval_every`` on the held-out split (built without touching the random
-        state); a ``best_metric`` it does not log is a ConfigError."""
+    def _build_evaluator(self, evaluation: Callable[..., Any] | None, dataset: Any, eval_dataset: Any) -> Any:
+        """The scorer of ``train.eval_every`` on the held-out split; a ``best_metric`` it does not log is a
+        ConfigError."""
         train = self.config.train
         if not train.eval_every:
             return None
-        from translate.engine.evaluation import Evaluator, preserved_random_state
-
-        with preserved_random_state():
+        if evaluation is None:
+            raise ConfigError(
+                "train.eval_every needs an evaluation: train through translate.api.train (or the CLI), or "
+                "pass Trainer(..., evaluation=translate.evaluation.Evaluator.for_training)"
+            )
+        with ckpt.preserved_random_state():
             held_out = eval_dataset if eval_dataset is not None else dataset
             if held_out is None:
                 kind = TASKS.get(self.config.task).dataset
                 held_out = DATASETS.build(kind, data=self.config.data, train=False)
-            evaluator = Evaluator(
-                self.task,
-                held_out,
-                train.eval_images,
-                train.eval_metrics,
-                train.eval_classifier,
-                train.seed,
-                self.device,
-            )
+            evaluator = evaluation(self.task, held_out, train, self.device)
         if train.best_metric is not None and train.best_metric not in evaluator.names:
             raise ConfigError(
                 f"train.best_metric {train.best_metric} is not evaluated; this run logs "
@@ -536,9 +535,8 @@ class Trainer:
         metric = self.config.train.best_metric
         if metric is None:
             return False
-        from translate.engine.evaluation import best_mode
-
-        mode, value = best_mode(metric, self.config.train.best_mode), values.get(metric, math.nan)
+        mode = self.evaluator.best_mode(metric, self.config.train.best_mode)
+        value = values.get(metric, math.nan)
         previous = self.best["value"] if self.best is not None else None
         if math.isfinite(value) and (
             previous is None or (value < previous if mode == "min" else value > previous)
