@@ -1,7 +1,14 @@
 import pytest
 
-from translate.engine.schedules import lr_factor
+from translate.config import LR_SCHEDULES, build_config
+from translate.engine.schedules import SCHEDULES, lr_factor
 from translate.errors import ConfigError
+
+
+def test_every_schedule_the_config_accepts_exists():
+    assert set(SCHEDULES) == set(LR_SCHEDULES)
+    with pytest.raises(ConfigError, match="train.schedule must be one of constant, linear, step, cosine"):
+        build_config({"train": {"schedule": "exponential"}})
 
 
 @pytest.mark.parametrize("step", [0, 50, 99, 100])

@@ -21,6 +21,16 @@ import yaml
 from translate.errors import ConfigError
 from translate.labels import HAIR_COLOURS
 
+# The choices of the keys below, each written once here and imported by the code that acts on them.
+PREPROCESS_MODES = ("resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "center_square", "none")
+"""``data.preprocess`` (translate.data.transforms)."""
+LR_SCHEDULES = ("constant", "linear", "step", "cosine")
+"""``train.schedule`` (translate.engine.schedules)."""
+INIT_TYPES = ("normal", "xavier", "kaiming", "orthogonal", "default")
+"""``train.init`` (translate.layers.init)."""
+EVAL_METRICS = ("l1", "psnr", "ssim", "fd", "kid")
+"""``train.eval_metrics`` (translate.metrics.scoring.TRAINING_METRICS)."""
+
 
 @dataclass
 class DataConfig:
@@ -35,7 +45,8 @@ class DataConfig:
     load_size: int | None = None
     """Resize target before cropping; None means 286/256 of image_size as in pix2pix/CycleGAN."""
     preprocess: str = "resize_and_crop"
-    """``resize_and_crop`` | ``crop`` | ``scale_width`` | ``scale_width_and_crop`` | ``none``."""
+    """One of ``PREPROCESS_MODES``: ``resize_and_crop`` (to ``load_size``, then an ``image_size`` crop),
+    ``crop``, ``scale_width``, ``scale_width_and_crop``, ``center_square`` or ``none``."""
     flip: bool = True
     """Training: horizontal flip with p=0.5 (an A|B pair flips together)."""
     color_jitter: float = 0.0
@@ -288,21 +299,34 @@ def build_config(*layers: dict[str, Any]) -> Config:
 
 def _check_values(config: Config) -> None:
     """Choices and numeric ranges of the dataclass keys (types are checked already)."""
+    _check_choices(config)
+    _check_ranges(config)
+    _check_evaluation(config.train)
+    for key in ("model", "loss_weights", "optim"):
+        if not isinstance(getattr(config, key), dict):
+            raise ConfigError(f"config key {key!r} must be a mapping")
+    for name, weight in config.loss_weights.items():
+        if isinstance(weight, bool) or not isinstance(weight, int | float) or not 0 <= weight < math.inf:
+            raise ConfigError(f"loss_weights.{name} must be a number >= 0; got {weight!r}")
+
+
+def _check_choices(config: Config) -> None:
     data, train = config.data, config.train
     choices = {
         "data.direction": (data.direction, ("a2b", "b2a")),
-        "data.preprocess": (
-            data.preprocess,
-            ("resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "center_square", "none"),
-        ),
+        "data.preprocess": (data.preprocess, PREPROCESS_MODES),
         "data.augment_on": (data.augment_on, ("loader", "device")),
-        "train.schedule": (train.schedule, ("constant", "linear", "step", "cosine")),
-        "train.init": (train.init, ("normal", "xavier", "kaiming", "orthogonal", "default")),
+        "train.schedule": (train.schedule, LR_SCHEDULES),
+        "train.init": (train.init, INIT_TYPES),
         "train.on_nan": (train.on_nan, ("stop", "rollback")),
     }
     for key, (value, allowed) in choices.items():
         if value not in allowed:
             raise ConfigError(f"{key} must be one of {', '.join(allowed)}; got {value!r}")
+
+
+def _check_ranges(config: Config) -> None:
+    data, train = config.data, config.train
     # key: (value, lowest allowed, highest allowed or None, whether the lowest is excluded)
     ranges: dict[str, tuple[Any, float, float | None, bool]] = {
         "train.steps": (train.steps, 1, None, False),
@@ -337,12 +361,18 @@ def _check_values(config: Config) -> None:
         )
     if train.ema_decay is not None and train.ema_decay >= 1:
         raise ConfigError(f"train.ema_decay must be below 1 (e.g. 0.999); got {train.ema_decay!r}")
-    known = ("l1", "psnr", "ssim", "fd", "kid")
+
+
+def _check_evaluation(train: TrainConfig) -> None:
     for name in train.eval_metrics or []:
-        if name not in known:
-            raise ConfigError(f"train.eval_metrics: unknown metric {name!r}; known: {', '.join(known)}")
+        if name not in EVAL_METRICS:
+            raise ConfigError(
+                f"train.eval_metrics: unknown metric {name!r}; known: {', '.join(EVAL_METRICS)}"
+            )
     if train.eval_metrics is not None and not train.eval_metrics:
-        raise ConfigError(f"train.eval_metrics must name at least one of {', '.join(known)} (or be null)")
+        raise ConfigError(
+            f"train.eval_metrics must name at least one of {', '.join(EVAL_METRICS)} (or be null)"
+        )
     if train.best_mode not in (None, "min", "max"):
         raise ConfigError(f"train.best_mode must be min or max (or null: by metric); got {train.best_mode!r}")
     if train.best_metric is not None:
@@ -355,12 +385,6 @@ def _check_values(config: Config) -> None:
                 f"train.best_metric must name an evaluation metric, like eval/psnr or eval/fd; "
                 f"got {train.best_metric!r}"
             )
-    for key in ("model", "loss_weights", "optim"):
-        if not isinstance(getattr(config, key), dict):
-            raise ConfigError(f"config key {key!r} must be a mapping")
-    for name, weight in config.loss_weights.items():
-        if isinstance(weight, bool) or not isinstance(weight, int | float) or not 0 <= weight < math.inf:
-            raise ConfigError(f"loss_weights.{name} must be a number >= 0; got {weight!r}")
 
 
 def _check_range(key: str, value: Any, low: float, high: float | None, exclusive: bool) -> None:

@@ -35,7 +35,8 @@ import cv2
 import numpy as np
 import torch
 
-PREPROCESS_MODES = ("resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "center_square", "none")
+from translate.config import PREPROCESS_MODES
+
 RANDOM_CROP_MODES = ("resize_and_crop", "crop", "scale_width_and_crop")
 """Modes whose training images get a random ``image_size`` crop."""
 MULTIPLE = 4

@@ -7,9 +7,9 @@ from torch import nn
 from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import spectral_norm
 
+from translate.config import INIT_TYPES
 from translate.errors import ConfigError
 
-INIT_TYPES = ("normal", "xavier", "kaiming", "orthogonal", "default")
 _BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
 
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
+from translate.config import EVAL_METRICS
 from translate.metrics.distribution import fid, inception_score, kid
 from translate.metrics.features import Extractor
 from translate.metrics.generative import class_coverage
@@ -34,7 +35,7 @@ METRICS = ("fid", "kid", "is", "lpips", "ssim", "psnr", "l1", "domain", "diversi
 """What ``translate eval --metrics`` takes."""
 DISTRIBUTION = ("fid", "kid", "is")
 PAIRED = ("ssim", "psnr", "l1", "lpips")
-TRAINING_METRICS = {"l1": "l1", "psnr": "psnr", "ssim": "ssim", "fd": "fid", "kid": "kid"}
+TRAINING_METRICS = {name: "fid" if name == "fd" else name for name in EVAL_METRICS}
 """What ``train.eval_metrics`` takes -> the ``METRICS`` name computed: ``fd`` is FID's formula in the
 features of the run's classifier (or of ``RandomFeatures``), never Inception's."""
 HIGHER_IS_BETTER = ("psnr", "ssim")
