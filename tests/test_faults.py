@@ -413,6 +413,20 @@ def test_bad_apply_input_is_a_one_line_error(args, message, trained_run, tmp_pat
     assert_one_line_error(result, message)
 
 
+def test_the_training_state_given_as_the_model_is_a_one_line_error_naming_the_model_file(
+    trained_run, tmp_path
+):
+    Image.new("RGB", (32, 32)).save(tmp_path / "x.png")
+    step = checkpoint_dirs(trained_run)[-1]
+    result = invoke(
+        "apply", tmp_path / "x.png", "--run", step / "state.safetensors", "--out", tmp_path / "out"
+    )
+    assert_one_line_error(
+        result, f"is the training state (optimizers, random state), not the model: give {step}"
+    )
+    assert str(step / "model.safetensors") in result.output
+
+
 def test_auto_is_the_inference_device_and_means_cuda_when_there_is_one(trained_run, tmp_path):
     assert resolve_device("auto") == torch.device("cuda" if torch.cuda.is_available() else "cpu")
     for command in ("apply", "sample"):

@@ -114,6 +114,11 @@ def resolve_model_file(path: str | Path, checkpoint: str | int | None = None) ->
     if path.is_file():
         if path.suffix != ".safetensors":
             raise CheckpointError(f"{path} is a file, not a run folder, checkpoint folder or {MODEL_FILE}")
+        if path.name == STATE_FILE:
+            raise CheckpointError(
+                f"{path} is the training state (optimizers, random state), not the model: give "
+                f"{path.parent / MODEL_FILE} or the folder {path.parent}"
+            )
         return path
     if (path / MODEL_FILE).is_file():
         return path / MODEL_FILE
