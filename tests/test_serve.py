@@ -33,10 +33,10 @@ from test_stargan import write_attribute_data
 from translate.api import train
 from translate.cli import FriendlyGroup, main
 from translate.cli.serve import serve as serve_command
+from translate.engine.grid import grid_image
 from translate.engine.trainer import Trainer
 from translate.inference import Sampler, Translator
 from translate.inference.serve import ServeApp, make_server, parse_multipart
-from translate.inference.serve_app import grid_image
 
 # ----------------------------------------------------------------------------------------- fixtures
 

@@ -341,10 +341,11 @@ class RunFolder:
         return self.write("a sample grid", lambda: self._write_samples(visuals, path))
 
     def _write_samples(self, visuals: dict[str, torch.Tensor], path: Path) -> Path:
-        from translate.engine.grid import save_grid
+        from translate.engine.grid import save_grid, visuals_grid
         from translate.engine.report import write_loss_curves
 
-        save_grid(visuals, path)
+        images, columns = visuals_grid(visuals)
+        save_grid(images, path, columns)
         try:
             write_loss_curves(self.path)
         except OSError:

@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
-from torchvision.utils import save_image
 
 from translate.engine.device import resolve_device
+from translate.engine.grid import save_grid
 from translate.errors import ConfigError
 from translate.exports import Export
 from translate.kinds import kinds_with
@@ -183,14 +183,6 @@ class Sampler:
         if not (len(a) and len(b) and len(c)):
             raise ConfigError("vector arithmetic needs at least one code in each of a, b and c")
         return a.mean(0) - b.mean(0) + c.mean(0)
-
-
-def save_grid(images: torch.Tensor, path: str | Path, columns: int) -> Path:
-    """``images (N, C, H, W)`` in [-1, 1] as one PNG grid, ``columns`` to a row."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    save_image(images.float().cpu() * 0.5 + 0.5, path, nrow=columns, padding=2, pad_value=1.0)
-    return path
 
 
 def save_images(

@@ -21,6 +21,7 @@ from typing import Any
 import torch
 from PIL import Image
 
+from translate.engine.grid import grid_image
 from translate.errors import CheckpointError, ConfigError, DataError, TranslateError
 from translate.inference.sampler import Sampler
 from translate.inference.translator import Translator
@@ -263,15 +264,6 @@ class ServeApp:
 
 
 # ------------------------------------------------------------------------------------ images
-def grid_image(images: torch.Tensor, columns: int) -> Image.Image:
-    """``(N, C, H, W)`` in ``[-1, 1]`` as one PIL image, ``columns`` to a row (as ``save_grid``)."""
-    from torchvision.utils import make_grid
-
-    grid = make_grid(images.float().cpu() * 0.5 + 0.5, nrow=columns, padding=2, pad_value=1.0)
-    array = (grid.clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy()
-    return Image.fromarray(array[:, :, 0] if images.shape[1] == 1 else array)
-
-
 def encode(image: Image.Image, jpeg: bool) -> tuple[bytes, str]:
     """A PIL image as JPEG at quality 95 (full-resolution colour) or lossless PNG, in memory."""
     buffer = io.BytesIO()
