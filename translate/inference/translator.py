@@ -466,22 +466,19 @@ class Translator:
         self.report = ApplyReport()
         return apply_paths(self, inputs, dst, options, self.report)
 
-    def apply_folder(
-        self,
-        src: str | Path,
-        dst: str | Path,
-        batch_size: int = 8,
-        progress: bool = True,
-        target: Target = None,
-        labels_file: str | Path | None = None,
-        faces: bool | Detector = False,
-        overwrite: bool = False,
-        quality: int = 95,
-    ) -> list[Path]:
-        """``apply_paths([src], dst, ...)``: every image under ``src`` into ``dst / src.name``, mirroring
-        sub-folders and file names; returns the outputs written."""
-        options = {"target": target, "labels_file": labels_file, "faces": faces, "overwrite": overwrite}
-        return self.apply_paths([Path(src)], Path(dst), batch_size, progress, quality=quality, **options)
+    def apply_folder(self, src: str | Path, dst: str | Path, **options: Any) -> list[Path]:
+        """``apply_paths([src], dst, **options)``: every image under ``src`` into ``dst / src.name``,
+        mirroring sub-folders and file names.
+
+        Args:
+            src: the input folder.
+            dst: the output folder.
+            options: ``batch_size``, ``progress``, ``target``, ... as ``apply_paths`` takes them.
+
+        Returns:
+            The outputs written.
+        """
+        return self.apply_paths([Path(src)], Path(dst), **options)
 
 
 def _generate(
