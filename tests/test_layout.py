@@ -217,3 +217,12 @@ def test_shared_datasets(name):
         assert len(layout.attributes) == 40 and "Blond_Hair" in layout.attributes
     if name == "fashion-mnist":
         assert "60000x28x28" in layout.description and layout.splits == ["train", "test"]
+
+
+def test_names_moved_out_of_layout_are_still_importable_from_it():
+    from translate.data import attributes, idx, layout
+
+    assert layout.read_idx is idx.read_idx and layout.read_idx_header is idx.read_idx_header
+    assert layout.IDX_PATTERN is idx.IDX_PATTERN and layout.idx_split is idx.idx_split
+    assert layout.read_attribute_file is attributes.read_attribute_file
+    assert layout.AttributeTable is attributes.AttributeTable

@@ -20,10 +20,11 @@ import numpy as np
 import torch
 
 from translate.config import DataConfig
+from translate.data.attributes import read_attribute_file
 from translate.data.base import ImageDataset
 from translate.data.folders import data_root, domain_folder, image_files
 from translate.data.io import read_image
-from translate.data.layout import detect_layout, read_attribute_file
+from translate.data.layout import detect_layout
 from translate.data.sampler import Item, split_item
 from translate.errors import DataError
 from translate.labels import LabelSpace, did_you_mean

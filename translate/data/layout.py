@@ -18,34 +18,39 @@ Anything else raises a DataError that says what was looked for and what was foun
 
 from __future__ import annotations
 
-import gzip
-import math
 import os
 import re
-import struct
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
 
-import numpy as np
 from PIL import Image
 
+from translate.data.attributes import AttributeTable, read_attribute_file, read_attribute_head
+from translate.data.idx import IDX_PATTERN, IDX_TYPES, find_idx_files, idx_split, read_idx, read_idx_header
 from translate.data.io import IMAGE_EXTENSIONS
 from translate.errors import DataError
 
+# Names that moved to translate.data.idx and translate.data.attributes, still importable from here.
+__all__ = [
+    "IDX_PATTERN",
+    "IDX_TYPES",
+    "KINDS",
+    "SPLITS",
+    "AttributeTable",
+    "ImageGroup",
+    "Layout",
+    "detect_layout",
+    "idx_split",
+    "is_image_name",
+    "read_attribute_file",
+    "read_idx",
+    "read_idx_header",
+]
+
 SPLITS = ("train", "val", "test")
 KINDS = ("aligned", "cyclegan", "domains", "attributes", "flat", "idx")
-IDX_PATTERN = re.compile(r"^(?P<split>.+?)[-.]?(?P<kind>images|labels)[-.]idx(?P<ndim>\d)-ubyte(?:\.gz)?$")
 CYCLEGAN_PATTERN = re.compile(r"^(train|val|test)([A-Z])$")
 ATTRIBUTE_IMAGE_FOLDERS = ("images", "img_align_celeba", "img", "Img/img_align_celeba", "Img")
-IDX_TYPES = {
-    0x08: ("uint8", 1),
-    0x09: ("int8", 1),
-    0x0B: (">i2", 2),
-    0x0C: (">i4", 4),
-    0x0D: (">f4", 4),
-    0x0E: (">f8", 8),
-}
 _ALIGNED_SAMPLE = 8
 
 
@@ -85,26 +90,32 @@ class Layout:
     alternatives: list[str] = field(default_factory=list)  # other kinds the same folder also fits
 
     def suggested_command(self) -> str | None:
-        """A ``translate train`` command line that reads this layout, when one exists."""
-        root = str(self.root)
-        if " " in root:
-            root = f'"{root}"'
-        if self.kind == "aligned":
-            return f"translate train pix2pix --data-root {root}"
-        if self.kind == "cyclegan":
-            return f"translate train cyclegan --data-root {root}"
+        """Deprecated: use ``translate.catalog.commands.suggested_command(layout)``.
+
+        Command lines for the user belong to the catalog; this copy stays only until ``translate/api.py``
+        and ``translate/cli/datasets.py`` call the catalog's (``data`` may not import ``catalog``), and
+        ``tests/test_layout.py`` checks that the two agree.
+
+        Returns:
+            A ``translate train`` command line that reads this layout, or None.
+        """
+        root = f'"{self.root}"' if " " in str(self.root) else str(self.root)
+        method = {"aligned": "pix2pix", "cyclegan": "cyclegan", "flat": "dcgan", "idx": "gan"}.get(self.kind)
         if self.kind == "domains" and len(self.domains) >= 2:
-            return (
-                f"translate train cyclegan --data-root {root} --domains {self.domains[0]} {self.domains[1]}"
-            )
-        if self.kind == "flat":
-            return f"translate train dcgan --data-root {root}"
-        if self.kind == "idx":  # 28 x 28 digits or clothes: the MLP GAN
-            return f"translate train gan --data-root {root}"
-        return None
+            first, second = self.domains[:2]
+            return f"translate train cyclegan --data-root {root} --domains {first} {second}"
+        return f"translate train {method} --data-root {root}" if method else None
 
 
 def is_image_name(name: str) -> bool:
+    """Whether a file name is one the loaders read as an image.
+
+    Args:
+        name: a file name (not a path).
+
+    Returns:
+        True for a name with an image extension (``IMAGE_EXTENSIONS``, any case) that is not hidden.
+    """
     return not name.startswith(".") and os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
 
 
@@ -165,78 +176,11 @@ def _is_pair_folder(folder: Path) -> bool:
     return bool(sizes) and pairs * 2 >= len(sizes)
 
 
-# --- IDX ------------------------------------------------------------------------------------------
-
-
-def read_idx_header(path: Path) -> tuple[str, tuple[int, ...]]:
-    """``(numpy dtype, shape)`` from the header of an IDX file (gzipped or not); DataError if not one."""
-    try:
-        with _open_idx(path) as f:
-            return _idx_header(f, path)
-    except (OSError, EOFError) as exc:
-        raise DataError(f"{path}: cannot read IDX header ({exc})") from None
-
-
-def read_idx(path: Path) -> np.ndarray:
-    """The whole array of an IDX file (gzipped or not), read at once.
-
-    Raises DataError naming the file when it is not an IDX file, is corrupt, or holds fewer or more bytes
-    of data than its header declares.
-    """
-    try:
-        with _open_idx(path) as f:
-            dtype, shape = _idx_header(f, path)
-            data = f.read()
-    except (OSError, EOFError) as exc:
-        raise DataError(f"{path}: corrupt or truncated IDX file ({exc})") from None
-    expected = math.prod(shape) * np.dtype(dtype).itemsize
-    if len(data) != expected:
-        match = IDX_PATTERN.match(path.name)
-        what = {"images": "image", "labels": "label"}[match.group("kind")] if match else "IDX"
-        size = "x".join(map(str, shape))
-        raise DataError(
-            f"{path}: {'truncated' if len(data) < expected else 'too long'}: expected {expected} bytes of "
-            f"{what} data ({size} {dtype}), found {len(data)}"
-        )
-    return np.frombuffer(data, dtype=dtype).reshape(shape)
-
-
-def _open_idx(path: Path) -> BinaryIO:
-    return gzip.open(path, "rb") if path.name.endswith(".gz") else open(path, "rb")
-
-
-def _idx_header(f: BinaryIO, path: Path) -> tuple[str, tuple[int, ...]]:
-    """Read the magic number and dimensions from the start of an open IDX file."""
-    head = f.read(4)
-    if len(head) < 4 or head[0] != 0 or head[1] != 0 or head[2] not in IDX_TYPES or not 1 <= head[3] <= 4:
-        raise DataError(f"{path} is not an IDX file (magic number {head.hex() or 'missing'})")
-    ndim = head[3]
-    dims = f.read(4 * ndim)
-    if len(dims) < 4 * ndim:
-        raise DataError(f"{path}: IDX header truncated")
-    return IDX_TYPES[head[2]][0], struct.unpack(f">{ndim}I", dims)
-
-
-def _idx_files(root: Path) -> dict[str, Path]:
-    found: dict[str, Path] = {}
-    for folder in (root, root / "raw"):
-        try:
-            names = sorted(e.name for e in os.scandir(folder) if e.is_file())
-        except OSError:
-            continue
-        for name in names:
-            if IDX_PATTERN.match(name):
-                found[(folder / name).relative_to(root).as_posix()] = folder / name
-    return found
-
-
-def idx_split(name: str) -> str:
-    prefix = IDX_PATTERN.match(Path(name).name).group("split").lower()
-    return "test" if prefix in ("t10k", "test") else "train" if prefix == "train" else prefix
+# --- IDX ---------------------------------------------------------------------------------------------
 
 
 def _detect_idx(root: Path) -> Layout | None:
-    files = _idx_files(root)
+    files = find_idx_files(root)
     if not files:
         return None
     order = {s: i for i, s in enumerate(SPLITS)}
@@ -311,48 +255,15 @@ def _detect_aligned(root: Path, subdirs: list[Path]) -> Layout | None:
 # --- attributes -----------------------------------------------------------------------------------
 
 
-def read_attribute_header(path: Path) -> tuple[int, list[str]] | None:
-    """``(count, attribute names)`` when ``path`` starts like a CelebA attribute file, else None."""
-    try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            lines = [f.readline() for _ in range(3)]
-    except OSError:
-        return None
-    first, names, row = (line.split() for line in lines)
-    if len(first) != 1 or not first[0].isdigit() or not names or len(row) < 2:
-        return None
-    if any(_is_number(n) for n in names):
-        return None
-    values = row[1:]
-    # some files have a header over the file-name column too (one extra name)
-    if len(values) not in (len(names), len(names) - 1) or not all(
-        v in ("1", "-1", "0", "+1") for v in values
-    ):
-        return None
-    if not is_image_name(row[0]):
-        return None
-    if len(values) == len(names) - 1:
-        names = names[1:]
-    return int(first[0]), names
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
-
-
 def _detect_attributes(root: Path, subdirs: list[Path]) -> Layout | None:
     candidates = sorted(
         p for folder in (root, root / "Anno") if folder.is_dir() for p in folder.glob("*.txt") if p.is_file()
     )
     for attr_file in candidates:
-        header = read_attribute_header(attr_file)
-        if header is None:
+        head = read_attribute_head(attr_file)
+        if head is None or not is_image_name(head.first_file):
             continue
-        count, names = header
+        count, names = head.declared_count, head.names
         folders = [
             root / n for n in ATTRIBUTE_IMAGE_FOLDERS if (root / n).is_dir() and _direct_images(root / n, 1)
         ]
@@ -513,75 +424,3 @@ def detect_layout(root: str | Path, prefer: str | None = None) -> Layout:
         "an attribute file (line 1 count, line 2 names, then file +1/-1 ...) next to an image folder, "
         "two or more domain folders of images (photo/ anime/), or images directly in the folder"
     )
-
-
-# --- attribute files ------------------------------------------------------------------------------
-
-
-@dataclass
-class AttributeTable:
-    """A parsed CelebA-style attribute file: ``values[i, j]`` is +1/-1 for ``files[i]``, ``names[j]``."""
-
-    path: Path
-    declared_count: int
-    names: list[str]
-    files: list[str]
-    values: list[list[int]]
-    issues: list[tuple[int, str]]  # (line number, what is wrong): such lines are left out
-
-    def positives(self) -> dict[str, int]:
-        """How many images have each attribute (+1)."""
-        counts = [0] * len(self.names)
-        for row in self.values:
-            for j, v in enumerate(row):
-                counts[j] += v > 0
-        return dict(zip(self.names, counts))
-
-
-def read_attribute_file(path: str | Path) -> AttributeTable:
-    """Parse a CelebA-style attribute file; malformed lines are reported in ``issues`` and skipped.
-
-    Raises DataError when the first two lines are not a count and a list of attribute names.
-    """
-    path = Path(path)
-    try:
-        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
-    except OSError as exc:
-        raise DataError(f"cannot read attribute file {path}: {exc.strerror}") from None
-    if len(lines) < 2 or not lines[0].strip().isdigit() or not lines[1].split():
-        raise DataError(
-            f"{path} is not an attribute file: expected line 1 = image count, "
-            "line 2 = attribute names, then 'file +1/-1 ...' per line"
-        )
-    declared, names = int(lines[0].strip()), lines[1].split()
-    files: list[str] = []
-    values: list[list[int]] = []
-    issues: list[tuple[int, str]] = []
-    if len(lines) > 2 and len(lines[2].split()) == len(names):  # a header over the file-name column too
-        names = names[1:]
-    seen: set[str] = set()
-    for number, line in enumerate(lines[2:], start=3):
-        fields = line.split()
-        if not fields:
-            continue
-        name, raw = fields[0], fields[1:]
-        if len(raw) != len(names):
-            issues.append((number, f"{name}: {len(raw)} values for {len(names)} attributes"))
-            continue
-        try:
-            row = [int(v) for v in raw]
-        except ValueError:
-            issues.append((number, f"{name}: values must be 1 or -1"))
-            continue
-        if any(v not in (1, -1, 0) for v in row):
-            issues.append((number, f"{name}: values must be 1 or -1"))
-            continue
-        if name in seen:
-            issues.append((number, f"{name}: listed twice"))
-            continue
-        seen.add(name)
-        files.append(name)
-        values.append(row)
-    if declared != len(files) + len(issues):
-        issues.append((1, f"declares {declared} images, lists {len(files) + len(issues)}"))
-    return AttributeTable(path, declared, names, files, values, issues)
