@@ -17,32 +17,36 @@ the modes. Names with spaces or non-ASCII characters are counted in the notes.
 
 from __future__ import annotations
 
-import gzip
 import math
 import os
-import stat
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from PIL import Image, UnidentifiedImageError
+import numpy as np
 
-from translate.data.io import exif_orientation, walk_files
-from translate.data.layout import (
-    IDX_PATTERN,
-    IDX_TYPES,
-    ImageGroup,
-    Layout,
-    detect_layout,
-    is_image_name,
-    read_attribute_file,
-    read_idx_header,
-)
+from translate.catalog.commands import suggested_command
+from translate.catalog.image_check import ImageInfo, Problem, check_image
+from translate.data.attributes import read_attribute_file
+from translate.data.idx import IDX_PATTERN, open_idx, read_idx_header
+from translate.data.io import walk_files
+from translate.data.layout import ImageGroup, Layout, detect_layout, is_image_name
 from translate.errors import DataError
 
-EXIF_ORIENTATION = 0x0112
+# check_image, ImageInfo and Problem live in translate.catalog.image_check; still importable from here.
+__all__ = [
+    "DatasetReport",
+    "GroupReport",
+    "IdxReport",
+    "ImageInfo",
+    "Problem",
+    "check_image",
+    "inspect_dataset",
+    "render_report",
+]
+
 MODE_CHANNELS = {
     "1": 1,
     "L": 1,
@@ -66,37 +70,6 @@ MODE_CHANNELS = {
     "RGBX": 4,
     "CMYK": 4,
 }
-FORMAT_EXTENSIONS = {
-    "JPEG": {".jpg", ".jpeg", ".jpe", ".jfif"},
-    "MPO": {".jpg", ".jpeg"},
-    "PNG": {".png"},
-    "BMP": {".bmp"},
-    "WEBP": {".webp"},
-    "TIFF": {".tif", ".tiff"},
-    "GIF": {".gif"},
-    "PPM": {".ppm", ".pgm", ".pbm", ".pnm"},
-}
-_TAIL = 1024
-
-
-@dataclass
-class Problem:
-    path: Path
-    reason: str
-    severity: str = "error"  # "error": unusable; "warning": used, but converted or suspicious
-
-
-@dataclass
-class ImageInfo:
-    """What the header check found for one file (``usable`` false: the loaders will skip it)."""
-
-    path: Path
-    usable: bool
-    size: tuple[int, int] | None = None  # (width, height)
-    mode: str | None = None
-    format: str | None = None
-    bits: int = 8
-    problems: list[Problem] = field(default_factory=list)
 
 
 @dataclass
@@ -153,98 +126,6 @@ class DatasetReport:
         return [p for p in self.problems if p.severity == "warning"]
 
 
-# --- one image ---------------------------------------------------------------------------------------
-
-
-def _head_tail(path: Path) -> tuple[bytes, bytes]:
-    with open(path, "rb") as f:
-        head = f.read(64)
-        f.seek(0, os.SEEK_END)
-        end = f.tell()
-        f.seek(max(0, end - _TAIL))
-        return head, f.read()
-
-
-def check_image(path: Path, min_size: int = 32, pair: bool = False, deep: bool = False) -> ImageInfo:
-    """Check one image file from its header (and its PNG chunks' CRCs; fully decoded with ``deep``)."""
-    info = ImageInfo(path, usable=False)
-
-    def fail(reason: str) -> ImageInfo:
-        info.problems.append(Problem(path, reason, "error"))
-        return info
-
-    try:
-        st = os.lstat(path)
-        if stat.S_ISLNK(st.st_mode):
-            target = os.readlink(path)
-            try:
-                st = os.stat(path)
-            except OSError:
-                return fail(f"broken symbolic link (to {target})")
-            info.problems.append(Problem(path, f"symbolic link (to {target})", "warning"))
-    except OSError as exc:
-        return fail(f"cannot read: {exc.strerror}")
-    if not stat.S_ISREG(st.st_mode):
-        return fail("not a regular file")
-    if st.st_size == 0:
-        return fail("zero-byte file")
-    try:
-        head, tail = _head_tail(path)
-        with Image.open(path) as image:
-            info.format, info.mode, info.size = image.format, image.mode, image.size
-            if image.mode == "P" and "transparency" in image.info:
-                info.mode = "P+alpha"
-            if image.format == "TIFF":
-                orientation = image.tag_v2.get(EXIF_ORIENTATION, 1)
-            else:  # the EXIF block parsed at open (reading more would spoil verify())
-                exif = image.info.get("exif", b"")
-                orientation = exif_orientation(exif) if isinstance(exif, bytes) else 1
-            if deep:
-                image.load()
-            else:
-                image.verify()
-    except UnidentifiedImageError:
-        return fail("not an image (content not recognised)")
-    except PermissionError as exc:
-        return fail(f"cannot read: {exc.strerror}")
-    except Exception as exc:  # Pillow raises many types on corrupt data
-        what = f"corrupt {info.format}" if info.format else "corrupt"
-        return fail(f"{what}: {' '.join(str(exc).split()) or type(exc).__name__}")
-    if info.format in ("JPEG", "MPO") and b"\xff\xd9" not in tail:
-        return fail("truncated JPEG (no end-of-image marker)")
-    if info.format == "PNG" and head[12:16] == b"IHDR":
-        info.bits = head[24]
-    elif info.mode and info.mode.startswith("I;16"):
-        info.bits = 16
-    info.usable = True
-    warn = info.problems.append
-    if info.bits == 16:
-        warn(Problem(path, f"16-bit {info.format} (scaled to 8 bits when read)", "warning"))
-    if info.mode in ("I", "F"):
-        warn(
-            Problem(
-                path,
-                f"{'32-bit integer' if info.mode == 'I' else 'floating-point'} pixels "
-                "(scaled to 8 bits when read)",
-                "warning",
-            )
-        )
-    if info.mode == "CMYK":
-        warn(Problem(path, "CMYK colours (converted to RGB when read)", "warning"))
-    if isinstance(orientation, int) and orientation not in (0, 1):
-        warn(Problem(path, f"EXIF orientation {orientation} (rotated upright when read)", "warning"))
-    width, height = info.size
-    if pair and width != 2 * height:
-        warn(Problem(path, f"not an A|B pair: {width}x{height} (width should be 2 x height)", "warning"))
-    side = min(width // 2 if pair else width, height)
-    if side < min_size:
-        warn(Problem(path, f"tiny: {width}x{height} (under {min_size} px)", "warning"))
-    expected = FORMAT_EXTENSIONS.get(info.format or "")
-    if expected and path.suffix.lower() not in expected:
-        warn(Problem(path, f"{info.format} data in a {path.suffix or 'suffix-less'} file", "warning"))
-    return info
-
-
 # --- files of a group --------------------------------------------------------------------------------
 
 
@@ -274,14 +155,13 @@ def _inspect_idx(name: str, path: Path) -> tuple[IdxReport, list[Problem]]:
         report.dtype, report.shape = read_idx_header(path)
     except DataError as exc:
         return report, [Problem(path, str(exc).replace(f"{path}: ", "").replace(f"{path} ", ""))]
-    item = next(size for code, (dt, size) in IDX_TYPES.items() if dt == report.dtype)
+    item = np.dtype(report.dtype).itemsize
     expected = math.prod(report.shape) * item
     is_labels = IDX_PATTERN.match(path.name).group("kind") == "labels" and len(report.shape) == 1
-    opener = gzip.open if path.name.endswith(".gz") else open
     counts: Counter = Counter()
     got = 0
     try:
-        with opener(path, "rb") as f:
+        with open_idx(path) as f:
             f.read(4 + 4 * len(report.shape))
             while block := f.read(1 << 20):
                 got += len(block)
@@ -314,33 +194,56 @@ def inspect_dataset(
     workers: int | None = None,
     layout: Layout | None = None,
 ) -> DatasetReport:
-    """Detect the layout of ``root`` and check every file (see the module docstring)."""
+    """Detect the layout of ``root`` and check every file (see the module docstring).
+
+    Args:
+        root: the dataset folder.
+        min_size: images whose smaller side is under this many pixels are reported as tiny.
+        deep: decode every image fully (slower; finds damage inside the pixel data).
+        workers: threads reading image headers (default: up to 4).
+        layout: the layout to read ``root`` as (default: ``detect_layout(root)``).
+
+    Returns:
+        The report: counts per image folder, sizes, modes, attributes or IDX shapes, and every problem.
+
+    Raises:
+        DataError: ``root`` holds no dataset layout.
+    """
     start = time.perf_counter()
     root = Path(root).expanduser()
     layout = layout or detect_layout(root)
     report = DatasetReport(root, layout)
     if layout.kind == "idx":
-        counts: dict[str, int] = {}
-        for name, path in layout.paths.items():
-            idx, problems = _inspect_idx(name, path)
-            report.idx.append(idx)
-            report.problems += problems
-            report.files_checked += 1
-            if idx.dtype and idx.shape:
-                match = IDX_PATTERN.match(path.name)
-                counts.setdefault(match.group("split"), idx.shape[0])
-                if counts[match.group("split")] != idx.shape[0]:
-                    report.problems.append(
-                        Problem(
-                            path,
-                            f"{idx.shape[0]} items, but its images/labels partner "
-                            f"has {counts[match.group('split')]}",
-                        )
-                    )
-        report.seconds = time.perf_counter() - start
-        return report
+        _check_idx_files(report, layout)
+    else:
+        jobs = _list_groups(report, layout)
+        _check_images(report, jobs, min_size, layout.kind == "aligned", deep, workers)
+        if layout.kind == "attributes":
+            _check_attributes(report, layout)
+    report.seconds = time.perf_counter() - start
+    return report
 
-    pair = layout.kind == "aligned"
+
+def _check_idx_files(report: DatasetReport, layout: Layout) -> None:
+    """Check every IDX file of ``layout``, and that each split's images and labels agree in count."""
+    counts: dict[str, int] = {}
+    for name, path in layout.paths.items():
+        idx, problems = _inspect_idx(name, path)
+        report.idx.append(idx)
+        report.problems += problems
+        report.files_checked += 1
+        if idx.dtype and idx.shape:
+            split = IDX_PATTERN.match(path.name).group("split")
+            counts.setdefault(split, idx.shape[0])
+            if counts[split] != idx.shape[0]:
+                report.problems.append(
+                    Problem(path, f"{idx.shape[0]} items, but its images/labels partner has {counts[split]}")
+                )
+
+
+def _list_groups(report: DatasetReport, layout: Layout) -> list[tuple[GroupReport, list[Path]]]:
+    """Add a ``GroupReport`` per image folder (empty folders and non-image files as problems) and the
+    name notes; return each group's report with the images to check."""
     jobs: list[tuple[GroupReport, list[Path]]] = []
     all_images: list[Path] = []
     for group in layout.groups:
@@ -354,8 +257,19 @@ def inspect_dataset(
         report.problems += [
             Problem(p, "not an image file (ignored by the loaders)", "warning") for p in others
         ]
-    report.notes += _name_notes(all_images, root)
+    report.notes += _name_notes(all_images, report.root)
+    return jobs
 
+
+def _check_images(
+    report: DatasetReport,
+    jobs: list[tuple[GroupReport, list[Path]]],
+    min_size: int,
+    pair: bool,
+    deep: bool,
+    workers: int | None,
+) -> None:
+    """``check_image`` every image in a thread pool; count the usable ones, their sizes, modes, formats."""
     workers = workers or min(4, 2 * (os.cpu_count() or 1))  # header reads: I/O and GIL bound, 4 is plenty
     with ThreadPoolExecutor(max_workers=workers) as pool:
         for greport, images in jobs:
@@ -367,11 +281,6 @@ def inspect_dataset(
                     greport.sizes[info.size] += 1
                     greport.modes[f"{info.mode}" + (" 16-bit" if info.bits == 16 else "")] += 1
                     greport.formats[info.format] += 1
-
-    if layout.kind == "attributes":
-        _check_attributes(report, layout)
-    report.seconds = time.perf_counter() - start
-    return report
 
 
 def _check_attributes(report: DatasetReport, layout: Layout) -> None:
@@ -421,68 +330,95 @@ def _channels(modes: Counter) -> str:
 
 
 def render_report(report: DatasetReport, max_problems: int | None = None) -> str:
-    """The report as text: layout, splits, domains, counts, sizes, modes, attributes, then every problem."""
-    layout = report.layout
-    lines = [f"{report.root}", f"  layout:    {layout.kind} - {layout.description}"]
+    """The report as text: layout, splits, domains, counts, sizes, modes, attributes, then every problem.
+
+    Args:
+        report: what ``inspect_dataset`` found.
+        max_problems: list at most this many problems (default: all).
+
+    Returns:
+        Lines for the terminal, ending with the ``translate train`` command that reads the data, when one
+        does and some of it is usable.
+    """
+    lines = [f"{report.root}", *_layout_lines(report.layout), *_idx_lines(report.idx)]
+    lines += _group_lines(report) + _attribute_lines(report)
+    lines += [f"  note:      {n}" for n in report.notes]
+    lines += _problem_lines(report, max_problems)
+    if report.usable == 0:
+        lines.append("  nothing usable: training would stop before it starts")
+    lines.append(f"  checked {report.files_checked} files in {report.seconds:.2f} s")
+    command = suggested_command(report.layout)
+    if command and report.usable:
+        lines.append(f"  train:     {command}")
+    return "\n".join(lines)
+
+
+def _layout_lines(layout: Layout) -> list[str]:
+    lines = [f"  layout:    {layout.kind} - {layout.description}"]
     if layout.alternatives:
         lines.append(f"  also fits: {', '.join(layout.alternatives)}")
     if layout.splits:
         lines.append(f"  splits:    {', '.join(layout.splits)}")
     if layout.domains:
         lines.append(f"  domains:   {', '.join(layout.domains)}")
-    if report.idx:
-        for idx in report.idx:
-            shape = "x".join(map(str, idx.shape)) if idx.shape else "?"
-            line = f"  {idx.name:<30} {shape:<14} {idx.dtype or 'unreadable'}"
-            if idx.classes is not None:
-                line += f"  {len(idx.classes)} classes: " + " ".join(
-                    f"{k}:{v}" for k, v in idx.classes.items()
-                )
-            lines.append(line)
-    if report.groups:
-        width = max(len(g.label) for g in report.groups)
-        for g in report.groups:
-            extra = f", {g.images - g.usable} unusable" if g.images != g.usable else ""
-            lines.append(
-                f"  {g.label:<{width}}  {g.images:>6} images{extra}  {_size_text(g.sizes)}  "
-                f"{_counter_text(g.modes)}  [{_counter_text(g.formats)}]"
-            )
-        sizes: Counter = sum((g.sizes for g in report.groups), Counter())
-        modes: Counter = sum((g.modes for g in report.groups), Counter())
+    return lines
+
+
+def _idx_lines(idx_reports: list[IdxReport]) -> list[str]:
+    lines = []
+    for idx in idx_reports:
+        shape = "x".join(map(str, idx.shape)) if idx.shape else "?"
+        line = f"  {idx.name:<30} {shape:<14} {idx.dtype or 'unreadable'}"
+        if idx.classes is not None:
+            line += f"  {len(idx.classes)} classes: " + " ".join(f"{k}:{v}" for k, v in idx.classes.items())
+        lines.append(line)
+    return lines
+
+
+def _group_lines(report: DatasetReport) -> list[str]:
+    if not report.groups:
+        return []
+    lines = []
+    width = max(len(g.label) for g in report.groups)
+    for g in report.groups:
+        extra = f", {g.images - g.usable} unusable" if g.images != g.usable else ""
         lines.append(
-            f"  total:     {report.images} images, {report.usable} usable; sizes {_size_text(sizes)}; "
-            f"channels {_channels(modes)} (modes {_counter_text(modes)})"
+            f"  {g.label:<{width}}  {g.images:>6} images{extra}  {_size_text(g.sizes)}  "
+            f"{_counter_text(g.modes)}  [{_counter_text(g.formats)}]"
         )
-    if report.attributes:
-        lines.append(
-            f"  attributes: {len(report.attributes)} for {report.attribute_rows} images "
-            "(images with the attribute):"
-        )
-        items = [f"{k} {v}" for k, v in report.attributes.items()]
-        for i in range(0, len(items), 5):
-            lines.append("    " + ", ".join(items[i : i + 5]))
-    lines += [f"  note:      {n}" for n in report.notes]
-    errors, warnings = report.errors, report.warnings
+    sizes: Counter = sum((g.sizes for g in report.groups), Counter())
+    modes: Counter = sum((g.modes for g in report.groups), Counter())
+    lines.append(
+        f"  total:     {report.images} images, {report.usable} usable; sizes {_size_text(sizes)}; "
+        f"channels {_channels(modes)} (modes {_counter_text(modes)})"
+    )
+    return lines
+
+
+def _attribute_lines(report: DatasetReport) -> list[str]:
+    if not report.attributes:
+        return []
+    count = f"{len(report.attributes)} for {report.attribute_rows} images"
+    lines = [f"  attributes: {count} (images with the attribute):"]
+    items = [f"{k} {v}" for k, v in report.attributes.items()]
+    lines += ["    " + ", ".join(items[i : i + 5]) for i in range(0, len(items), 5)]
+    return lines
+
+
+def _problem_lines(report: DatasetReport, max_problems: int | None) -> list[str]:
     if not report.problems:
-        lines.append("  problems:  none")
-    else:
-        lines.append(
-            f"  problems:  {len(errors)} errors (skipped by the loaders), {len(warnings)} warnings "
-            "(used, converted)"
-        )
-        shown = report.problems if max_problems is None else report.problems[:max_problems]
-        for p in sorted(shown, key=lambda p: (p.severity != "error", str(p.path))):
-            try:
-                where = p.path.relative_to(report.root).as_posix()
-            except ValueError:
-                where = str(p.path)
-            lines.append(f"    {p.severity:<7}  {where}: {p.reason}")
-        if len(shown) < len(report.problems):
-            lines.append(f"    ... and {len(report.problems) - len(shown)} more")
-    if report.usable == 0:
-        lines.append("  nothing usable: training would stop before it starts")
-    lines.append(f"  checked {report.files_checked} files in {report.seconds:.2f} s")
-    command = layout.suggested_command()
-    if command and report.usable:
-        lines.append(f"  train:     {command}")
-    return "\n".join(lines)
+        return ["  problems:  none"]
+    lines = [
+        f"  problems:  {len(report.errors)} errors (skipped by the loaders), {len(report.warnings)} warnings "
+        "(used, converted)"
+    ]
+    shown = report.problems if max_problems is None else report.problems[:max_problems]
+    for p in sorted(shown, key=lambda p: (p.severity != "error", str(p.path))):
+        try:
+            where = p.path.relative_to(report.root).as_posix()
+        except ValueError:
+            where = str(p.path)
+        lines.append(f"    {p.severity:<7}  {where}: {p.reason}")
+    if len(shown) < len(report.problems):
+        lines.append(f"    ... and {len(report.problems) - len(shown)} more")
+    return lines
