@@ -74,6 +74,8 @@ MODE_CHANNELS = {
 
 @dataclass
 class GroupReport:
+    """One image folder of the layout: its images, the usable ones, their sizes, modes and formats."""
+
     label: str
     path: Path
     images: int = 0
@@ -86,6 +88,8 @@ class GroupReport:
 
 @dataclass
 class IdxReport:
+    """One IDX file: the type and shape of its header, and the label histogram of a labels file."""
+
     name: str
     path: Path
     dtype: str | None = None
@@ -95,6 +99,8 @@ class IdxReport:
 
 @dataclass
 class DatasetReport:
+    """What ``inspect_dataset`` found: per-folder counts, attributes or IDX files, every problem."""
+
     root: Path
     layout: Layout
     groups: list[GroupReport] = field(default_factory=list)

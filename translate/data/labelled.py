@@ -79,7 +79,22 @@ class LabelledDataset(ImageDataset):
 def attribute_labels(
     attr_file: Path, images: Path, data: DataConfig, train: bool
 ) -> tuple[list[Path], np.ndarray, LabelSpace]:
-    """The files, 0/1 label rows and label space of the chosen attributes of ``attr_file``."""
+    """The images of one split with the chosen attributes of ``attr_file`` as 0/1 labels.
+
+    Args:
+        attr_file: a CelebA-style attribute file (``translate.data.attributes``).
+        images: the folder its file names are relative to.
+        data: ``attributes`` (default: all), ``exclusive`` groups, ``test_images`` held out at the end,
+            ``max_images``.
+        train: the training images (else the held-out ones).
+
+    Returns:
+        ``(files, labels (N, num_attributes) float32 0/1, label space)``; listed files missing from
+        ``images`` are left out with a warning.
+
+    Raises:
+        DataError: a malformed line, an unknown attribute, no training images, or none of the files there.
+    """
     table = read_attribute_file(attr_file)
     rows = [issue for issue in table.issues if issue[0] > 2]
     if rows:
@@ -115,7 +130,17 @@ def attribute_labels(
 def domain_labels(
     root: Path, domains: list[str], train: bool, max_images: int | None
 ) -> tuple[list[Path], np.ndarray, LabelSpace]:
-    """Every image of each domain folder, with one-of-N labels."""
+    """Every image of each domain folder, with one-of-N labels.
+
+    Args:
+        root: the data root.
+        domains: two or more domain folders under it (sub-paths allowed).
+        train: the training folders (else the held-out ones, found as for CycleGAN).
+        max_images: at most this many images per domain.
+
+    Returns:
+        ``(files, labels (N, len(domains)) float32 one-hot, label space named by the domains)``.
+    """
     if len(domains) < 2:
         raise DataError(f"StarGAN translates between two or more domains; got --domains {' '.join(domains)}")
     files: list[Path] = []

@@ -381,9 +381,18 @@ def _summary(root: Path, subdirs: list[Path]) -> str:
 def detect_layout(root: str | Path, prefer: str | None = None) -> Layout:
     """Recognise the dataset layout under ``root`` (see the module docstring).
 
-    When the folder fits several kinds (a Cityscapes folder prepared with both ``train/`` pairs and
-    ``trainA/ trainB/``), the first of idx, cyclegan, aligned, attributes, domains, flat wins, the others
-    are listed in ``alternatives``, and ``prefer`` picks one of them instead.
+    Args:
+        root: the dataset folder.
+        prefer: the kind to read the folder as when it fits several (one of ``KINDS``). Otherwise the first
+            of idx, cyclegan, aligned, attributes, domains, flat wins (a Cityscapes folder prepared with
+            both ``train/`` pairs and ``trainA/ trainB/`` is cyclegan).
+
+    Returns:
+        The layout, with the other kinds the folder fits in ``alternatives``.
+
+    Raises:
+        DataError: ``root`` is missing or a file, ``prefer`` is unknown, or no layout fits (saying what was
+            looked for and what was found).
     """
     root = Path(root).expanduser()
     if not root.exists():
@@ -408,14 +417,7 @@ def detect_layout(root: str | Path, prefer: str | None = None) -> Layout:
             if prefer is None and layout.kind in ("idx", "attributes"):
                 break  # unambiguous: the files say what they are
     if found:
-        chosen = next((f for f in found if f.kind == prefer), found[0])
-        others = [f.kind for f in found if f is not chosen and f.kind not in chosen.alternatives]
-        if chosen.kind == "cyclegan":  # trainA/trainB look like domain folders too: not a real alternative
-            others = [k for k in others if k not in ("domains", "flat")]
-        elif chosen.kind in ("aligned", "domains"):
-            others = [k for k in others if k != "flat"]
-        chosen.alternatives = chosen.alternatives + others
-        return chosen
+        return _choose(found, prefer)
     empty = not subdirs and not any(True for _ in root.iterdir())
     found_text = "empty folder" if empty else "found " + _summary(root, subdirs)
     raise DataError(
@@ -424,3 +426,16 @@ def detect_layout(root: str | Path, prefer: str | None = None) -> Layout:
         "an attribute file (line 1 count, line 2 names, then file +1/-1 ...) next to an image folder, "
         "two or more domain folders of images (photo/ anime/), or images directly in the folder"
     )
+
+
+def _choose(found: list[Layout], prefer: str | None) -> Layout:
+    """The ``prefer`` kind among ``found`` (else the first), with the others it really competes with as
+    ``alternatives`` (trainA/ trainB/ also look like domain folders; any images also look flat)."""
+    chosen = next((f for f in found if f.kind == prefer), found[0])
+    others = [f.kind for f in found if f is not chosen and f.kind not in chosen.alternatives]
+    if chosen.kind == "cyclegan":
+        others = [k for k in others if k not in ("domains", "flat")]
+    elif chosen.kind in ("aligned", "domains"):
+        others = [k for k in others if k != "flat"]
+    chosen.alternatives = chosen.alternatives + others
+    return chosen
