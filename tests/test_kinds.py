@@ -16,17 +16,24 @@ from translate.kinds.base import HeldOut
 from translate.registry import TASKS
 
 PACKAGE = Path(translate.__file__).parent
-NAMES = [*EXPORT_KINDS, "IMAGE_TO_IMAGE", "IMAGE_AND_TARGET_TO_IMAGE", "NOISE_TO_IMAGE"]
+NAMES = [
+    *EXPORT_KINDS,
+    "IMAGE_TO_IMAGE",
+    "IMAGE_AND_TARGET_TO_IMAGE",
+    "NOISE_TO_IMAGE",
+    "IMAGE_AND_STYLE_TO_IMAGE",
+]
 HOMES = ("exports.py", "kinds/", "tasks/")
 """Where a kind may be named: the contract, the kinds' own files, and the tasks that declare exports."""
 
 
 def test_every_export_kind_has_one_kind_object():
     assert set(KINDS) == set(EXPORT_KINDS)
-    assert kinds_with("image") == ("image_to_image", "image_and_target_to_image")
+    assert kinds_with("image") == ("image_to_image", "image_and_target_to_image", "image_and_style_to_image")
     assert kinds_with("noise") == ("noise_to_image",)
-    with pytest.raises(CheckpointError, match="unknown kind of model 'image_and_style_to_image'"):
-        kind_of("image_and_style_to_image")
+    assert kinds_with("style") == ("image_and_style_to_image",)
+    with pytest.raises(CheckpointError, match="unknown kind of model 'text_to_image'"):
+        kind_of("text_to_image")
 
 
 @pytest.mark.parametrize("path", sorted(PACKAGE.rglob("*.py")), ids=lambda p: str(p.relative_to(PACKAGE)))
@@ -47,7 +54,7 @@ SIZES = {"pix2pix": 256}
 """The image side each task's default networks need (U-Net-256: eight halvings)."""
 
 
-@pytest.mark.parametrize("task_name", ["pix2pix", "cyclegan", "stargan", "dcgan"])
+@pytest.mark.parametrize("task_name", ["pix2pix", "cyclegan", "stargan", "dcgan", "munit"])
 def test_example_inputs_run_through_every_export_of_each_task(task_name):
     """The benchmark's and the exported files' random inputs fit the networks they are made for."""
     from translate.api import resolve_config
@@ -74,10 +81,11 @@ def test_held_out_batches_skip_a_repeated_file_and_keep_the_order():
 
 
 def test_plans_read_pairs_domains_and_labels_by_the_items_keys():
-    image, target, noise = (KINDS[name] for name in EXPORT_KINDS)
+    image, target, noise, style = (KINDS[name] for name in EXPORT_KINDS)
     export = type("E", (), {"options": {"direction": "b2a"}})()
     assert image.plan("b2a", export, {"A": 0, "B": 0}).inputs == "B"
     assert image.plan("x", export, {"input": 0, "target": 0}).paired
     assert target.plan("t", export, {"image": 0}) is None
     assert target.plan("t", export, {"image": 0, "label": 0}).reference == "image"
     assert noise.plan("sample", export, {"image": 0}).inputs is None
+    assert style.plan("b2a", export, {"A": 0, "B": 0}).reference == "A"

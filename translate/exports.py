@@ -16,7 +16,11 @@ IMAGE_AND_TARGET_TO_IMAGE = "image_and_target_to_image"
 NOISE_TO_IMAGE = "noise_to_image"
 """``(noise (N, latent_dim)[, class labels (N,)]) -> image``; options: ``latent_dim``, ``num_classes``,
 ``latent_distribution``."""
-EXPORT_KINDS = (IMAGE_TO_IMAGE, IMAGE_AND_TARGET_TO_IMAGE, NOISE_TO_IMAGE)
+IMAGE_AND_STYLE_TO_IMAGE = "image_and_style_to_image"
+"""``(image (N, C_in, H, W), style code (N or 1, style_dim, 1, 1)) -> image`` (MUNIT); options: ``direction``,
+``source``, ``target`` domains, ``style_dim``, ``style_encoder`` (the trained task's module that reads the
+style code of a target-domain image)."""
+EXPORT_KINDS = (IMAGE_TO_IMAGE, IMAGE_AND_TARGET_TO_IMAGE, NOISE_TO_IMAGE, IMAGE_AND_STYLE_TO_IMAGE)
 
 
 @dataclass(frozen=True)

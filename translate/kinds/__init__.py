@@ -1,8 +1,9 @@
 """The kinds of model, one object each (``translate.kinds.base.Kind``), found by an export's kind name.
 
 Everything the toolkit knows about a kind lives in its file: ``image`` (image -> image), ``targets``
-(image + target -> image) and ``noise`` (noise -> image). A new method with a new kind of model adds one
-file here and one entry below; everything else reaches it through ``kind_of``.
+(image + target -> image), ``noise`` (noise -> image) and ``style`` (image + style -> image). A new method
+with a new kind of model adds one file here and one entry below; everything else reaches it through
+``kind_of``.
 """
 
 from __future__ import annotations
@@ -12,10 +13,12 @@ from translate.exports import Export
 from translate.kinds.base import HeldOut, Kind, Plan, Scoring
 from translate.kinds.image import ImageToImage
 from translate.kinds.noise import NoiseToImage
+from translate.kinds.style import ImageAndStyleToImage
 from translate.kinds.targets import ImageAndTargetToImage
 
 KINDS: dict[str, Kind] = {
-    kind.name: kind for kind in (ImageToImage(), ImageAndTargetToImage(), NoiseToImage())
+    kind.name: kind
+    for kind in (ImageToImage(), ImageAndTargetToImage(), NoiseToImage(), ImageAndStyleToImage())
 }
 """Every kind, by its name (``Export.kind``)."""
 
@@ -29,7 +32,7 @@ def kind_of(export: Export | str) -> Kind:
 
 
 def kinds_with(control: str) -> tuple[str, ...]:
-    """The names of the kinds whose input includes ``control`` (``image``, ``target``, ``noise``)."""
+    """The names of the kinds whose input includes ``control`` (``image``, ``target``, ``noise``, ...)."""
     return tuple(name for name, kind in KINDS.items() if control in kind.controls)
 
 

@@ -1,0 +1,134 @@
+"""image + style -> image (MUNIT): ``(image (N, C_in, H, W), style code (N or 1, style_dim, 1, 1)) -> image``.
+
+One input has as many translations as there are style codes: codes drawn from the style prior ``N(0, I)``
+(``style_codes``, from a seed, so the same seed gives the same styles everywhere), or the code of a
+reference image of the target domain, read by the style encoder the export's ``style_encoder`` option
+names (example-guided translation). Without a code the network uses the zero code, the prior's mean.
+
+Scored as image -> image (``translate.kinds.image``) with one code per held-out input drawn from the
+scoring seed: against the real target domain (and the ground truth where the held-out folders pair their
+files), beside the untranslated input. ``diversity`` adds the mean distance between two styles of the same
+input (near 0: the styles collapsed) beside that between two real images of the target domain.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from translate.exports import IMAGE_AND_STYLE_TO_IMAGE, Export
+from translate.kinds.base import HeldOut, Plan, Scoring
+from translate.kinds.image import ImageToImage, image_runner
+from translate.metrics.report import Score
+from translate.metrics.scoring import PAIRED, evaluate_translation, pair_distance, same_label_pairs
+
+
+def style_codes(style_dim: int, count: int, seed: int) -> torch.Tensor:
+    """``(count, style_dim, 1, 1)`` codes of the style prior ``N(0, I)``, drawn from ``seed`` (the global
+    random state untouched): code ``i`` is the same for every ``count > i``."""
+    generator = torch.Generator().manual_seed(seed)
+    return torch.randn(count, style_dim, 1, 1, generator=generator)
+
+
+class ImageAndStyleToImage(ImageToImage):
+    """The image kind's held-out data and plans (``data_options``, ``plan``), with a style code beside the
+    image."""
+
+    name = IMAGE_AND_STYLE_TO_IMAGE
+    command = "translate apply"
+    controls = ("image", "style")
+
+    def translator_arguments(self, options: dict[str, Any], task: nn.Module | None) -> dict[str, Any]:
+        """Nothing yet: the ``Translator`` takes no style, so it translates with the zero code. Once it
+        takes them, this gives ``style_dim`` and, with the trained ``task``, the style encoder
+        (``task.get_submodule(options["style_encoder"])``)."""
+        return {}
+
+    def network_inputs(self, export: Export) -> list[str]:
+        return ["image", "style"]
+
+    def example_inputs(self, export, batch, height, width, generator=None, device="cpu"):
+        image = torch.rand((batch, export.in_channels, height, width), generator=generator) * 2 - 1
+        style = torch.randn((batch, int(export.options["style_dim"]), 1, 1), generator=generator)
+        return image.to(device), style.to(device)
+
+    def score(
+        self, scoring: Scoring, name: str, export: Export, task: nn.Module, plan: Plan, data: HeldOut
+    ) -> list[Score]:
+        suite, size, style_dim = scoring.suite, scoring.batch_size, int(export.options["style_dim"])
+        run = image_runner(task.get_submodule(export.module), export, scoring.device, scoring.seed)
+        codes = iter(style_codes(style_dim, len(data.indices), scoring.seed))  # one per input, in order
+
+        def translate(images: torch.Tensor) -> torch.Tensor:
+            return run(images, torch.stack([next(codes) for _ in range(len(images))]))
+
+        truth = plan.paired or (plan.inputs != plan.reference and getattr(data.items, "same_names", False))
+        if not truth and suite.wants(*PAIRED) and plan.inputs in ("A", "B"):
+            scoring.note(
+                f"{name}: no ground truth for every input (same file names in both held-out folders): "
+                "no SSIM/PSNR/L1/LPIPS"
+            )
+        keys = [plan.inputs, plan.reference] if truth else [plan.inputs]
+        batches = (
+            {"input": b[plan.inputs], **({"target": b[plan.reference]} if truth else {})}
+            for b in data.batches(keys, size)
+        )
+        real = None if plan.paired else data.reference_images(plan.reference, size)
+        scoring.sections[name] = (
+            self._describe(export, plan, data, truth) + f"; one random style per input (seed {scoring.seed})"
+        )
+        scores = evaluate_translation(
+            suite, translate, batches, real, self._target_class(scoring, name, export), name
+        )
+        if suite.wants("diversity"):
+            scores += self._diversity(scoring, name, run, style_dim, plan, data)
+        return scores
+
+    @staticmethod
+    def _diversity(
+        scoring: Scoring, name: str, run, style_dim: int, plan: Plan, data: HeldOut
+    ) -> list[Score]:
+        """The distance between the translations of one input with two codes (seeds ``seed + 1`` and
+        ``seed + 2``), over up to ``suite.pairs`` inputs, and between two real target-domain images."""
+        suite, size = scoring.suite, scoring.batch_size
+        first = style_codes(style_dim, suite.pairs, scoring.seed + 1)
+        second = style_codes(style_dim, suite.pairs, scoring.seed + 2)
+        distances, features, done = [], "-", 0
+        for batch in data.batches([plan.inputs], size):
+            images = batch[plan.inputs][: suite.pairs - done]
+            if not len(images):
+                break
+            codes = slice(done, done + len(images))
+            distance, features = pair_distance(suite, run(images, first[codes]), run(images, second[codes]))
+            distances.append(distance)
+            done += len(images)
+        scores = []
+        if distances:
+            values = torch.cat(distances)
+            scores.append(
+                Score(
+                    "diversity",
+                    "styles of one input",
+                    values.mean().item(),
+                    len(values),
+                    features,
+                    section=name,
+                )
+            )
+        reference = list(data.reference_images(plan.reference, size, 2 * suite.pairs))
+        pairs = same_label_pairs([(images, None) for images in reference], suite.pairs)
+        if pairs is not None:
+            distance, features = pair_distance(suite, *pairs)
+            scores.append(
+                Score(
+                    "diversity",
+                    "real held-out",
+                    distance.mean().item(),
+                    len(distance),
+                    features,
+                    section=name,
+                )
+            )
+        return scores
