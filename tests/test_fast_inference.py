@@ -8,8 +8,16 @@ import pytest
 import torch
 from torch import nn
 
+import translate.inference.fast as fast_module
+from translate.errors import ConfigError
 from translate.inference import Translator
-from translate.inference.fast import FastPath, ShuffledTransposedConv, rewrite_transposed_convs
+from translate.inference.fast import (
+    FastPath,
+    ShuffledTransposedConv,
+    psnr,
+    resolve_precision,
+    rewrite_transposed_convs,
+)
 from translate.registry import GENERATORS
 
 
@@ -89,7 +97,6 @@ def test_freezing_is_set_only_around_the_fast_path():
 
 
 def test_a_fast_copy_that_cannot_be_built_is_given_up_for_every_shape(caplog, monkeypatch):
-    import translate.inference.fast as fast_module
 
     calls = []
 
@@ -122,9 +129,8 @@ class Drifts(nn.Module):
 
 def test_a_fast_path_that_is_not_exact_falls_back_to_the_plain_network_with_a_note(caplog, monkeypatch):
     network = Drifts().eval()
-    import translate.inference.fast as fast_module
 
-    def drifting_copy(net, compile, rewrite):
+    def drifting_copy(net, compile, rewrite, dtype):
         copy, _ = rewrite_transposed_convs(net)
         copy.original = False
         return copy
@@ -151,3 +157,43 @@ def test_translator_uses_the_fast_path_by_default_and_not_with_fast_false(monkey
     assert plain._fast is None
     monkeypatch.setenv("TRANSLATE_FAST", "0")
     assert Translator(generator, 3, 3)._fast is None
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_auto_precision_is_bf16_only_where_the_device_has_it_natively(native, monkeypatch):
+    monkeypatch.setattr(fast_module, "native_bf16", lambda device: native)
+    assert resolve_precision("auto", torch.device("cpu")) == ("bf16" if native else "fp32")
+    assert resolve_precision("fp32", torch.device("cpu")) == "fp32"
+    assert resolve_precision("bf16", torch.device("cpu")) == "bf16"
+    with pytest.raises(ConfigError, match="precision must be one of auto, fp32, bf16; got 'fp16'"):
+        resolve_precision("fp16", torch.device("cpu"))
+
+
+def test_the_bf16_fast_path_is_checked_by_psnr_and_returns_the_callers_dtype(caplog):
+    generator = tiny_generator()
+    fast = FastPath(generator, compile=False, precision="bf16")
+    x = torch.rand(1, 3, 32, 32) * 2 - 1
+    with torch.no_grad(), caplog.at_level(logging.INFO):
+        outputs = [fast(x) for _ in range(3)]
+        expected = generator(x)
+    assert fast.precision == "bf16" and "fails" not in caplog.text
+    assert all(y.dtype == torch.float32 and y.shape == expected.shape for y in outputs)
+    assert torch.equal(outputs[0], expected) and torch.equal(outputs[1], expected), "checked calls run plain"
+    assert not torch.equal(outputs[2], expected), "then bf16 runs"
+    assert psnr(outputs[2], expected) >= fast_module.MIN_PSNR
+
+
+def test_a_bf16_fast_path_that_fails_its_check_turns_to_fp32_with_one_line(caplog, monkeypatch):
+    monkeypatch.setattr(fast_module, "MIN_PSNR", 1000.0)
+    generator = tiny_generator()
+    fast = FastPath(generator, compile=False, precision="bf16")
+    x = torch.rand(1, 3, 32, 32) * 2 - 1
+    with torch.no_grad(), caplog.at_level(logging.INFO):
+        outputs = [fast(x) for _ in range(4)]
+        expected = generator(x)
+    assert fast.precision == "fp32"
+    assert (
+        caplog.text.count("fast path in bf16 on 1x3x32x32: PSNR") == 1 and "fp32 from now on" in caplog.text
+    )
+    for y in outputs:
+        torch.testing.assert_close(y, expected, atol=1e-4, rtol=0)

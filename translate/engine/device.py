@@ -41,3 +41,32 @@ def resolve_device(name: str | torch.device, what: str = "--device") -> torch.de
             f"{what} is {name!r} but this machine has {count} CUDA device(s), cuda:0 to {count - 1}"
         )
     return device
+
+
+def native_bf16(device: torch.device) -> bool:
+    """Whether ``device`` computes in bf16 natively: a CUDA GPU that supports it, or a CPU with AVX512-BF16
+    or AMX (where bf16 convolutions run about twice fp32; elsewhere torch emulates bf16, slower than fp32).
+
+    Args:
+        device: where the networks run.
+
+    Returns:
+        True where bf16 pays.
+    """
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type != "cpu":
+        return False
+    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")  # torch >= 2.3
+    return any(getattr(torch.cpu, check, lambda: False)() for check in checks)
+
+
+def describe_cpu() -> str:
+    """One line on this CPU for benchmark tables: name, torch's capability level, native bf16 or not."""
+    name = (
+        torch.cpu.get_capabilities().get("cpu_name", "CPU")
+        if hasattr(torch.cpu, "get_capabilities")
+        else "CPU"
+    )
+    bf16 = "native bf16" if native_bf16(torch.device("cpu")) else "no native bf16"
+    return f"{name}, {torch.backends.cpu.get_cpu_capability()}, {bf16}"

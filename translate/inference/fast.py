@@ -9,6 +9,10 @@ stride-2 transposed convolution becomes four ordinary convolutions interleaved b
 ``FastPath`` runs it, checks its first output for each input shape against the plain network (max |diff|
 <= ``tolerance``) and falls back to the plain network, with a one-line note, where it is not exact or
 cannot be built. What compilation costs is logged once per shape.
+
+In ``bf16`` precision (``auto`` chooses it where the device computes bf16 natively: AVX512-BF16 or AMX
+CPUs) the copy's weights and activations are bf16; its check is a PSNR of at least ``MIN_PSNR`` dB
+against the fp32 output, and a shape that fails it turns the copy back to fp32, with one line.
 """
 
 from __future__ import annotations
@@ -16,11 +20,15 @@ from __future__ import annotations
 import contextlib
 import copy
 import logging
+import math
 import time
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from translate.engine.device import native_bf16
+from translate.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +36,36 @@ FAST_ENV = "TRANSLATE_FAST"
 """``TRANSLATE_FAST=0`` in the environment turns the fast path off where it is not asked for explicitly."""
 
 TOLERANCE = 1e-4
-"""The largest difference to the plain network (outputs in [-1, 1]) at which the fast path is used."""
+"""The largest difference to the plain network (outputs in [-1, 1]) at which the fp32 fast path is used."""
+
+PRECISIONS = ("auto", "fp32", "bf16")
+"""What the fast path computes in: ``auto`` is bf16 where the device has it natively (``native_bf16``)."""
+
+MIN_PSNR = 40.0
+"""The lowest PSNR (dB, outputs in [-1, 1]) of the bf16 fast path against the plain fp32 network."""
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """``fp32`` or ``bf16`` for ``precision`` (one of ``PRECISIONS``) on ``device``.
+
+    Args:
+        precision: ``auto``, ``fp32`` or ``bf16``.
+        device: where the network runs.
+
+    Returns:
+        ``bf16`` when asked, or when ``auto`` and the device computes bf16 natively; else ``fp32``.
+    """
+    if precision not in PRECISIONS:
+        raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}; got {precision!r}")
+    if precision == "auto":
+        return "bf16" if native_bf16(device) else "fp32"
+    return precision
+
+
+def psnr(output: torch.Tensor, reference: torch.Tensor) -> float:
+    """PSNR in dB of ``output`` against ``reference``, both in ``[-1, 1]`` (peak-to-peak 2); inf if equal."""
+    mse = float((output.float() - reference.float()).pow(2).mean())
+    return math.inf if mse == 0 else 10 * math.log10(4 / mse)
 
 
 def phase_taps(size: int, padding: int) -> dict[tuple[int, int], int]:
@@ -105,13 +142,16 @@ def rewrite_transposed_convs(network: nn.Module) -> tuple[nn.Module, int]:
     return network, count
 
 
-def fast_network(network: nn.Module, compile: bool = True, rewrite: bool = False) -> nn.Module:
-    """An eval-mode copy of ``network`` in channels_last, with ``compile``: compiled by inductor with its
-    weights as constants (freezing: folded and prepacked); with ``rewrite``: its transposed convolutions as
-    ``ShuffledTransposedConv`` (off by default: with torch 2.14's oneDNN on the CPU, transposed convolutions
-    already run near the GEMM peak and the rewrite measured 0.9x; tools/benchmark.py --fast shows it)."""
+def fast_network(
+    network: nn.Module, compile: bool = True, rewrite: bool = False, dtype: torch.dtype = torch.float32
+) -> nn.Module:
+    """An eval-mode copy of ``network`` in channels_last (and ``dtype``), with ``compile``: compiled by
+    inductor with its weights as constants (freezing: folded and prepacked); with ``rewrite``: its
+    transposed convolutions as ``ShuffledTransposedConv`` (off by default: with torch 2.14's oneDNN on the
+    CPU, transposed convolutions already run near the GEMM peak and the rewrite measured 0.9x;
+    tools/benchmark.py --fast shows it). The copy takes and returns ``dtype`` tensors."""
     fast = rewrite_transposed_convs(network)[0] if rewrite else copy.deepcopy(network)
-    fast = fast.eval().to(memory_format=torch.channels_last)
+    fast = fast.eval().to(dtype=dtype, memory_format=torch.channels_last)
     for p in fast.parameters():
         p.requires_grad_(False)
     if compile:
@@ -146,12 +186,20 @@ class FastPath:
     the first call: weights changed afterwards are not seen (make a new FastPath for new weights)."""
 
     def __init__(
-        self, network: nn.Module, compile: bool = True, tolerance: float = TOLERANCE, rewrite: bool = False
+        self,
+        network: nn.Module,
+        compile: bool = True,
+        tolerance: float = TOLERANCE,
+        rewrite: bool = False,
+        precision: str = "fp32",
     ) -> None:
         self.network = network
         self.compile = compile
         self.rewrite = rewrite
         self.tolerance = tolerance
+        device = next(network.parameters(), torch.empty(0)).device
+        self.precision = resolve_precision(precision, device)
+        """``fp32`` or ``bf16``: what the fast copy computes in (bf16 turns fp32 on a failed check)."""
         self._fast: nn.Module | None = None
         self._broken = False
         """The fast copy failed to build or compile: the plain network from then on."""
@@ -161,6 +209,25 @@ class FastPath:
         """Per input signature (shapes, dtype, device): whether the fast path matched the plain one."""
         self.build_seconds: dict[tuple, float] = {}
         """Per input signature: seconds of the first fast call (compilation included)."""
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return torch.bfloat16 if self.precision == "bf16" else torch.float32
+
+    def _fast_inputs(self, inputs: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
+        def convert(x: torch.Tensor) -> torch.Tensor:
+            x = x.to(self.dtype) if x.is_floating_point() else x
+            return x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x
+
+        return tuple(convert(x) for x in inputs)
+
+    def _agrees(self, fast: torch.Tensor, plain: torch.Tensor) -> tuple[bool, str]:
+        """Whether the fast output may stand for the plain one, and the measure that says so."""
+        if self.precision == "bf16":
+            value = psnr(fast, plain)
+            return value >= MIN_PSNR, f"PSNR {value:.1f} dB (needs {MIN_PSNR:.0f})"
+        difference = float((fast - plain).abs().max())
+        return difference <= self.tolerance, f"by {difference:.2g} (limit {self.tolerance:.0e})"
 
     @torch.no_grad()
     def __call__(self, *inputs: torch.Tensor) -> torch.Tensor:
@@ -180,13 +247,11 @@ class FastPath:
         if exact is None and key not in self._seen:  # compile for shapes that come again, not for one image
             self._seen.add(key)
             return self.network(*inputs)
-        fast_inputs = tuple(
-            x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x for x in inputs
-        )
+        fast_inputs = self._fast_inputs(inputs)
         if exact:
             try:
                 with frozen_weights():
-                    return self._fast(*fast_inputs).contiguous()
+                    return self._fast(*fast_inputs).to(plain_dtype(inputs)).contiguous()
             except Exception as exc:  # noqa: BLE001  (a recompile that fails: the plain network is there)
                 self._exact[key] = False
                 log.info("fast path failed on %s (%s); running the plain network", describe(inputs), exc)
@@ -194,33 +259,42 @@ class FastPath:
         plain = self.network(*inputs)
         try:
             if self._fast is None:
-                self._fast = fast_network(self.network, self.compile, self.rewrite)
+                self._fast = fast_network(self.network, self.compile, self.rewrite, self.dtype)
             started = time.perf_counter()
             with frozen_weights():
-                fast = self._fast(*fast_inputs).contiguous()
+                fast = self._fast(*fast_inputs).to(plain.dtype).contiguous()
             self.build_seconds[key] = time.perf_counter() - started
         except Exception as exc:  # noqa: BLE001  (any failure to build or run: the plain network is there)
             self._broken = True
             log.info("fast path unavailable (%s: %s); running the plain network", type(exc).__name__, exc)
             return plain
-        difference = float((fast - plain).abs().max())
-        self._exact[key] = difference <= self.tolerance
-        if not self._exact[key]:
+        agrees, measure = self._agrees(fast, plain)
+        if not agrees and self.precision == "bf16":
+            log.info("fast path in bf16 on %s: %s fails; fp32 from now on", describe(inputs), measure)
+            self.precision, self._fast, self._exact, self._seen = "fp32", None, {}, {key}
+            return plain
+        self._exact[key] = agrees
+        if not agrees:
             log.info(
-                "fast path differs from the plain network by %.2g (> %.0e) on %s: running the plain network",
-                difference,
-                self.tolerance,
+                "fast path differs from the plain network %s on %s: running the plain network",
+                measure,
                 describe(inputs),
             )
         elif self.compile:
             log.info(
-                "fast path compiled for %s in %.1f s (once per shape; checked against the plain network: "
-                "max difference %.1e)",
+                "fast path compiled for %s in %.1f s (%s; once per shape; checked against the plain "
+                "network: %s)",
                 describe(inputs),
                 self.build_seconds[key],
-                difference,
+                self.precision,
+                measure,
             )
         return plain
+
+
+def plain_dtype(inputs: tuple[torch.Tensor, ...]) -> torch.dtype:
+    """The floating dtype the plain network returns for ``inputs`` (their first floating one)."""
+    return next((x.dtype for x in inputs if x.is_floating_point()), torch.float32)
 
 
 def describe(inputs: tuple[torch.Tensor, ...]) -> str:
