@@ -173,6 +173,50 @@ def test_patch_critic_uses_the_mean_over_patches():
     # grad of mean(a x) is a / 4 per pixel, norm a / 4 * sqrt(4) = a / 2
     assert gradient_penalty(pixel_critic(2.0), real, fake).item() == pytest.approx(0.0, abs=1e-10)
     assert gradient_penalty(pixel_critic(4.0), real, fake).item() == pytest.approx(1.0, rel=1e-5)
+    assert gradient_penalty(pixel_critic(4.0), real, fake, reduction="mean").item() == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize(
+    ("scale", "shape", "mean", "total"),
+    [
+        # D(x) = a x on an h x w map. mean: grad a / (h w) per pixel, norm a / sqrt(h w);
+        # sum (yunjey's grad_outputs=ones): grad a per pixel, norm a sqrt(h w)
+        (1.0, (1, 2, 2), (1 / 2 - 1) ** 2, (2 - 1) ** 2),  # the issue's 2x2 map: norms 1/2 and 2
+        (0.5, (1, 2, 2), (0.25 - 1) ** 2, (1 - 1) ** 2),  # sum: unit norm, no penalty
+        (2.0, (1, 2, 2), (1 - 1) ** 2, (4 - 1) ** 2),  # mean: unit norm, no penalty
+        (3.0, (1, 3, 3), (1 - 1) ** 2, (9 - 1) ** 2),  # 3x3: norms 3 / 3 and 3 * 3
+        (2.0, (1, 1, 1), (2 - 1) ** 2, (2 - 1) ** 2),  # one output per sample: the reductions agree
+    ],
+)
+def test_patch_map_reduction_mean_and_sum_against_hand_computed_values(scale, shape, mean, total):
+    torch.manual_seed(0)
+    real, fake = images(shape=shape)
+    critic = pixel_critic(scale)
+    assert gradient_penalty(critic, real, fake, reduction="mean").item() == pytest.approx(mean, abs=1e-6)
+    assert gradient_penalty(critic, real, fake, reduction="sum").item() == pytest.approx(total, abs=1e-5)
+
+
+def test_sum_reduction_is_yunjeys_penalty():
+    """yunjey/stargan solver.py: D(x_hat) differentiated with grad_outputs=ones, per-sample L2 norm."""
+    torch.manual_seed(0)
+    critic = nn.Sequential(nn.Conv2d(3, 4, 4, 2, 1), nn.LeakyReLU(0.01), nn.Conv2d(4, 1, 3, 1, 1))
+    real, fake = images(n=3, shape=(3, 8, 8))
+    torch.manual_seed(1)
+    ours = gradient_penalty(critic, real, fake, reduction="sum")
+    torch.manual_seed(1)
+    alpha = torch.rand(real.size(0), 1, 1, 1)
+    x_hat = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
+    out_src = critic(x_hat)
+    (dydx,) = torch.autograd.grad(out_src, x_hat, grad_outputs=torch.ones(out_src.size()), create_graph=True)
+    dydx = dydx.view(dydx.size(0), -1)
+    reference = torch.mean((torch.sqrt(torch.sum(dydx**2, dim=1)) - 1) ** 2)
+    torch.testing.assert_close(ours, reference)
+    assert out_src.shape[-2:] == (4, 4)  # a patch map, where the two reductions differ
+
+
+def test_unknown_reduction_is_a_config_error():
+    with pytest.raises(ConfigError, match="reduction must be one of mean, sum; got 'max'"):
+        gradient_penalty(pixel_critic(1.0), *images(shape=(1, 2, 2)), reduction="max")
 
 
 class MultiScale(nn.Module):

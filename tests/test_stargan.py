@@ -105,6 +105,37 @@ def test_losses_the_papers_weights_and_schedule():
     assert set(task.discriminator_losses(batch, outputs)) == {"adv", "cls", "gp"}
 
 
+def test_a_second_pass_on_the_same_batch_reuses_its_targets():
+    """yunjey's train(): one label_trg per iteration, for the critic and the generator update alike."""
+    task = build_task("stargan")
+    batch = random_batch("stargan", n=6)
+    torch.manual_seed(0)
+    with torch.no_grad():
+        first = task(batch)["target"]  # the critic update's pass
+    again = task(batch)["target"]  # the generator update's pass with gradients, on the same batch
+    assert torch.equal(first, again)
+    other = dict(batch, label=batch["label"].clone())  # the next batch (same values, new tensor)
+    torch.manual_seed(1)
+    assert not torch.equal(task(other)["target"], first), "a new batch draws new targets"
+
+
+def test_the_penalty_sums_the_critics_patch_map_as_the_reference(monkeypatch):
+    import translate.tasks.stargan as module
+
+    task = build_task("stargan")
+    assert task.gp_reduction == "sum"
+    assert build_task("stargan", gp_reduction="mean").gp_reduction == "mean"
+    with pytest.raises(ConfigError, match="model.gp_reduction must be one of mean, sum"):
+        build_task("stargan", gp_reduction="max")
+    batch = random_batch("stargan", n=2)
+    outputs = task(batch)
+    seen = []
+    original = module.gradient_penalty
+    monkeypatch.setattr(module, "gradient_penalty", lambda *args: seen.append(args[-1]) or original(*args))
+    task.discriminator_losses(batch, outputs)
+    assert seen == ["sum"]
+
+
 def test_reconstruction_goes_back_through_the_original_labels():
     task = build_task("stargan")
     batch = random_batch("stargan", n=2)

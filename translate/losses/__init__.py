@@ -12,9 +12,10 @@ from translate.losses.adversarial import (
     vanilla_gan_loss,
     wgan_loss,
 )
-from translate.losses.gradient_penalty import gradient_penalty
+from translate.losses.gradient_penalty import GP_REDUCTIONS, gradient_penalty
 
 __all__ = [
+    "GP_REDUCTIONS",
     "AdversarialLoss",
     "HingeLoss",
     "LSGANLoss",

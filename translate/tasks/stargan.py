@@ -5,8 +5,11 @@ Generator objective: L_adv + lambda_cls * L_cls(D_cls(G(x, c)), c) + lambda_rec 
 with c' the image's own labels; critic: L_adv + lambda_cls * L_cls(D_cls(x), c') + lambda_gp * GP.
 L_cls is binary cross-entropy per attribute (attribute vectors) or cross-entropy (one-of-N domains).
 Target labels are the batch's own labels in a random order, as in the reference code, so every target
-is a combination that occurs in the data. One step: the critic five times (new batch each), then G once
-on the last batch: ``train.steps`` counts G updates (the reference's 200,000 iterations are 40,000 steps).
+is a combination that occurs in the data; they are drawn once per batch, so the generator update uses the
+targets of the critic update on the same batch, as yunjey/stargan's ``train()`` uses one ``label_trg`` per
+iteration. One step: the critic five times (new batch each), then G once on the last batch:
+``train.steps`` counts G updates (the reference's 200,000 iterations are 40,000 steps). The gradient
+penalty differentiates the sum of the critic's patch map, as the reference does (``gp_reduction``).
 """
 
 from __future__ import annotations
@@ -17,9 +20,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from translate.errors import ConfigError
 from translate.exports import IMAGE_AND_TARGET_TO_IMAGE, Export
 from translate.labels import LabelSpace
-from translate.losses import gradient_penalty
+from translate.losses import GP_REDUCTIONS, gradient_penalty
 from translate.registry import DISCRIMINATORS, GENERATORS, LOSSES, TASKS
 from translate.tasks.base import Batch, Task, Update
 
@@ -36,6 +40,7 @@ class StarGAN(Task):
             "generator": {"name": "stargan", "base_channels": 64, "num_blocks": 6},
             "discriminator": {"name": "stargan", "base_channels": 64, "num_layers": 6},
             "adversarial_loss": "wgangp",
+            "gp_reduction": "sum",
         },
         "loss_weights": {"adv": 1.0, "cls": 1.0, "rec": 10.0, "gp": 10.0},
         "data": {"image_size": 128, "preprocess": "center_square", "attributes": CELEBA_ATTRIBUTES},
@@ -74,9 +79,19 @@ class StarGAN(Task):
         image_size: int,
         in_channels: int = 3,
         out_channels: int = 3,
+        gp_reduction: str = "sum",
     ) -> None:
-        """``labels``: a ``LabelSpace`` as a dict (names, kind, groups), given by the dataset."""
+        """``labels``: a ``LabelSpace`` as a dict (names, kind, groups), given by the dataset.
+        ``gp_reduction``: ``sum`` (yunjey/stargan's penalty: the gradient of the critic's whole patch map)
+        or ``mean`` (of its mean, as the other tasks); see ``translate.losses.gradient_penalty``."""
         super().__init__()
+        if gp_reduction not in GP_REDUCTIONS:
+            raise ConfigError(
+                f"model.gp_reduction must be one of {', '.join(GP_REDUCTIONS)}; got {gp_reduction!r}"
+            )
+        self.gp_reduction = gp_reduction
+        self._targets: tuple[torch.Tensor, torch.Tensor] | None = None
+        """The last batch's labels and the targets drawn for them (reused by a second pass on that batch)."""
         self.labels = LabelSpace.from_dict(labels)
         self.image_size = image_size
         num_labels = len(self.labels)
@@ -96,9 +111,19 @@ class StarGAN(Task):
         return [Update("discriminator", n_critic), Update("generator", through_generator=True)]
 
     def forward(self, batch: Batch) -> dict[str, torch.Tensor]:
-        source = batch["label"]
-        target = source[torch.randperm(len(source), device=source.device)]
+        target = self.targets(batch)
         return {"fake": self.generator(batch["image"], target), "target": target}
+
+    def targets(self, batch: Batch) -> torch.Tensor:
+        """The batch's target labels: its own labels in a random order, drawn once per batch. The trainer
+        makes the generator pass again for the generator update (with gradients) on the critic's last
+        batch; that pass gets the same targets, as the reference's one ``label_trg`` per iteration."""
+        source = batch["label"]
+        if self._targets is not None and self._targets[0] is source:
+            return self._targets[1]
+        target = source[torch.randperm(len(source), device=source.device)]
+        self._targets = (source, target)
+        return target
 
     def classification_loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """Attributes: binary cross-entropy summed over attributes, averaged over images; domains: CE."""
@@ -124,7 +149,7 @@ class StarGAN(Task):
             "cls": self.classification_loss(logits, batch["label"]),
         }
         if self.adversarial.uses_gradient_penalty:
-            losses["gp"] = gradient_penalty(self.discriminator, real, fake)
+            losses["gp"] = gradient_penalty(self.discriminator, real, fake, self.gp_reduction)
         return losses
 
     @torch.no_grad()
