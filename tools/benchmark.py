@@ -34,7 +34,6 @@ import inspect
 import itertools
 import json
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -49,7 +48,8 @@ from torch.utils.flop_counter import FlopCounterMode
 
 import translate.api  # noqa: F401  (registers every component)
 from translate.config import Config, build_config, parse_override
-from translate.engine.trainer import Trainer, resolve_device
+from translate.engine.device import describe_cpu, resolve_device
+from translate.engine.trainer import Trainer
 from translate.errors import ConfigError
 from translate.inference.fast import FastPath
 from translate.kinds import kind_of
@@ -374,9 +374,14 @@ def bench_forward(method, size, batch_size, args, trainer, export, peak: float, 
         variants = {"generator forward": lambda: generator(*inputs)}
         first_call_s: dict[str, float] = {}
         if args.fast:
-            for label, rewrite in (("", False), (" + pixel-shuffle rewrite", True)):
+            fast_variants = [
+                ("", False, "fp32"),
+                (" + pixel-shuffle rewrite", True, "fp32"),
+                (", bf16", False, "bf16"),
+            ]
+            for label, rewrite, precision in fast_variants:
                 name = f"generator forward (fast path{label})"
-                fast = FastPath(generator, rewrite=rewrite)
+                fast = FastPath(generator, rewrite=rewrite, precision=precision)
                 variants[name] = functools.partial(fast, *inputs)
                 variants[name]()  # a shape's first call runs plain; the second compiles and checks
                 first_call_s[name] = time_call(variants[name], device)
@@ -554,8 +559,8 @@ def _num(x: float) -> str:
     return f"{x:.1f}" if abs(x) >= 100 else f"{x:.3g}" if abs(x) >= 1e-3 else f"{x:.2e}"
 
 
-def render_table(rows: list[Row], peak: float, bf16_peak: float | None = None) -> str:
-    """Markdown table of the rows; the GEMM peak (and the bf16 one, measured on GPUs) is stated above it."""
+def render_table(rows: list[Row], peak: float, bf16_peak: float | None = None, machine: str = "") -> str:
+    """Markdown table of the rows; the machine and its fp32 and bf16 GEMM peaks are stated above it."""
     header = [
         "method",
         "what",
@@ -569,7 +574,8 @@ def render_table(rows: list[Row], peak: float, bf16_peak: float | None = None) -
         "ratio vs baseline",
     ]
     lines = [
-        f"Dense fp32 GEMM peak measured in this run: {peak:.1f} GFLOP/s"
+        (f"{machine}. " if machine else "")
+        + f"Dense fp32 GEMM peak measured in this run: {peak:.1f} GFLOP/s"
         + (f"; bf16: {bf16_peak:.1f} GFLOP/s" if bf16_peak else ""),
         "",
         "| " + " | ".join(header) + " |",
@@ -671,10 +677,11 @@ def run(args: argparse.Namespace, log: Callable[[str], None] = lambda s: None) -
         log(f"{method} {size}px batch {batch}: {time.perf_counter() - started:.1f} s")
     peak_end = gemm_peak_gflops(device, args.gemm_size)
     peak = max(peak_start, peak_end)
-    bf16_peak = None
-    if device.type == "cuda":
-        bf16_peak = gemm_peak_gflops(device, args.gemm_size * 2, dtype=torch.bfloat16)
-        log(f"bf16 GEMM peak: {bf16_peak:.1f} GFLOP/s")
+    bf16_peak = gemm_peak_gflops(
+        device, args.gemm_size * (2 if device.type == "cuda" else 1), dtype=torch.bfloat16
+    )
+    log(f"bf16 GEMM peak: {bf16_peak:.1f} GFLOP/s")
+    machine = describe_cpu() if device.type == "cpu" else torch.cuda.get_device_name(device)
     for row in rows:  # against the best GEMM of the run
         row.pct_of_peak = 100 * row.gflops / peak
     return {
@@ -686,11 +693,11 @@ def run(args: argparse.Namespace, log: Callable[[str], None] = lambda s: None) -
         "device": str(device),
         "threads": threads,
         "torch": torch.__version__,
-        "machine": platform.processor() or platform.machine(),
+        "machine": machine,
         "args": vars(args),
         "rows": [asdict(row) for row in rows],
         "skipped": skipped,
-        "table": render_table(rows, peak, bf16_peak),
+        "table": render_table(rows, peak, bf16_peak, machine),
     }
 
 
