@@ -26,6 +26,8 @@ PREPROCESS_MODES = ("resize_and_crop", "crop", "scale_width", "scale_width_and_c
 """``data.preprocess`` (translate.data.transforms)."""
 LR_SCHEDULES = ("constant", "linear", "step", "cosine")
 """``train.schedule`` (translate.engine.schedules)."""
+DECAY_EVERY = ("step", "epoch")
+"""``train.decay_every`` (translate.engine.schedules)."""
 INIT_TYPES = ("normal", "xavier", "kaiming", "orthogonal", "default")
 """``train.init`` (translate.layers.init)."""
 EVAL_METRICS = ("l1", "psnr", "ssim", "fd", "kid")
@@ -84,6 +86,12 @@ class TrainConfig:
     """``constant`` | ``linear`` (constant, then to zero over ``decay_steps``) | ``step`` | ``cosine``."""
     decay_steps: int | None = None
     """Linear schedule: steps of decay at the end; None means half of ``steps`` (100+100 epochs)."""
+    decay_every: str = "step"
+    """When a ``linear`` schedule's factor changes: ``step`` (every step, reaching exactly 0 at the last) or
+    ``epoch`` (junyanz/pytorch-CycleGAN-and-pix2pix's ``lr_policy linear``: once per pass over the training
+    data, ``1 - max(0, e + 1 - n_epochs) / (n_epochs_decay + 1)`` in epoch ``e`` counted from 0, so the last
+    epoch trains at ``1 / (n_epochs_decay + 1)``, never 0). With ``epoch``, ``steps`` and ``decay_steps`` are
+    rounded to whole epochs of ``ceil(images / (batch x batches per step))`` steps."""
     schedule_steps: int | None = None
     """The steps the LR schedule spans (where a linear or cosine decay ends); None means ``steps``.
     ``--resume --keep-schedule`` sets it to the run's original ``steps``, so that extending ``steps`` does
@@ -317,12 +325,18 @@ def _check_choices(config: Config) -> None:
         "data.preprocess": (data.preprocess, PREPROCESS_MODES),
         "data.augment_on": (data.augment_on, ("loader", "device")),
         "train.schedule": (train.schedule, LR_SCHEDULES),
+        "train.decay_every": (train.decay_every, DECAY_EVERY),
         "train.init": (train.init, INIT_TYPES),
         "train.on_nan": (train.on_nan, ("stop", "rollback")),
     }
     for key, (value, allowed) in choices.items():
         if value not in allowed:
             raise ConfigError(f"{key} must be one of {', '.join(allowed)}; got {value!r}")
+    if train.decay_every == "epoch" and train.schedule not in ("linear", "constant"):
+        raise ConfigError(
+            f"train.decay_every: epoch is junyanz's per-epoch linear decay; the {train.schedule} schedule "
+            "decays per step (set train.schedule: linear, or train.decay_every: step)"
+        )
 
 
 def _check_ranges(config: Config) -> None:

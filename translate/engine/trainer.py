@@ -40,7 +40,7 @@ from translate.engine.guards import (
 )
 from translate.engine.optimizers import OptimizerGroup, build_optimizer_groups
 from translate.engine.run_folder import RunFolder, keep_as_best
-from translate.engine.schedules import lr_factor
+from translate.engine.schedules import lr_factor, steps_per_epoch
 from translate.errors import CheckpointError, ConfigError
 from translate.layers.init import init_weights
 from translate.registry import DATASETS, TASKS
@@ -351,7 +351,19 @@ class Trainer:
         factor x train.lr. The schedule spans ``train.schedule_steps`` (default: ``train.steps``)."""
         train = self.config.train
         total = train.schedule_steps or train.steps
-        factor = lr_factor(self.step, total, train.schedule, train.decay_steps, train.step_size, train.gamma)
+        per_epoch = steps_per_epoch(
+            len(self.dataset), train.batch_size * self.world.size, [u.repeats for u in self.schedule]
+        )
+        factor = lr_factor(
+            self.step,
+            total,
+            train.schedule,
+            train.decay_steps,
+            train.step_size,
+            train.gamma,
+            train.decay_every,
+            per_epoch,
+        )
         factor *= self.lr_scale
         for group in self.optimizers.values():
             group.set_lr(factor)
