@@ -12,13 +12,15 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
-import numpy as np
-import torch
 
-from translate.cli import ManyValues
+from translate.cli.options import ManyValues, ManyValuesCommand
 from translate.errors import DataError
+
+if TYPE_CHECKING:
+    import torch
 
 log = logging.getLogger("translate")
 
@@ -28,15 +30,13 @@ def classifier() -> None:
     """A small classifier of your own data, for `translate eval --classifier`."""
 
 
-@classifier.command("train")
+@classifier.command("train", cls=ManyValuesCommand)
 @click.argument("data", type=click.Path(file_okay=False))
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="Where to save it (e.g. clf.pt).")
 @click.option("--steps", default=1500, show_default=True, type=click.IntRange(min=1), help="Batches of 64.")
 @click.option("--size", type=click.IntRange(min=16), help="Image side (default: IDX files' own, else 64).")
 @click.option("--channels", type=click.Choice(["1", "3"]), help="Default: 1 for IDX files, else 3.")
-@click.option(
-    "--domains", cls=ManyValues, type=tuple, help="Class folders to use, in this order (default: every one)."
-)
+@click.option("--domains", cls=ManyValues, help="Class folders to use, in this order (default: every one).")
 @click.option("--attributes", help="Attribute file: the attributes to learn, comma-separated (default: all).")
 @click.option("--max-images", type=click.IntRange(min=1), help="At most this many images per class folder.")
 @click.option("--seed", default=0, show_default=True, type=int)
@@ -117,22 +117,8 @@ def load_labelled(root: Path, size, channels, domains, attributes, max_images, s
     code with its evaluation transform (resize to ``size`` x ``size``). Without a held-out split (the
     dataset code falls back to the training images), a seeded tenth of the training images is held out."""
     from translate.config import DataConfig
-    from translate.data.folders import data_root
-    from translate.data.layout import detect_layout
 
-    if not Path(root).is_dir():
-        raise DataError(f"{root}: no such folder (give the folder of the labelled images)")
-    root = data_root(root)
-    layout = detect_layout(root, prefer="domains" if domains else None)
-    if layout.kind == "flat" and not domains:
-        raise DataError(
-            f"{root} holds one folder of unlabelled images: a classifier needs class folders (cat/ dog/), "
-            "an attribute file or IDX files with labels"
-        )
-    if layout.kind == "aligned":
-        raise DataError(
-            f"{root} holds A|B pairs: a classifier needs class folders, an attribute file or IDX files"
-        )
+    root, layout = labelled_layout(root, domains)
     idx = layout.kind == "idx"
     if size is None:
         size = _idx_size(layout) if idx else 64
@@ -162,20 +148,50 @@ def load_labelled(root: Path, size, channels, domains, attributes, max_images, s
     }
     train_images, train_labels = read_all(train)
     if _same_files(train, held_out):
-        order = torch.randperm(len(train_images), generator=torch.Generator().manual_seed(seed))
-        cut = max(1, len(order) // 10)
-        if len(order) - cut < 2:
-            raise DataError(
-                f"{root} holds too few labelled images to train and test a classifier ({len(order)})"
-            )
-        test, keep = order[:cut], order[cut:]
         meta["held_out"] = "a tenth of the training images: DATA has no held-out split"
-        return (train_images[keep], train_labels[keep]), (train_images[test], train_labels[test]), meta
+        return (*hold_out_a_tenth(root, train_images, train_labels, seed), meta)
     return (train_images, train_labels), read_all(held_out), meta
+
+
+def labelled_layout(root: Path, domains) -> tuple[Path, Any]:
+    """The data root of DATA and its layout; a DataError when it holds no labels a classifier can learn."""
+    from translate.data.folders import data_root
+    from translate.data.layout import detect_layout
+
+    if not Path(root).is_dir():
+        raise DataError(f"{root}: no such folder (give the folder of the labelled images)")
+    root = data_root(root)
+    layout = detect_layout(root, prefer="domains" if domains else None)
+    if layout.kind == "flat" and not domains:
+        raise DataError(
+            f"{root} holds one folder of unlabelled images: a classifier needs class folders (cat/ dog/), "
+            "an attribute file or IDX files with labels"
+        )
+    if layout.kind == "aligned":
+        raise DataError(
+            f"{root} holds A|B pairs: a classifier needs class folders, an attribute file or IDX files"
+        )
+    return root, layout
+
+
+def hold_out_a_tenth(
+    root: Path, images: torch.Tensor, labels: torch.Tensor, seed: int
+) -> tuple[tuple[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
+    """(train images, labels), (held-out images, labels): a seeded tenth of ``images`` held out."""
+    import torch
+
+    order = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))
+    cut = max(1, len(order) // 10)
+    if len(order) - cut < 2:
+        raise DataError(f"{root} holds too few labelled images to train and test a classifier ({len(order)})")
+    test, keep = order[:cut], order[cut:]
+    return (images[keep], labels[keep]), (images[test], labels[test])
 
 
 def _datasets(layout, config):
     """The training and held-out datasets, their label kind and class names."""
+    import numpy as np
+
     from translate.data.folders import domain_folders, image_files, unaligned_expectation
     from translate.data.images import ImagesDataset
     from translate.data.labelled import LabelledDataset
@@ -201,6 +217,8 @@ def _datasets(layout, config):
 
 def read_all(dataset) -> tuple[torch.Tensor, torch.Tensor]:
     """Every item of ``dataset`` (evaluation transform): images ``(N, C, S, S)`` and labels."""
+    import torch
+
     chosen = [dataset[i] for i in range(len(dataset))]
     return torch.stack([c["image"] for c in chosen]), torch.stack([c["label"] for c in chosen])
 

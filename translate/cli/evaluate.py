@@ -15,7 +15,7 @@ from pathlib import Path
 
 import click
 
-from translate.cli import device_option
+from translate.cli.options import device_option
 from translate.errors import ConfigError
 
 
@@ -118,13 +118,7 @@ def evaluate(
     if not run:
         raise click.UsageError("give the run to score: translate eval RUN --data PATH")
     if aligned or inputs or targets:
-        from translate.evaluation import score_pairs
-
-        scores = score_pairs(run, aligned, inputs, targets, direction, label_colors, train_pairs, size)
-        text = json.dumps(dataclasses.asdict(scores), indent=2)
-        click.echo(text if json_out == "-" else scores.table())
-        if json_out and json_out != "-":
-            Path(json_out).write_text(text)
+        score_paired(run, aligned, inputs, targets, direction, label_colors, train_pairs, size, json_out)
         return
     if data is None:
         raise ConfigError(
@@ -134,26 +128,49 @@ def evaluate(
     from translate.engine.device import resolve_device
     from translate.evaluation import parse_metrics, score_run, write_report
 
-    wanted = parse_metrics(metrics)
-    device = resolve_device(device)
     report = score_run(
         run,
         data,
-        wanted,
+        parse_metrics(metrics),
         count,
         classifier,
         inception_weights,
         direction,
         seed,
         batch_size,
-        device,
+        resolve_device(device),
         explicit=metrics.strip().lower() != "all",
     )
     written = write_report(report, run)
     if json_out is None or json_out != "-":
         click.echo(report.table())
         click.echo(f"wrote {written}")
+    show_json(report.to_dict(), json_out)
+
+
+def score_paired(
+    run: str,
+    aligned: str | None,
+    inputs: str | None,
+    targets: tuple[str, ...],
+    direction: str | None,
+    label_colors: int | None,
+    train_pairs: str | None,
+    size: int | None,
+    json_out: str | None,
+) -> None:
+    """The paired mode (``--aligned`` or ``--inputs`` / ``--targets``): the table, or its JSON."""
+    from translate.evaluation import score_pairs
+
+    scores = score_pairs(run, aligned, inputs, targets, direction, label_colors, train_pairs, size)
+    if json_out != "-":
+        click.echo(scores.table())
+    show_json(dataclasses.asdict(scores), json_out)
+
+
+def show_json(scores: dict, json_out: str | None) -> None:
+    """``--json``: print the scores as JSON; ``--json FILE``: write them to FILE."""
     if json_out == "-":
-        click.echo(json.dumps(report.to_dict(), indent=2))
+        click.echo(json.dumps(scores, indent=2))
     elif json_out:
-        Path(json_out).write_text(json.dumps(report.to_dict(), indent=2))
+        Path(json_out).write_text(json.dumps(scores, indent=2))

@@ -9,14 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-import numpy as np
-import torch
 
-from translate.cli import device_option
+from translate.cli.options import device_option
 from translate.errors import ConfigError
+
+if TYPE_CHECKING:
+    import torch
 
 
 def report(written: list[Path], folder: str | Path) -> None:
@@ -184,19 +185,35 @@ def arithmetic(
     a.npy, b.npy, c.npy, means.npy (a, b, c), result.npy, around.npy; labels.npy holds the one class of
     a class-conditional model (--label, default 0).
     """
-    from translate.inference.sampler import save_grid
-
     sampler = load(run_path, device)
     seeds = {"a": a, "b": b, "c": c}
     groups = {name: sampler.codes(group) for name, group in seeds.items()}
     result = sampler.arithmetic(*groups.values())
-    label = None if not sampler.num_classes else sampler.class_index(label or 0)
+    label_index = None if not sampler.num_classes else sampler.class_index(label or 0)
+    folder = Path(out)
+    folder.mkdir(parents=True, exist_ok=True)
+    images, codes, rows = arithmetic_images(sampler, seeds, groups, result, label_index, around, std, seed)
+    report(save_arithmetic(folder, images, codes, rows, label_index), out)
+
+
+def arithmetic_images(
+    sampler: Any,
+    seeds: dict[str, list[int]],
+    groups: dict[str, torch.Tensor],
+    result: torch.Tensor,
+    label: int | None,
+    around: int,
+    std: float,
+    seed: int,
+) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], list[list[torch.Tensor]]]:
+    """What ``translate latent arithmetic`` draws from the codes of each group of ``seeds`` and their
+    ``result``: the images by file name (each group's seeds, its mean, the result, the mean around the
+    result), the codes by file name and the rows of the grid."""
+    import torch
 
     def draw(z: torch.Tensor) -> torch.Tensor:
         return sampler(z, None if label is None else torch.full((len(z),), label)).float().cpu()
 
-    folder = Path(out)
-    folder.mkdir(parents=True, exist_ok=True)
     images, codes, rows = {}, {}, []
     for name, z in groups.items():
         drawn = draw(torch.cat([z, z.mean(0, keepdim=True)]))
@@ -212,6 +229,23 @@ def arithmetic(
         images["around_mean"] = draw(codes["around"]).mean(0)
         last.insert(0, images["around_mean"])
     rows.append(last)
+    return images, codes, rows
+
+
+def save_arithmetic(
+    folder: Path,
+    images: dict[str, torch.Tensor],
+    codes: dict[str, torch.Tensor],
+    rows: list[list[torch.Tensor]],
+    label: int | None,
+) -> list[Path]:
+    """Each image as ``NAME.png``, the grid of ``rows`` as ``grid.png``, each code as ``NAME.npy`` and the
+    class as ``labels.npy`` in ``folder``; the paths written."""
+    import numpy as np
+    import torch
+
+    from translate.inference.sampler import save_grid
+
     width = max(len(row) for row in rows)
     blank = torch.ones_like(images["result"])  # white
     written = [save_grid(image[None], folder / f"{name}.png", 1) for name, image in images.items()]
@@ -222,7 +256,7 @@ def arithmetic(
     if label is not None:
         np.save(folder / "labels.npy", np.array([label]))
         written.append(folder / "labels.npy")
-    report(written, out)
+    return written
 
 
 def pad_rows(rows: list[list[torch.Tensor]], blank: torch.Tensor, width: int) -> list[torch.Tensor]:

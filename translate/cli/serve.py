@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from translate.cli import checkpoint_option, device_option
+from translate.cli.options import checkpoint_option, device_option
 from translate.errors import ConfigError
 
 
