@@ -3,7 +3,8 @@ writes the files of a training run that are not checkpoints.
 
 ::
 
-    RUN/config.yaml              the resolved config (written at each start)
+    RUN/.lock                    the training process's pid and host while it runs (one writer per run)
+        config.yaml              the resolved config (written atomically at each start)
         log.jsonl                a JSON line per log interval and per evaluation
         tensorboard/             the same numbers for TensorBoard (train.tensorboard)
         samples/step_N.png       sample grids; loss_curves.png is redrawn after each
@@ -11,23 +12,41 @@ writes the files of a training run that are not checkpoints.
         checkpoints/best/        the best by train.best_metric, with best.json
 
 With several processes rank 0 writes, and what it raises reaches every process (``World.on_main``).
+
+**One writer per run folder.** Training holds ``RUN/.lock`` (``run_lock``: an ``flock`` on the file, which
+holds the pid, host and start time) from before it reads a checkpoint to resume from until it ends, however
+it ends; a second ``translate train`` on the folder is a ``RunLockedError`` naming the process that holds
+it. The kernel drops the ``flock`` of a process that dies (``kill -9``), so a lock left behind by a dead
+process of this host is taken over with one log line; one that names another host is refused with the
+command that removes it (a network file system may not share locks between hosts).
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
+import errno
 import json
 import logging
 import os
 import shutil
+import socket
+import threading
+import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import torch
 import yaml
 
-from translate.errors import CheckpointError, ConfigError, StorageError
+from translate.errors import CheckpointError, ConfigError, StorageError, TranslateError
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: the pid check alone
+    fcntl = None  # type: ignore[assignment]
 
 if TYPE_CHECKING:
     from translate.engine.distributed import World
@@ -44,17 +63,33 @@ BEST = "best"
 """The folder (under ``checkpoints/``) of the best checkpoint by ``train.best_metric``."""
 BEST_FILE = "best.json"
 LOG_FILE = "log.jsonl"
+CONFIG_FILE = "config.yaml"
+LOCK_FILE = ".lock"
+"""``RUN/.lock``: JSON ``{"pid", "host", "since"}`` of the process training the run (``run_lock``)."""
 
 
 # ------------------------------------------------------------------------------------ checkpoints
+def checkpoint_step(folder: Path) -> int | None:
+    """The step of a checkpoint folder ``step_N`` (``step_0001000``: 1000; ``step_12345678``: past the
+    seven digits of the name's padding), or None for any other name."""
+    digits = Path(folder).name.removeprefix("step_")
+    if digits == Path(folder).name or not (digits.isascii() and digits.isdigit()):
+        return None
+    return int(digits)
+
+
 def checkpoint_dirs(run_dir: Path) -> list[Path]:
-    """Complete checkpoints of a run, oldest first."""
+    """Complete checkpoints of a run, oldest first: ordered by their step number, not by name (the names
+    are padded to seven digits, so ``step_10000000`` sorts before ``step_9999999`` as text)."""
     folder = Path(run_dir) / "checkpoints"
     if not folder.is_dir():
         return []
-    return sorted(
-        p for p in folder.glob("step_*") if (p / MODEL_FILE).is_file() and (p / STATE_FILE).is_file()
-    )
+    found = []
+    for path in folder.glob("step_*"):
+        step = checkpoint_step(path)
+        if step is not None and (path / MODEL_FILE).is_file() and (path / STATE_FILE).is_file():
+            found.append((step, path.name, path))
+    return [path for _, _, path in sorted(found)]
 
 
 def latest_checkpoint(run_dir: Path) -> Path | None:
@@ -71,7 +106,7 @@ def select_checkpoint(run_dir: str | Path, which: str | int) -> Path:
     found = checkpoint_dirs(run_dir)
     best = run_dir / "checkpoints" / BEST
     has_best = (best / MODEL_FILE).is_file()
-    steps = [int(p.name[5:]) for p in found]
+    steps = [checkpoint_step(p) for p in found]
     listed = (["best"] if has_best else []) + (["latest"] if found else []) + [str(s) for s in steps]
     holds = f"; {run_dir} holds: {', '.join(listed)}" if listed else f"; {run_dir} holds no checkpoint"
     if text == BEST:
@@ -139,7 +174,9 @@ def older_checkpoints_hint(file: Path) -> str:
     folder = file.parent
     if folder.parent.name != "checkpoints":
         return ""
-    older = [p for p in checkpoint_dirs(folder.parent.parent) if p.name < folder.name]
+    step = checkpoint_step(folder)
+    found = checkpoint_dirs(folder.parent.parent) if step is not None else []
+    older = [p for p in found if checkpoint_step(p) < step]
     return f"; older checkpoints: {', '.join(map(str, reversed(older)))}" if older else ""
 
 
@@ -203,6 +240,258 @@ def put_in_place(tmp: Path, final: Path) -> None:
     fsync(final.parent)
 
 
+def write_text_atomically(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` whole or not at all: a temporary file beside it, flushed, renamed over it.
+    A failed write (disk full) removes the temporary file and leaves the old ``path`` as it was."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    fsync(path.parent)
+
+
+# ------------------------------------------------------------------------------------ one writer
+class RunLockedError(TranslateError):
+    """Another process trains in the run folder (or its lock file names another host)."""
+
+
+@dataclass
+class _HeldLock:
+    fd: int
+    inode: int
+    count: int
+    created_folder: bool
+    """The lock made the run folder: removed again at release when nothing else was written there."""
+
+
+_held: dict[Path, _HeldLock] = {}
+"""The run folders this process holds, by resolved path (``run_lock`` is re-entrant within a process)."""
+_held_guard = threading.Lock()
+
+
+def _this_host() -> str:
+    return socket.gethostname()
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, ValueError):
+        return pid > 0
+    return True
+
+
+def lock_holder(run_dir: str | Path) -> dict[str, Any] | None:
+    """What ``RUN/.lock`` says: ``{"pid", "host", "since"}``, ``{}`` for a file that does not parse, None
+    when there is no lock file (that the file exists does not mean its process still runs)."""
+    try:
+        text = (Path(run_dir) / LOCK_FILE).read_bytes().decode("utf-8", "replace")
+    except FileNotFoundError:
+        return None
+    except OSError:
+        return {}
+    return _parse_holder(text)
+
+
+def _parse_holder(text: str) -> dict[str, Any]:
+    try:
+        holder = json.loads(text)
+        if isinstance(holder, dict) and isinstance(holder.get("pid"), int):
+            return {
+                "pid": holder["pid"],
+                "host": str(holder.get("host", "")),
+                "since": holder.get("since", ""),
+            }
+    except ValueError:
+        pass
+    return {}
+
+
+def _describe(holder: dict[str, Any]) -> str:
+    since = f" since {holder['since']}" if holder.get("since") else ""
+    return f"process {holder['pid']} on {holder['host'] or 'an unnamed host'}{since}"
+
+
+def _read_fd(fd: int) -> dict[str, Any]:
+    try:
+        return _parse_holder(os.pread(fd, 4096, 0).decode("utf-8", "replace"))
+    except OSError:
+        return {}
+
+
+def _flock(fd: int) -> bool | None:
+    """Try to take the ``flock`` of ``fd``: True when taken, False when another holds it, None where
+    the file system has no such locks (the pid check alone then decides)."""
+    if fcntl is None:  # pragma: no cover - Windows
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+            return False
+        if exc.errno in (errno.ENOLCK, errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS):
+            return None
+        raise
+    return True
+
+
+def _take_lock(folder: Path) -> tuple[int, int]:
+    """Open and lock ``folder/.lock`` for this process: ``(fd, inode)``; RunLockedError when another
+    process holds it, or when it names another host."""
+    path = folder / LOCK_FILE
+    for _ in range(5):
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            locked = _flock(fd)
+            holder = _read_fd(fd)
+            if locked is False:
+                raise RunLockedError(
+                    f"{folder} is being trained by {_describe(holder) if holder else 'another process'}: "
+                    f"one training process per run folder (wait for it to end, or stop it; "
+                    f"--run-dir another folder for a new run)"
+                )
+            inode = os.fstat(fd).st_ino
+            try:
+                if os.stat(path).st_ino != inode:  # released (and removed) by its holder meanwhile
+                    os.close(fd)
+                    continue
+            except FileNotFoundError:
+                os.close(fd)
+                continue
+            if holder and holder["host"] != _this_host():
+                raise RunLockedError(
+                    f"{path} says {_describe(holder)} trains this run; a lock of another host cannot be "
+                    f"checked from here: if nothing trains this run there any more, remove it "
+                    f"(rm {path}) and start again"
+                )
+            if holder and holder["pid"] != os.getpid():
+                alive = _pid_alive(holder["pid"])
+                if locked is None and alive:  # no flock on this file system: the pid decides
+                    raise RunLockedError(
+                        f"{folder} is being trained by {_describe(holder)}: one training process per "
+                        f"run folder (wait for it to end, or stop it; if it trains no run, remove {path})"
+                    )
+                state = "is no longer running" if not alive else "no longer holds it"
+                log.warning("%s: taking over the lock of %s, which %s", folder, _describe(holder), state)
+            mine = {"pid": os.getpid(), "host": _this_host(), "since": time.strftime("%Y-%m-%d %H:%M:%S")}
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, (json.dumps(mine) + "\n").encode(), 0)
+            os.fsync(fd)
+            return fd, inode
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+            raise
+    raise RunLockedError(f"could not take the lock {path}: other processes keep taking and releasing it")
+
+
+def acquire_run_lock(run_dir: str | Path) -> None:
+    """Take ``RUN/.lock`` for this process (making the folder if needed), or raise RunLockedError.
+    Re-entrant: each acquire needs its release; the lock goes at the last one (or at exit)."""
+    run_dir = Path(run_dir)
+    key = run_dir.resolve()
+    with _held_guard:
+        held = _held.get(key)
+        if held is not None:
+            held.count += 1
+            return
+        created = not run_dir.exists()
+        try:
+            run_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StorageError(f"could not make the run folder {run_dir}: {exc.strerror or exc}") from None
+        try:
+            fd, inode = _take_lock(key)
+        except BaseException:
+            if created:
+                with contextlib.suppress(OSError):
+                    (key / LOCK_FILE).unlink(missing_ok=True)
+                    key.rmdir()
+            raise
+        _held[key] = _HeldLock(fd, inode, 1, created)
+
+
+def release_run_lock(run_dir: str | Path) -> None:
+    """Undo one ``acquire_run_lock``; the last removes ``RUN/.lock`` and drops the lock."""
+    key = Path(run_dir).resolve()
+    with _held_guard:
+        held = _held.get(key)
+        if held is None:
+            return
+        held.count -= 1
+        if held.count > 0:
+            return
+        del _held[key]
+        _drop(key, held)
+
+
+def _drop(folder: Path, held: _HeldLock) -> None:
+    path = folder / LOCK_FILE
+    try:
+        if os.stat(path).st_ino == held.inode:
+            path.unlink()
+    except OSError:
+        pass
+    finally:
+        with contextlib.suppress(OSError):
+            os.close(held.fd)
+    if held.created_folder:
+        with contextlib.suppress(OSError):
+            folder.rmdir()  # only when empty: a run that failed before writing anything leaves no folder
+
+
+@contextlib.contextmanager
+def run_lock(run_dir: str | Path) -> Iterator[None]:
+    """Hold ``RUN/.lock`` inside the block (``acquire_run_lock``), released however the block ends."""
+    acquire_run_lock(run_dir)
+    try:
+        yield
+    finally:
+        release_run_lock(run_dir)
+
+
+def check_run_unlocked(run_dir: str | Path) -> None:
+    """RunLockedError when another live process holds ``RUN/.lock`` (nothing is taken: a quick check
+    before reading a run to resume it)."""
+    run_dir = Path(run_dir)
+    if run_dir.resolve() in _held or not (run_dir / LOCK_FILE).is_file():
+        return
+    acquire_run_lock(run_dir)
+    release_run_lock(run_dir)
+
+
+def _release_all() -> None:
+    with _held_guard:
+        for key, held in list(_held.items()):
+            del _held[key]
+            _drop(key, held)
+
+
+def _forget_in_child() -> None:
+    """A forked child (a data loader worker) closes its copies of the lock files: the lock goes with
+    the training process, not with a worker left behind it."""
+    global _held_guard
+    _held_guard = threading.Lock()
+    for held in list(_held.values()):
+        with contextlib.suppress(OSError):
+            os.close(held.fd)
+    _held.clear()
+
+
+atexit.register(_release_all)
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_in_child)
+
+
 # ------------------------------------------------------------------------------------ writing
 class RunFolder:
     """The files of a training run besides its checkpoints: ``config.yaml``, ``log.jsonl``, TensorBoard,
@@ -225,6 +514,8 @@ class RunFolder:
         self._writer_class = _tensorboard_writer_class() if tensorboard and world.is_main else None
         self._writer: Any = None
         """The TensorBoard writer, made at the first log line (inside the run folder)."""
+        self._locks = 0
+        """How many times this object holds the run's lock (``lock``, ``prepare``)."""
 
     def write(self, what: str, action: Callable[[], T]) -> T:
         """Run ``action`` on rank 0, a failed write of it (disk full) being a StorageError that says how to
@@ -262,18 +553,42 @@ class RunFolder:
             hint = f"; then resume with: {self._resume_command()}" if latest is not None else ""
             raise StorageError(f"{reason}{hint}") from None
 
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold the run's lock (``RUN/.lock``, ``run_lock``) inside the block, released however it ends
+        (an error, Ctrl-C, SIGTERM's stop); a folder another process trains is a RunLockedError on every
+        process. Rank 0 holds it for all."""
+        self._acquire()
+        try:
+            yield
+        finally:
+            self._release()
+
+    def _acquire(self) -> None:
+        self.world.on_main(lambda: acquire_run_lock(self.path))
+        self._locks += 1
+
+    def _release(self) -> None:
+        if self._locks:
+            self._locks -= 1
+            if self.world.is_main:
+                release_run_lock(self.path)
+
     def prepare(self, config: dict[str, Any], step: int) -> None:
-        """Make the folder, write ``config.yaml`` and drop the log lines after ``step``.
+        """Take the run's lock (unless held: ``lock``), make the folder, write ``config.yaml`` (atomically)
+        and drop the log lines after ``step``.
 
         Args:
             config: the resolved config.
             step: the step training starts from.
         """
+        if not self._locks:  # held until ``lock`` ends or the process exits
+            self._acquire()
 
         def prepare() -> None:
             self.path.mkdir(parents=True, exist_ok=True)
             (self.path / "samples").mkdir(exist_ok=True)
-            (self.path / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+            write_text_atomically(self.path / CONFIG_FILE, yaml.safe_dump(config, sort_keys=False))
             self._truncate_log(step)
 
         self.write("the run folder", prepare)
@@ -311,18 +626,23 @@ class RunFolder:
         path = self.path / LOG_FILE
         if not path.is_file():
             return
-        kept = []
-        lines = path.read_text().splitlines()
-        for line in lines:
+        kept, undecodable = [], 0
+        lines = path.read_bytes().splitlines()
+        for raw in lines:
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError:  # a damaged line: dropped, with one warning for all of them
+                undecodable += 1
+                continue
             try:
                 if int(json.loads(line)["step"]) <= step:
                     kept.append(line)
             except (ValueError, KeyError, TypeError):
                 continue
+        if undecodable:
+            log.warning("%s: dropped %d line(s) that are not UTF-8 text (damaged)", path, undecodable)
         if len(kept) < len(lines):
-            tmp = path.with_name(f".{path.name}.tmp")
-            tmp.write_text("".join(line + "\n" for line in kept))
-            tmp.replace(path)
+            write_text_atomically(path, "".join(line + "\n" for line in kept))
             log.info("log.jsonl: dropped %d lines after step %d", len(lines) - len(kept), step)
 
     def write_samples(self, visuals: dict[str, torch.Tensor] | None, step: int) -> Path:

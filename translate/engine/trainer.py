@@ -407,6 +407,10 @@ class Trainer:
         checkpoint) raises TrainingDiverged before anything non-finite is saved, or with
         ``train.on_nan: rollback`` reloads the last good checkpoint and halves the learning rate.
         A failed write (disk full) raises StorageError."""
+        with self.run_folder.lock():  # one writer per run folder, released however training ends
+            return self._fit()
+
+    def _fit(self) -> Path:
         train = self.config.train
         self.run_folder.prepare(self.config.to_dict(), self.step)
         log.info("one step: %s", describe_schedule(self.schedule, self.optimizers))
