@@ -3,24 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import click
 
-from translate.errors import TranslateError
+from translate.cli.options import OneLineErrors
 
 
-class _DatasetsGroup(click.Group):
-    """Turns every TranslateError into a one-line ``Error: ...`` (also when the group is used on its own)."""
-
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except TranslateError as exc:
-            raise click.ClickException(str(exc)) from None
-
-
-@click.group(cls=_DatasetsGroup)
+@click.group(cls=OneLineErrors)
 def datasets() -> None:
     """Public datasets: list them, download one, inspect a dataset folder."""
 

@@ -13,19 +13,7 @@ from typing import Any
 
 import click
 
-from translate.errors import TranslateError
-
-
-class _OneLineErrors(click.Group):
-    """Turns every TranslateError into a one-line ``Error: ...`` (also when the group is used on its own)."""
-
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except TranslateError as exc:
-            error = click.ClickException(str(exc))
-            error.exit_code = exc.exit_code
-            raise error from None
+from translate.cli.options import OneLineErrors
 
 
 def model_run(name: str, root: str | Path | None = None, download: bool = True, **options: Any) -> Path:
@@ -38,7 +26,7 @@ def model_run(name: str, root: str | Path | None = None, download: bool = True, 
 
 
 # ---------------------------------------------------------------------------------------------- models
-@click.group(cls=_OneLineErrors)
+@click.group(cls=OneLineErrors)
 def models() -> None:
     """Published pix2pix/CycleGAN generators: list them, download one as a run folder."""
 
@@ -117,7 +105,7 @@ def download(
 
 
 # ---------------------------------------------------------------------------------------------- import
-@click.group("import", cls=_OneLineErrors)
+@click.group("import", cls=OneLineErrors)
 def import_checkpoint() -> None:
     """Turn a generator saved by another implementation into a run folder (apply, info, the Python API)."""
 

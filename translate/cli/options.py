@@ -122,6 +122,17 @@ class FriendlyGroup(click.Group):
             ctx.exit(130)
 
 
+class OneLineErrors(click.Group):
+    """A group of its own (``translate datasets``, ``models``, ``import``) that turns every TranslateError
+    into a one-line ``Error: ...`` with its exit status, also when the group is used without ``main``."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except TranslateError as exc:
+            raise one_line(exc) from None
+
+
 def one_line(exc: TranslateError) -> click.ClickException:
     """The ``Error: ...`` line of a TranslateError, with its exit status. Errors raised in data-loader
     workers arrive wrapped in the worker's traceback: only the message is kept."""
