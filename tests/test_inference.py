@@ -169,10 +169,10 @@ def test_cli_apply_resumes_and_prints_a_summary(cyclegan_run, tmp_path):
     Image.new("RGB", (1, 1), "red").save(tmp_path / "b.png")
     args = ["apply", str(tmp_path / "a.png"), str(tmp_path / "b.png"), "--run", str(cyclegan_run)]
     result = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "out")])
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 3, "an input failed: the documented status, not 0"
     assert "translated 1, skipped 0 existing, failed 1" in result.output and "failed: " in result.output
     result = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "out")])
-    assert "translated 0, skipped 1 existing, failed 1" in result.output
+    assert "translated 0, skipped 1 existing, failed 1" in result.output and result.exit_code == 3
 
 
 def test_python_api_honours_exif_keeps_alpha_and_rejects_misread_inputs(cyclegan_run):
