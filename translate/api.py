@@ -5,6 +5,7 @@ The CLI's ``translate train`` is a thin layer over :func:`train`.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -15,7 +16,8 @@ import yaml
 
 import translate.components  # noqa: F401  (registers every component)
 from translate.config import Config, build_config, load_yaml
-from translate.engine.checkpoint import latest_checkpoint, newest_intact
+from translate.engine.checkpoint import latest_checkpoint, stored_config
+from translate.engine.run_folder import CONFIG_FILE, check_run_unlocked, run_lock
 from translate.engine.schedules import STRETCHED, decay_span
 from translate.errors import CheckpointError, ConfigError, DataError, TrainingInterrupted
 from translate.registry import TASKS
@@ -80,17 +82,76 @@ def resolve_config(
 
 
 def saved_config(run_dir: Path) -> dict[str, Any]:
-    """The resolved config of a run: its ``config.yaml``, else the one stored in its latest checkpoint."""
-    saved = run_dir / "config.yaml"
-    if saved.is_file():
-        return yaml.safe_load(saved.read_text())
-    good = newest_intact(run_dir)
-    if good is None:
+    """The resolved config of a run to resume: the one stored in its newest intact checkpoint (what that
+    checkpoint was trained with: the truth), else its ``config.yaml``.
+
+    A ``config.yaml`` that differs from the checkpoint's is said in one line (the keys that differ); one
+    that is missing, empty, cut short or not UTF-8 is passed over with one line, or is a one-line
+    CheckpointError when no intact checkpoint holds the config either.
+    """
+    file = Path(run_dir) / CONFIG_FILE
+    written, problem = _read_config_file(file)
+    stored = stored_config(run_dir)
+    if stored is None:
+        if written is not None:
+            return written
+        if problem is not None:
+            raise CheckpointError(
+                f"--resume: {file} {problem}, and {run_dir} holds no intact checkpoint with the config to "
+                "resume with"
+            )
         raise CheckpointError(
             f"--resume: {run_dir} has no config.yaml and no intact checkpoint; is it a run folder?"
         )
-    log.warning("%s has no config.yaml: resuming with the config stored in %s", run_dir, good.folder.name)
-    return good.model.config
+    config, folder = stored
+    if written is None:
+        if problem is None:
+            log.warning("%s has no config.yaml: resuming with the config stored in %s", run_dir, folder.name)
+        else:
+            log.warning("%s %s: resuming with the config stored in %s", file, problem, folder.name)
+        return config
+    changed = differing_keys(written, config)
+    if changed:
+        shown = ", ".join(changed[:5]) + (f" and {len(changed) - 5} more" if len(changed) > 5 else "")
+        log.warning(
+            "%s differs from the config stored in %s (%s): resuming with the checkpoint's",
+            file,
+            folder.name,
+            shown,
+        )
+    return config
+
+
+def _read_config_file(file: Path) -> tuple[dict[str, Any] | None, str | None]:
+    """A run's ``config.yaml`` as a dict, or None and what is wrong with it (None too when it is absent)."""
+    try:
+        text = file.read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        return None, None
+    except OSError as exc:
+        return None, f"cannot be read ({exc.strerror or exc})"
+    except UnicodeDecodeError:
+        return None, "is not UTF-8 text (damaged)"
+    if not text.strip():
+        return None, "is empty"
+    try:
+        loaded = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        reason = " ".join(str(getattr(exc, "problem", None) or exc).split())
+        return None, f"does not parse ({reason}: cut short or damaged?)"
+    if not isinstance(loaded, dict) or "task" not in loaded:
+        return None, "does not hold a run's config (cut short or damaged?)"
+    return loaded, None
+
+
+def differing_keys(a: Any, b: Any, prefix: str = "") -> list[str]:
+    """The dotted keys whose values differ between two nested dicts (``train.checkpoint_every``)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        keys = list(a) + [k for k in b if k not in a]
+        return [d for k in keys for d in differing_keys(a.get(k), b.get(k), f"{prefix}{k}.")]
+    if isinstance(a, list | tuple) and isinstance(b, list | tuple) and len(a) == len(b):
+        return [d for i, (x, y) in enumerate(zip(a, b)) for d in differing_keys(x, y, f"{prefix}{i}.")]
+    return [] if a == b or (a != a and b != b) else [prefix.rstrip(".")]
 
 
 def resume_schedule(config: Config, run_dir: Path, keep_schedule: bool) -> None:
@@ -168,6 +229,11 @@ def prepare_demo_data(dataset: str, domains: list[str] | None) -> Path:
     return make_demo_dataset(demo_root(name), layout=layout, domains=names)
 
 
+def is_main_process() -> bool:
+    """Whether this is the process that writes the run (rank 0 under torchrun, or the only one)."""
+    return os.environ.get("RANK", "0") in ("0", "")
+
+
 def default_run_dir(config: Config) -> Path:
     data_name = Path(config.data.root).name if config.data.root else Path.cwd().name
     return Path("runs") / f"{config.task}-{data_name}"
@@ -216,17 +282,20 @@ def _train(
     if keep_schedule and not resume:
         raise ConfigError("--keep-schedule goes with --resume: it keeps a resumed run's LR schedule")
     resume_from = Path(run_dir) if resume else None
+    if resume_from is not None and is_main_process():
+        check_run_unlocked(resume_from)  # before reading the run: another process may be writing it
     config = resolve_config(method, config_file, overrides, resume_from)
     run_path = Path(run_dir or config.run_dir or default_run_dir(config))
-    if not resume and latest_checkpoint(run_path) is not None:
-        raise ConfigError(
-            f"{run_path} already holds a run; pass --resume to continue it, or --run-dir for a new one"
-        )
-    if resume:
-        resume_schedule(config, run_path, keep_schedule)
-    config.run_dir = str(run_path)
-    trainer = Trainer(config, run_path, resume=resume, evaluation=Evaluator.for_training)
-    trainer.fit()
+    with run_lock(run_path) if is_main_process() else contextlib.nullcontext():  # one writer per run
+        if not resume and latest_checkpoint(run_path) is not None:
+            raise ConfigError(
+                f"{run_path} already holds a run; pass --resume to continue it, or --run-dir for a new one"
+            )
+        if resume:
+            resume_schedule(config, run_path, keep_schedule)
+        config.run_dir = str(run_path)
+        trainer = Trainer(config, run_path, resume=resume, evaluation=Evaluator.for_training)
+        trainer.fit()
     if trainer.interrupted:
         signum = trainer.stop_signal or signal.SIGINT
         raise TrainingInterrupted(

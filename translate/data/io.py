@@ -2,12 +2,18 @@
 
 ``read_image`` always returns ``uint8`` RGB ``(H, W, 3)`` or grayscale ``(H, W, 1)``: EXIF orientation
 applied, alpha composited onto white, 16-bit and float images scaled to 8 bits, CMYK converted;
-``read_image_and_alpha`` also returns the alpha channel. ``write_image`` writes a result whole (temporary
-name, then rename) in the format its suffix names, at full quality.
+``read_image_and_alpha`` also returns the alpha channel. Every image read (training data, ``apply``,
+evaluation) is first checked against one pixel limit (``max_pixels``: ``TRANSLATE_MAX_PIXELS``, default
+179 MP) from its header, before anything is decoded: a small file can describe a huge image (a 1 MB PNG of
+20000x20000 px would make OpenCV allocate 1.2 GB and more); one above it is an ``ImageTooLargeError`` (an
+unreadable image: training and ``apply`` skip it with one line). ``write_image`` writes a result whole
+(temporary name, then rename) in the format its suffix names, at full quality.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import io
 import logging
 import os
@@ -20,7 +26,7 @@ import cv2
 import numpy as np
 from PIL import Image, ImageOps, features
 
-from translate.errors import DataError
+from translate.errors import ConfigError, DataError
 
 IMAGE_EXTENSIONS = frozenset(
     {
@@ -52,6 +58,13 @@ WRITE_FORMATS = {
 
 EXIF_ORIENTATION = 0x0112
 
+DEFAULT_MAX_PIXELS = 178_956_970
+"""The largest image read, in pixels (179 MP: Pillow's own decompression-bomb limit, twice its
+``Image.MAX_IMAGE_PIXELS``); ``TRANSLATE_MAX_PIXELS`` (``set_max_pixels``) changes it."""
+MAX_PIXELS_ENV = "TRANSLATE_MAX_PIXELS"
+"""The environment variable of the pixel limit: set in the environment, it reaches data loader workers and
+every training process too."""
+
 log = logging.getLogger("translate")
 T = TypeVar("T")
 
@@ -70,6 +83,91 @@ class UnreadableImageError(DataError):
 
     def __reduce__(self) -> tuple:  # picklable across DataLoader worker processes
         return type(self), (self.path, self.reason)
+
+
+class ImageTooLargeError(UnreadableImageError):
+    """An image whose header gives more pixels than the limit (``max_pixels``): never decoded."""
+
+
+def max_pixels() -> int:
+    """The pixel limit of every image read: ``TRANSLATE_MAX_PIXELS`` when set, else ``DEFAULT_MAX_PIXELS``.
+
+    Raises:
+        ConfigError: the variable is not a positive whole number.
+    """
+    text = os.environ.get(MAX_PIXELS_ENV, "").strip()
+    if not text:
+        return DEFAULT_MAX_PIXELS
+    try:
+        value = int(text.replace("_", ""))
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ConfigError(f"{MAX_PIXELS_ENV} must be a positive whole number of pixels; got {text!r}")
+    return value
+
+
+def set_max_pixels(pixels: int | None) -> None:
+    """Set the pixel limit (``--max-pixels``) for this process and the ones it starts (it is kept in
+    ``TRANSLATE_MAX_PIXELS``); None goes back to the default.
+
+    Raises:
+        ConfigError: not a positive number.
+    """
+    if pixels is None:
+        os.environ.pop(MAX_PIXELS_ENV, None)
+        return
+    if isinstance(pixels, bool) or int(pixels) != pixels or pixels < 1:
+        raise ConfigError(f"the pixel limit must be a positive whole number; got {pixels!r}")
+    os.environ[MAX_PIXELS_ENV] = str(int(pixels))
+
+
+def pixel_limit_problem(width: int, height: int) -> str | None:
+    """Why an image of ``width`` x ``height`` is not read (one line), or None when it is within the limit."""
+    limit = max_pixels()
+    if width * height <= limit:
+        return None
+    return (
+        f"{width}x{height} px ({width * height / 1e6:.4g} MP) is above the limit of {limit / 1e6:.4g} MP "
+        f"(raise it with --max-pixels or {MAX_PIXELS_ENV})"
+    )
+
+
+def check_header_pixels(path: str | Path, data: np.ndarray | bytes) -> None:
+    """Check an encoded image against the pixel limit from its header alone (Pillow reads the size
+    without decoding); formats Pillow cannot identify are left to the decoder.
+
+    Raises:
+        ImageTooLargeError: the header gives more pixels than ``max_pixels``.
+    """
+    encoded = data.tobytes() if isinstance(data, np.ndarray) else bytes(data)
+    try:
+        with Image.open(io.BytesIO(encoded)) as header:
+            width, height = header.size
+    except Image.DecompressionBombError:  # above Pillow's own limit: its plugin reads the size alone
+        size = _plugin_size(encoded)
+        if size is None:
+            raise ImageTooLargeError(path, "more pixels than Pillow's limit of decompression bombs") from None
+        width, height = size
+    except Exception:  # not a format Pillow knows (or a broken header): the decoders say what is wrong
+        return
+    problem = pixel_limit_problem(width, height)
+    if problem is not None:
+        raise ImageTooLargeError(path, problem)
+
+
+def _plugin_size(encoded: bytes) -> tuple[int, int] | None:
+    """The size in an image's header as Pillow's format plugin reads it, without ``Image.open``'s
+    decompression-bomb check (which refuses the header of a huge image before saying its size)."""
+    Image.init()
+    for format_id in Image.ID:
+        factory, accept = Image.OPEN[format_id]
+        try:
+            if accept is None or accept(encoded[:16]):
+                return factory(io.BytesIO(encoded), "").size
+        except Exception:
+            continue
+    return None
 
 
 def walk_files(folder: str | Path, recursive: bool = True, exclude: tuple[str, ...] = ()) -> list[Path]:
@@ -136,6 +234,7 @@ def read_image_and_alpha(path: str | Path, channels: int = 3) -> tuple[np.ndarra
         raise UnreadableImageError(path, exc.strerror if isinstance(exc, OSError) else exc) from None
     if data.size == 0:
         raise UnreadableImageError(path, "empty file (0 bytes)")
+    check_header_pixels(path, data)
     image = _decode_opencv(data)
     if image is None:
         image = _decode_pillow(path, data)
@@ -175,10 +274,39 @@ def write_image(path: str | Path, image: np.ndarray, quality: int = 95) -> Path:
     elif image_format == "WEBP":
         options = {"quality": quality, "lossless": quality == 100}
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.partial")
-    Image.fromarray(np.ascontiguousarray(image)).save(partial, format=image_format, **options)
-    os.replace(partial, path)
+    limit = name_max(path.parent)
+    if len(os.fsencode(path.name)) > limit:
+        raise DataError(
+            f"cannot write {path}: its name is {len(os.fsencode(path.name))} bytes, longer than the "
+            f"{limit} this file system allows"
+        )
+    partial = partial_path(path, limit)
+    try:
+        Image.fromarray(np.ascontiguousarray(image)).save(partial, format=image_format, **options)
+        os.replace(partial, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            partial.unlink()
+        raise
     return path
+
+
+def name_max(folder: str | Path) -> int:
+    """The longest file name (in bytes) the file system of ``folder`` takes (255 where it does not say)."""
+    try:
+        return int(os.pathconf(folder, "PC_NAME_MAX"))
+    except (OSError, ValueError, AttributeError):
+        return 255
+
+
+def partial_path(path: Path, limit: int = 255) -> Path:
+    """Where ``write_image`` writes ``path`` before renaming it: ``.NAME.partial`` beside it, or, for a name
+    too long for that, ``.partial-<hash of the name><suffix>``: never longer than the file system allows."""
+    partial = path.with_name(f".{path.name}.partial")
+    if len(os.fsencode(partial.name)) <= limit:
+        return partial
+    digest = hashlib.sha1(os.fsencode(path.name)).hexdigest()[:16]
+    return path.with_name(f".partial-{digest}{path.suffix[:16]}")
 
 
 def _decode_opencv(data: np.ndarray) -> np.ndarray | None:

@@ -37,6 +37,7 @@ import hashlib
 import json
 import logging
 import random
+import re
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -399,9 +400,8 @@ def verify_file(file: Path) -> None:
     if not sums_file.is_file():
         return
     try:
-        lines = sums_file.read_text().splitlines()
-        sums = {name.strip().lstrip("*"): digest for digest, name in (line.split(None, 1) for line in lines)}
-    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        sums = parse_sums(sums_file.read_bytes().decode("utf-8"))
+    except (OSError, ValueError) as exc:
         raise CorruptCheckpointError(f"{sums_file} is unreadable ({exc})") from None
     if file.name not in sums:
         raise CorruptCheckpointError(f"{sums_file} lists no hash for {file.name}")
@@ -409,6 +409,44 @@ def verify_file(file: Path) -> None:
         raise CorruptCheckpointError(
             f"{file} is corrupt: its content does not match the sha256 in {SUMS_FILE} (truncated or damaged)"
         )
+
+
+SHA256_HEX = frozenset("0123456789abcdef")
+
+
+def parse_sums(text: str) -> dict[str, str]:
+    """The hashes of a ``SHA256SUMS`` file by file name, as ``sha256sum -c`` reads it: ``HASH  NAME`` or
+    ``HASH *NAME`` (binary mode), hex digits in either case, a leading backslash for escaped names, the
+    BSD form ``SHA256 (NAME) = HASH`` (``--tag``), blank lines and CRLF line ends.
+
+    Args:
+        text: the file's content.
+
+    Returns:
+        ``{name: lower-case hex sha256}``.
+
+    Raises:
+        ValueError: a line that is none of these.
+    """
+    sums: dict[str, str] = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        line = line.rstrip("\r")
+        if not line.strip():
+            continue
+        escaped = line.startswith("\\")
+        body = line[1:] if escaped else line
+        if body.startswith("SHA256 (") and ") = " in body:
+            name, _, digest = body[len("SHA256 (") :].rpartition(") = ")
+        else:
+            digest, _, name = body.strip().partition(" ")
+            name = name.strip().removeprefix("*")
+        digest = digest.strip().lower()
+        if not name or len(digest) != 64 or not set(digest) <= SHA256_HEX:
+            raise ValueError(f"line {number} is not '<sha256>  <file name>'")
+        if escaped:  # sha256sum writes a backslash as \\ and a newline as \n in such names
+            name = re.sub(r"\\(.)", lambda m: "\n" if m.group(1) == "n" else m.group(1), name)
+        sums[name] = digest
+    return sums
 
 
 def _contiguous(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -497,6 +535,36 @@ def newest_intact(run_dir: Path, set_aside: bool = False) -> Resumable | None:
                 log.warning("%s; moved the checkpoint to %s and using an older one", exc, aside)
             else:
                 log.warning("%s; using an older checkpoint", exc)
+    return None
+
+
+_stored_configs: dict[tuple, dict[str, Any]] = {}
+
+
+def stored_config(run_dir: str | Path) -> tuple[dict[str, Any], Path] | None:
+    """The resolved config stored in the newest checkpoint of a run whose files match their hashes (the
+    one ``--resume`` continues from), read from ``model.safetensors``'s metadata without its tensors, and
+    that checkpoint's folder; None when the run has no intact checkpoint.
+
+    Args:
+        run_dir: the run folder.
+    """
+    for folder in reversed(checkpoint_dirs(Path(run_dir))):
+        file = folder / MODEL_FILE
+        try:
+            key = tuple((str(f), f.stat().st_mtime_ns, f.stat().st_size) for f in (file, folder / STATE_FILE))
+            if key not in _stored_configs:  # each file hashed once per process while it is unchanged
+                verify_file(file)
+                verify_file(folder / STATE_FILE)
+                with safe_open(str(file), framework="pt") as handle:
+                    meta = handle.metadata() or {}
+                config = json.loads(meta["config"])
+                if not isinstance(config, dict):
+                    raise ValueError("no config")
+                _stored_configs[key] = config
+            return _stored_configs[key], folder
+        except (CheckpointError, SafetensorError, OSError, KeyError, ValueError):
+            continue
     return None
 
 

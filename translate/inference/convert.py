@@ -16,10 +16,18 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageOps
 
-from translate.data.io import pil_to_array, split_alpha
+from translate.data.io import pil_to_array, pixel_limit_problem, split_alpha
 from translate.errors import DataError
 
 log = logging.getLogger("translate")
+
+
+class ImageSizeError(DataError):
+    """An image the network cannot take: empty, or too small for its layers; ``reason`` says why."""
+
+    def __init__(self, message: str, reason: str = "") -> None:
+        super().__init__(message)
+        self.reason = reason or message
 
 
 def image_to_tensor(image: Image.Image | np.ndarray, channels: int) -> tuple[torch.Tensor, np.ndarray | None]:
@@ -40,7 +48,7 @@ def image_to_tensor(image: Image.Image | np.ndarray, channels: int) -> tuple[tor
         DataError: a non-uint8 array, or one of another shape (with a hint for ``(C, H, W)`` order).
     """
     if isinstance(image, Image.Image):
-        array = pil_to_array(ImageOps.exif_transpose(image))
+        array = pil_image_array(image)
     else:
         array = np.asarray(image)
         if array.dtype != np.uint8:
@@ -53,8 +61,29 @@ def image_to_tensor(image: Image.Image | np.ndarray, channels: int) -> tuple[tor
             if array.ndim == 3 and array.shape[0] in (1, 3, 4):
                 hint = ": looks like (C, H, W): pass array.transpose(1, 2, 0)"
             raise DataError(f"numpy images are (H, W) or (H, W, C); got shape {array.shape}{hint}")
+    if array.shape[0] == 0 or array.shape[1] == 0:
+        raise ImageSizeError(f"an empty image ({array.shape[1]}x{array.shape[0]} px)")
     colour, alpha = split_alpha(array, channels)
     return torch.from_numpy(colour.copy()).permute(2, 0, 1).float() / 127.5 - 1.0, alpha
+
+
+def pil_image_array(image: Image.Image) -> np.ndarray:
+    """A PIL image's pixels, EXIF orientation applied (``pil_to_array``), within the pixel limit
+    (``translate.data.io.max_pixels``, checked before a lazily opened image is decoded).
+
+    Raises:
+        DataError: above the pixel limit, or a truncated or damaged image (one line).
+    """
+    name = f" {image.filename}" if getattr(image, "filename", "") else ""
+    problem = pixel_limit_problem(*image.size)
+    if problem is not None:
+        raise DataError(f"the PIL image{name} is too large: {problem}")
+    try:
+        image.load()
+        return pil_to_array(ImageOps.exif_transpose(image))
+    except Exception as exc:  # Pillow raises OSError, SyntaxError, ValueError ... on damaged data
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        raise DataError(f"cannot read the PIL image{name}: {reason} (truncated or damaged?)") from None
 
 
 def tensor_to_array(tensor: torch.Tensor) -> np.ndarray:
@@ -128,12 +157,18 @@ def check_tensor_images(images: torch.Tensor) -> None:
         images: any shape, e.g. ``(N, C, H, W)``.
 
     Raises:
-        DataError: a one-line error for integer tensors or values outside ``[-1, 1]``; values that all lie in
-        ``[0, 1]`` (probably not rescaled) only log a warning.
+        DataError: a one-line error for integer tensors, NaN values or values outside ``[-1, 1]``; values that
+        all lie in ``[0, 1]`` (probably not rescaled) only log a warning.
     """
     if not images.is_floating_point():
         raise DataError(
             f"image tensors must be float in [-1, 1]; got {images.dtype} (from uint8: x.float() / 127.5 - 1)"
+        )
+    nan = int(torch.isnan(images).sum()) if images.numel() else 0
+    if nan:
+        raise DataError(
+            f"image tensors must lie in [-1, 1]; got {nan} NaN value{'s' if nan > 1 else ''} of "
+            f"{images.numel()}"
         )
     if images.numel() and (images.min() < -1.001 or images.max() > 1.001):
         low, high = images.min().item(), images.max().item()

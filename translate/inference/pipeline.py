@@ -2,20 +2,23 @@
 
 1. **Plan** (``plan_outputs``): every input file, or every image of an input folder (recursively), becomes a
    ``Job`` ``(source, output)``; a folder's images keep their paths relative to it, an ``--out`` inside an
-   input folder is not read back, and two inputs with one output name both survive (``distinct_outputs``:
-   ``x.png``, ``x.bmp.png``). Outputs that exist are skipped unless ``overwrite``; an output that would
-   replace an input is refused. A labels file (``--labels``) gives jobs their source image's own labels.
+   input folder is not read back, and no two inputs ever share an output (``distinct_outputs``: ``x.png``,
+   ``x.bmp`` and ``x.bmp.png`` give ``x.png``, ``x.bmp.png`` and ``x.bmp-2.png``). Outputs that exist are
+   skipped unless ``overwrite``; an output that would replace an input is refused. A labels file
+   (``--labels``) gives jobs their source image's own labels.
 2. **Read ahead, translate, write**: chunks of up to ``batch_size`` images are decoded on a reader thread
    while the network runs the previous chunk, and written on a writer thread while it runs the next one
    (decoding, encoding and torch release the GIL); a chunk stops early past ``TILE_ABOVE_PIXELS`` pixels, so
-   huge images stay one in memory at a time. Unreadable images and images the network cannot take (too
-   small) are reported and skipped. With ``faces``, each face of each photo is translated and pasted back
-   instead (``translate.inference.faces``).
-3. **Report**: an ``ApplyReport`` of what was translated, skipped and failed.
+   huge images stay one in memory at a time. Unreadable images, images above the pixel limit
+   (``translate.data.io.max_pixels``), images the network cannot take (too small) and outputs whose name
+   the file system refuses (too long) are reported and skipped, one line each. With ``faces``, each face
+   of each photo is translated and pasted back instead (``translate.inference.faces``).
+3. **Report**: an ``ApplyReport`` of what was translated (the files actually written), skipped and failed.
 """
 
 from __future__ import annotations
 
+import errno
 import logging
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -35,7 +38,7 @@ from translate.data.io import (
     write_image,
 )
 from translate.errors import ConfigError, DataError, TranslateError
-from translate.inference.convert import image_to_tensor, tensor_to_array, with_alpha
+from translate.inference.convert import ImageSizeError, image_to_tensor, tensor_to_array, with_alpha
 from translate.inference.faces import Detector, mtcnn_detector, paste_faces
 from translate.inference.tiles import TILE_ABOVE_PIXELS
 from translate.labels import LabelSpace
@@ -44,6 +47,9 @@ if TYPE_CHECKING:
     from translate.inference.translator import Target, Translator
 
 log = logging.getLogger("translate")
+
+BAD_NAME_ERRORS = frozenset({errno.ENAMETOOLONG, errno.EILSEQ, errno.EINVAL})
+"""Errors of writing one output that are about its name: that image is skipped, the run goes on."""
 
 
 # ---------------------------------------------------------------------------------------------- records
@@ -183,8 +189,12 @@ def distinct_outputs(jobs: list[Job]) -> list[Job]:
     for index in sorted(range(len(jobs)), key=lambda i: not keeps_name[i]):
         job = jobs[index]
         output = output_path(job.output)
-        if output in taken:
-            output = output_path(job.output.with_name(job.output.name + ".png"))
+        if output in taken:  # x.bmp after x.png: x.bmp.png, then x.bmp-2.png, x.bmp-3.png ...
+            first = output_path(job.output.with_name(job.output.name + ".png"))
+            output, number = first, 1
+            while output in taken:
+                number += 1
+                output = first.with_name(f"{first.stem}-{number}{first.suffix}")
             log.info("%s and another image share an output name: writing %s", job.source, output.name)
         taken.add(output)
         outputs[index] = output
@@ -295,6 +305,8 @@ class FolderPipeline:
         self.report = report
         self.inputs: set[Path] = set()
         """Every input file (resolved): never overwritten."""
+        self.written: set[Path] = set()
+        """Every output written by this run (resolved): none is written twice."""
 
     def plan(self, inputs: Sequence[str | Path], dst: str | Path) -> list[Job]:
         """The jobs to run (``plan_outputs`` less existing outputs, with labels); checks the target first.
@@ -324,10 +336,10 @@ class FolderPipeline:
     def run(self, jobs: list[Job]) -> list[Path]:
         """Translate and write ``jobs``; returns the outputs written (also ``report.translated``)."""
         written = self._faces(jobs) if self.options.faces else self._chunks(jobs)
-        self.report.translated = written
-        return written
+        self.report.translated = [path for path in written if path is not None]
+        return self.report.translated
 
-    def _chunks(self, jobs: list[Job]) -> list[Path]:
+    def _chunks(self, jobs: list[Job]) -> list[Path | None]:
         """Read ahead, translate and write behind; around huge images, one step at a time."""
         options, written = self.options, []
         with (
@@ -339,7 +351,7 @@ class FolderPipeline:
             def read(start: int) -> Future[Chunk]:
                 return reader.submit(read_chunk, jobs, start, options.batch_size, self.translator.in_channels)
 
-            saved: list[Future[Path]] = []  # the last chunk's writes, collected after the next chunk
+            saved: list[Future[Path | None]] = []  # the last chunk's writes, collected after the next chunk
             done = 0
             next_chunk: Future[Chunk] | None = read(done)
             while done < len(jobs):
@@ -356,7 +368,10 @@ class FolderPipeline:
                 written += [future.result() for future in saved]  # a failed write stops here
                 saved = [
                     writer.submit(
-                        self._save, with_alpha(tensor_to_array(output), image.alpha), image.job.output
+                        self._save,
+                        with_alpha(tensor_to_array(output), image.alpha),
+                        image.job.output,
+                        image.job.source,
                     )
                     for image, output in zip(chunk.images, outputs)
                     if output is not None
@@ -375,7 +390,7 @@ class FolderPipeline:
                 options.target,
                 [image.job.labels for image in images],
             )
-        except (RuntimeError, ValueError):  # an image the network cannot take (too small): find it
+        except (RuntimeError, ValueError, ImageSizeError):  # an image the network cannot take: find it
             return [self._translate_one(image) for image in images]
 
     def _translate_one(self, image: Decoded) -> torch.Tensor | None:
@@ -384,14 +399,14 @@ class FolderPipeline:
             return self.translator.translate_many([image.image], 1, self.options.target, [image.job.labels])[
                 0
             ]
-        except (RuntimeError, ValueError):
+        except (RuntimeError, ValueError, ImageSizeError):
             tensor = image.image
             reason = f"{tensor.shape[-1]}x{tensor.shape[-2]} px is too small for this network"
             log.warning("skipping %s: %s", image.job.source, reason)
             self.report.failed.append((image.job.source, reason))
             return None
 
-    def _faces(self, jobs: list[Job]) -> list[Path]:
+    def _faces(self, jobs: list[Job]) -> list[Path | None]:
         """Each face of each photo translated and pasted back (photos without one copied)."""
         options, written = self.options, []
         faces = options.faces
@@ -404,7 +419,7 @@ class FolderPipeline:
                     self._unreadable(job, exc)
                     continue
                 result = translate_faces(self.translator, image, detector, options.target, job.source)
-                written.append(self._save(with_alpha(result, alpha), job.output))
+                written.append(self._save(with_alpha(result, alpha), job.output, job.source))
                 bar.update(1)
         return written
 
@@ -412,12 +427,30 @@ class FolderPipeline:
         log.warning("skipping %s", exc)
         self.report.failed.append((job.source, exc.reason))
 
-    def _save(self, array: np.ndarray, destination: Path) -> Path:
-        """Write ``array`` (uint8 ``(H, W[, C])``) whole: a kill never leaves half an image."""
+    def _save(self, array: np.ndarray, destination: Path, source: Path) -> Path | None:
+        """Write ``array`` (uint8 ``(H, W[, C])``) whole: a kill never leaves half an image. An output name
+        the file system refuses (too long, not valid there) skips this image with one line (None); other
+        failed writes (a full disk) stop the run."""
         destination = output_path(destination)
-        if destination.resolve() in self.inputs:
+        resolved = destination.resolve()
+        if resolved in self.inputs:
             raise TranslateError(f"refusing to overwrite input image {destination}; choose another --out")
-        return write_image(destination, array, self.options.quality)
+        if resolved in self.written:  # never: distinct_outputs gives each job its own
+            return self._write_failed(source, f"its output {destination} was written for another input")
+        try:
+            written = write_image(destination, array, self.options.quality)
+        except DataError as exc:  # a name longer than the file system takes
+            return self._write_failed(source, str(exc))
+        except OSError as exc:
+            if exc.errno not in BAD_NAME_ERRORS:
+                raise
+            return self._write_failed(source, f"cannot write {destination.name}: {exc.strerror or exc}")
+        self.written.add(resolved)
+        return written
+
+    def _write_failed(self, source: Path, reason: str) -> None:
+        log.warning("skipping %s: %s", source, reason)
+        self.report.failed.append((source, reason))
 
 
 def apply_paths(

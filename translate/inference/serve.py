@@ -12,6 +12,12 @@ or query parameters) -> the translated image, ``POST /api/sample`` ``export``, `
 ``count`` -> a PNG grid. Errors are ``text/plain`` one-liners: 413 for an upload above ``max_bytes`` or an
 image above ``max_pixels``, 400 for anything that is not a readable image or a bad choice.
 
+At most ``max_pending`` translate and sample requests are taken in at a time (they wait for the model, which
+runs one at a time); one more is answered ``503`` with ``Retry-After`` at once, and the listen backlog
+(``request_queue_size``) holds a burst of connections until they are answered, so none is reset. Values a
+request carries into a response header or a log line lose their control characters (a file name
+``a\r\nSet-Cookie: ...`` never becomes a header); a client that hangs up early is one log line.
+
 Nothing is written to disk: uploads and results stay in memory (images above ``TILE_ABOVE_PIXELS`` are
 translated in tiles, whose passes use a temporary folder that is removed afterwards). Binds 127.0.0.1 by
 default; while bound to a loopback address, requests must name a loopback host (no DNS rebinding).
@@ -19,11 +25,14 @@ default; while bound to a loopback address, requests must name a loopback host (
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import ipaddress
 import json
 import logging
 import socket
+import sys
+import threading
 import time
 import urllib.parse
 from collections.abc import Callable
@@ -40,7 +49,9 @@ from translate.inference.serve_app import (
     RequestError,
     Result,
     ServeApp,
+    loggable,
     megabytes,
+    without_controls,
 )
 
 log = logging.getLogger("translate")
@@ -52,6 +63,13 @@ DRAIN_SECONDS = 10.0
 """After refusing a too large upload: how much of it is still read (and dropped), so that the client
 gets to read the 413 instead of a reset connection."""
 LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1"}
+DEFAULT_MAX_PENDING = 16
+"""Translate and sample requests taken in at once (running or waiting for the model); more get 503."""
+BACKLOG = 512
+"""Connections the kernel holds before they are accepted (the listen backlog)."""
+RETRY_AFTER_SECONDS = 1
+HEADER_SAFE = "!#$&+-.^_`|~"
+"""The characters RFC 5987 lets stand unquoted in ``filename*=UTF-8''...``."""
 
 
 # ------------------------------------------------------------------------------------ forms
@@ -116,7 +134,7 @@ class Handler(BaseHTTPRequestHandler):
     timeout = 120  # seconds a connection may stay silent (a stalled upload, an idle keep-alive)
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
-        log.debug("%s %s", self.address_string(), format % args)
+        log.debug("%s %s", self.address_string(), loggable(format % args))
 
     # --------------------------------------------------------------------------------- dispatch
     def do_GET(self) -> None:  # noqa: N802 - http.server's name
@@ -130,7 +148,30 @@ class Handler(BaseHTTPRequestHandler):
         )
 
     def do_POST(self) -> None:  # noqa: N802 - http.server's name
-        self._dispatch({"/api/translate": self._translate, "/api/sample": self._sample})
+        self._dispatch(
+            {"/api/translate": self._admitted(self._translate), "/api/sample": self._admitted(self._sample)}
+        )
+
+    def _admitted(self, action: Callable[[], None]) -> Callable[[], None]:
+        """``action`` run when fewer than ``max_pending`` requests are in; else a 503 with Retry-After."""
+
+        def run() -> None:
+            slots = self.server.slots
+            if not slots.acquire(blocking=False):
+                self.close_connection = True
+                with contextlib.suppress(ValueError):
+                    self._drain_later = max(0, int(self.headers.get("Content-Length") or 0))
+                raise RequestError(
+                    f"the server is busy ({self.server.max_pending} requests in progress): try again in a "
+                    "moment",
+                    HTTPStatus.SERVICE_UNAVAILABLE,
+                )
+            try:
+                action()
+            finally:
+                slots.release()
+
+        return run
 
     def _dispatch(self, routes: dict[str, Callable[[], None]]) -> None:
         url = urllib.parse.urlsplit(self.path)
@@ -148,10 +189,11 @@ class Handler(BaseHTTPRequestHandler):
             self._text(exc.status, str(exc))
         except TranslateError as exc:  # a bad target, a class the model does not know ...
             self._text(HTTPStatus.BAD_REQUEST, str(exc))
-        except (ConnectionError, TimeoutError):
+        except (ConnectionError, TimeoutError) as exc:
             self.close_connection = True
+            dropped(self.client_address, exc)
         except Exception as exc:  # a bug: say so in one line, log the traceback
-            log.exception("serve: %s %s failed", self.command, url.path)
+            log.exception("serve: %s %s failed", self.command, loggable(url.path))
             self._text(HTTPStatus.INTERNAL_SERVER_ERROR, f"internal error: {type(exc).__name__}: {exc}")
 
     def _check_host(self) -> None:
@@ -177,14 +219,16 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Cache-Control", "no-store")
         self.send_header("X-Content-Type-Options", "nosniff")
         for key, value in (headers or {}).items():
-            self.send_header(key, value)
+            self.send_header(key, without_controls(value))
         if self.close_connection:
             self.send_header("Connection", "close")
         self.end_headers()
         self.wfile.write(body)
 
     def _text(self, status: int, message: str) -> None:
-        self._send(status, (" ".join(message.split()) + "\n").encode(), "text/plain; charset=utf-8")
+        retry = {"Retry-After": str(RETRY_AFTER_SECONDS)} if status == HTTPStatus.SERVICE_UNAVAILABLE else {}
+        body = (" ".join(without_controls(message.replace("\n", " ")).split()) + "\n").encode()
+        self._send(status, body, "text/plain; charset=utf-8", retry)
 
     def _page(self) -> None:
         from translate.inference.serve_page import render_page
@@ -206,10 +250,8 @@ class Handler(BaseHTTPRequestHandler):
         self._send(HTTPStatus.NO_CONTENT, b"", "image/x-icon")
 
     def _result(self, result: Result) -> None:
-        quoted = urllib.parse.quote(result.filename)
-        ascii_name = result.filename.encode("ascii", "replace").decode().replace('"', "_")
         headers = {
-            "Content-Disposition": f"inline; filename=\"{ascii_name}\"; filename*=UTF-8''{quoted}",
+            "Content-Disposition": content_disposition(result.filename),
             "X-Seconds": f"{result.seconds:.3f}",
         }
         self._send(HTTPStatus.OK, result.data, result.content_type, headers)
@@ -261,7 +303,7 @@ class Handler(BaseHTTPRequestHandler):
         fields, upload = self._form(self.server.app.max_bytes + FORM_SLACK)
         if upload is None:
             raise RequestError("no image was sent: upload one in the field 'image'")
-        filename = Path(upload.filename or "image").name
+        filename = Path(without_controls(upload.filename or "") or "image").name or "image"
         result = self.server.app.translate(upload.data, filename, fields.get("export"), fields.get("target"))
         self._result(result)
 
@@ -282,6 +324,20 @@ class Handler(BaseHTTPRequestHandler):
         super().handle_one_request()
         if self._drain_later:
             drain(self.connection, self.rfile, self._drain_later)
+
+
+def content_disposition(filename: str) -> str:
+    """``inline`` with ``filename`` as RFC 6266 gives it: a plain ASCII ``filename="..."`` (control
+    characters dropped, quotes and backslashes replaced) and the exact name as ``filename*=UTF-8''...``."""
+    name = without_controls(filename) or "image"
+    plain = name.encode("ascii", "replace").decode().replace('"', "_").replace("\\", "_")
+    return f"inline; filename=\"{plain}\"; filename*=UTF-8''{urllib.parse.quote(name, safe=HEADER_SAFE)}"
+
+
+def dropped(client_address: Any, exc: BaseException) -> None:
+    """One quiet log line for a client that closed its connection before the answer was sent."""
+    host = client_address[0] if isinstance(client_address, tuple) and client_address else client_address
+    log.info("serve: %s closed the connection early (%s)", host, type(exc).__name__)
 
 
 def drain(connection: socket.socket, stream: Any, length: int) -> None:
@@ -311,12 +367,28 @@ class PageServer(ThreadingHTTPServer):
         "POST": {"/api/translate", "/api/sample"},
     }
 
-    def __init__(self, app: ServeApp, host: str, port: int) -> None:
+    request_queue_size = BACKLOG
+
+    def __init__(self, app: ServeApp, host: str, port: int, max_pending: int = DEFAULT_MAX_PENDING) -> None:
+        if max_pending < 1:
+            raise ConfigError(f"the requests taken in at once must be 1 or more; got {max_pending}")
         self.app, self.host = app, host
         self.loopback = is_loopback(host)
+        self.max_pending = int(max_pending)
+        self.slots = threading.BoundedSemaphore(self.max_pending)
+        """One per translate or sample request in progress (``Handler._admitted``)."""
         if ":" in host:
             self.address_family = socket.AF_INET6
         super().__init__((host, port), Handler)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hung up (a broken pipe, a reset) is one log line; anything else is logged with
+        its traceback."""
+        exc = sys.exc_info()[1]
+        if isinstance(exc, ConnectionError | TimeoutError):
+            dropped(client_address, exc)
+            return
+        log.error("serve: a request from %s failed", loggable(str(client_address)), exc_info=exc)
 
     @property
     def url(self) -> str:
@@ -336,13 +408,16 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def make_server(app: ServeApp, host: str = "127.0.0.1", port: int = 8000) -> PageServer:
+def make_server(
+    app: ServeApp, host: str = "127.0.0.1", port: int = 8000, max_pending: int = DEFAULT_MAX_PENDING
+) -> PageServer:
     """The server for ``app`` bound to ``host:port`` (port 0: a free one; ``server.url`` says which),
-    not yet serving: call ``serve_forever()`` (in a thread for tests), then ``shutdown()``."""
+    not yet serving: call ``serve_forever()`` (in a thread for tests), then ``shutdown()``.
+    ``max_pending``: translate and sample requests taken in at once (more are answered 503)."""
     if not 0 <= port <= 65535:
         raise ConfigError(f"--port must be between 0 and 65535; got {port}")
     try:
-        return PageServer(app, host, port)
+        return PageServer(app, host, port, max_pending)
     except OSError as exc:
         if exc.errno == errno.EADDRINUSE:
             raise ConfigError(f"port {port} on {host} is in use: choose another with --port") from None
@@ -356,10 +431,15 @@ def make_server(app: ServeApp, host: str = "127.0.0.1", port: int = 8000) -> Pag
 
 
 def serve(
-    app: ServeApp, host: str = "127.0.0.1", port: int = 8000, ready: Callable[[str], None] | None = None
+    app: ServeApp,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    ready: Callable[[str], None] | None = None,
+    max_pending: int = DEFAULT_MAX_PENDING,
 ) -> None:
-    """Serve ``app`` until Ctrl-C; ``ready(url)`` is called once the port is bound."""
-    server = make_server(app, host, port)
+    """Serve ``app`` until Ctrl-C; ``ready(url)`` is called once the port is bound; ``max_pending``: the
+    translate and sample requests taken in at once (more are answered 503 with Retry-After)."""
+    server = make_server(app, host, port, max_pending)
     if not server.loopback:
         log.warning("serving on %s: anyone who can reach this machine can use the page", host)
     if ready is not None:

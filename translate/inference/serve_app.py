@@ -21,8 +21,10 @@ from typing import Any
 import torch
 from PIL import Image
 
+from translate.data.io import pixel_limit_problem
 from translate.engine.grid import grid_image
 from translate.errors import CheckpointError, ConfigError, DataError, TranslateError
+from translate.inference.convert import ImageSizeError
 from translate.inference.sampler import Sampler
 from translate.inference.translator import Translator
 from translate.kinds import KINDS, kind_of, kinds_with
@@ -35,6 +37,21 @@ DEFAULT_MAX_PIXELS = 25_000_000
 """Largest image, in pixels: ``--max-megapixels 25``."""
 MAX_SAMPLES = 64
 """Most images one ``/api/sample`` draws."""
+
+
+_CONTROL = {c: None for c in [*range(0x20), 0x7F, *range(0x80, 0xA0), 0x2028, 0x2029]}
+"""Control characters (C0, DEL, C1, Unicode line and paragraph separators)."""
+
+
+def without_controls(text: str) -> str:
+    """``text`` without control characters: what a file name from a request may carry into a response
+    header or a log line (``a\r\nSet-Cookie: ...`` must never become a header of its own)."""
+    return str(text).translate(_CONTROL)
+
+
+def loggable(text: str) -> str:
+    """``text`` for one log line: control characters written as ``\\xNN`` escapes, never as themselves."""
+    return "".join(f"\\x{ord(c):02x}" if ord(c) in _CONTROL else c for c in str(text))
 
 
 class RequestError(DataError):
@@ -197,6 +214,9 @@ class ServeApp:
                 f"up to {self.max_pixels / 1e6:.4g} MP (translate serve --max-megapixels)",
                 HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
             )
+        problem = pixel_limit_problem(width, height)  # the limit of every image read, as apply's
+        if problem is not None:
+            raise RequestError(f"the image is too large: {problem}", HTTPStatus.REQUEST_ENTITY_TOO_LARGE)
         try:
             image.load()
         except Exception as exc:  # truncated or corrupt
@@ -208,6 +228,7 @@ class ServeApp:
         self, data: bytes, filename: str = "image", export: str | None = None, target: str | None = None
     ) -> Result:
         """Translate one uploaded image with export ``export`` (to ``target``, for conditional models)."""
+        filename = without_controls(filename) or "image"
         entry = self.entry(export, kinds_with("image"))
         image = self.open_image(data)
         translator: Translator = entry.runner  # type: ignore[assignment]
@@ -220,9 +241,13 @@ class ServeApp:
         with self.lock:
             try:
                 result = translator(image, target=target or None)
+            except ImageSizeError as exc:  # what the network cannot take (too small ...)
+                raise RequestError(
+                    f"the model cannot translate this {image.width}x{image.height} px image: {exc.reason}"
+                ) from None
             except TranslateError:
                 raise
-            except (RuntimeError, ValueError) as exc:  # what the network cannot take (too small ...)
+            except (RuntimeError, ValueError) as exc:
                 reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
                 raise RequestError(
                     f"the model cannot translate this {image.width}x{image.height} px image: {reason}"

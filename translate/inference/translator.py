@@ -29,6 +29,7 @@ from torch import nn
 from translate.engine.device import resolve_device
 from translate.errors import CheckpointError, ConfigError, DataError
 from translate.inference.convert import (
+    ImageSizeError,
     check_tensor_images,
     image_to_tensor,
     like_inputs,
@@ -313,6 +314,8 @@ class Translator:
             return self.translate_tensor(images, target, source_labels)
         many = isinstance(images, Sequence) and not isinstance(images, str | bytes)
         items = list(images) if many else [images]
+        if not items:
+            raise DataError("no images to translate (an empty list)")
         sources = source_labels if many or source_labels is None else [source_labels]
         tensors, alphas = zip(*to_network_inputs(items, self.in_channels))
         outputs = like_inputs(self.translate_many(tensors, batch_size, target, sources), items, list(alphas))
@@ -391,10 +394,21 @@ class Translator:
             )
         if source_labels is not None and source_labels.dim() == 1:
             source_labels = source_labels[None]
+        if batch.dim() != 4:
+            raise DataError(f"image tensors are (N, C, H, W) or (C, H, W); got shape {tuple(images.shape)}")
         height, width = batch.shape[-2:]
+        if len(batch) == 0 or height == 0 or width == 0:
+            raise ImageSizeError(f"no pixels to translate: an empty batch of shape {tuple(batch.shape)}")
         batch = batch.to(self.device, torch.float32)
         labels = self.target_labels(batch, target, source_labels)
-        output = self._run_network(pad_to_multiple(batch, self.size_multiple), labels)
+        try:
+            output = self._run_network(pad_to_multiple(batch, self.size_multiple), labels)
+        except torch.OutOfMemoryError:
+            raise
+        except (RuntimeError, ValueError) as exc:  # what the network's layers cannot take (too small ...)
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            message = f"the model cannot translate a {width}x{height} px image: {reason}"
+            raise ImageSizeError(message, reason) from None
         output = output[..., :height, :width].to(images.device)
         return output[0] if single else output
 
