@@ -376,7 +376,9 @@ def png_header(width: int, height: int) -> bytes:
     )
 
 
-def test_one_pixel_limit_read_from_the_header_before_decoding(translator, tmp_path, monkeypatch, caplog):
+def test_one_pixel_limit_read_from_the_header_before_decoding(
+    translator, cyclegan, tmp_path, monkeypatch, caplog
+):
     from translate.data import io as image_io
 
     decoded = []
@@ -401,6 +403,9 @@ def test_one_pixel_limit_read_from_the_header_before_decoding(translator, tmp_pa
         read_image(src / "small.png")
     with pytest.raises(DataError, match="above the limit"):
         translator(Image.open(src / "small.png"))  # a lazily opened PIL image: refused before decoding
+    with pytest.raises(DataError, match="above the limit") as error:  # serve: 413, the same limit
+        ServeApp(cyclegan).translate((src / "small.png").read_bytes())
+    assert error.value.status == 413
     image_io.set_max_pixels(2000)
     assert read_image(src / "small.png").shape == (32, 32, 3)
     monkeypatch.setenv("TRANSLATE_MAX_PIXELS", "many")

@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from PIL import Image
 
-from translate.data.io import pixel_limit_problem
+from translate.data.io import ImageTooLargeError, check_header_pixels, pixel_limit_problem
 from translate.engine.grid import grid_image
 from translate.errors import CheckpointError, ConfigError, DataError, TranslateError
 from translate.inference.convert import ImageSizeError
@@ -197,6 +197,12 @@ class ServeApp:
             )
         if not data:
             raise RequestError("no image was sent (an empty upload)")
+        try:
+            check_header_pixels("the upload", data)  # the limit of every image read, before Pillow's own
+        except ImageTooLargeError as exc:
+            raise RequestError(
+                f"the image is too large: {exc.reason}", HTTPStatus.REQUEST_ENTITY_TOO_LARGE
+            ) from None
         try:
             image = Image.open(io.BytesIO(data))
         except Image.DecompressionBombError as exc:
