@@ -34,6 +34,10 @@ TINY_MODELS = {
         "discriminator": {"base_channels": 4, "num_layers": 3},
     },
     "unit": {"base_channels": 4, "discriminator": {"discriminator": {"base_channels": 4, "num_layers": 1}}},
+    "munit": {
+        "generator": {"base_channels": 4, "mlp_dim": 16, "num_res": 2},
+        "discriminator": {"discriminator": {"base_channels": 4, "num_layers": 2}},
+    },
     **{
         name: {"generator": {"hidden": [16]}, "discriminator": {"hidden": [16]}, "latent_dim": 8}
         for name in ("gan", "cgan")
