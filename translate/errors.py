@@ -29,6 +29,11 @@ class CorruptCheckpointError(CheckpointError):
     cannot be parsed. Resuming skips such checkpoints for the newest intact one."""
 
 
+class ImportMismatch(CheckpointError):
+    """A file given to an importer (``translate import stargan``) fits no network of that format: its tensor
+    names, counts or shapes say which one it is not."""
+
+
 class StorageError(TranslateError):
     """Writing a run's files failed (disk full, read-only or missing folder, quota); what was written
     before is intact."""
