@@ -212,6 +212,12 @@ def test_the_published_archive_brings_its_critic_as_the_classifier(tmp_path):
     checkpoint = load_export(tmp_path / "run", None, ("image_and_target_to_image",)).checkpoint
     assert checkpoint.extra["imported"]["zoo"] == "stargan-celeba-32"
 
+    # the extracted files: the critic beside the generator is found; discriminator=False leaves it out
+    beside = import_stargan(tmp_path / "200000-G.ckpt", tmp_path / "beside")
+    assert beside.critic == "200000-D.ckpt" and Translator.from_run(beside.run).classifier is not None
+    alone = import_stargan(tmp_path / "200000-G.ckpt", tmp_path / "alone", discriminator=False)
+    assert alone.critic is None and Translator.from_run(alone.run).classifier is None
+
 
 def test_labels_from_the_caller_or_the_files_shape(tmp_path):
     file = save(randomised(Generator(conv_dim=4, c_dim=3, repeat_num=1)).state_dict(), tmp_path / "G.ckpt")

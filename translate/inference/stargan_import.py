@@ -18,7 +18,8 @@ apply --to ...``, ``translate info`` and ``Translator.from_run`` use as they use
   (``--selected_attrs``); default CelebA's five, ``Black_Hair Blond_Hair Brown_Hair Male Young``, when the
   file has five. Hair colours form one exclusive group, as the reference's ``create_labels`` treats them;
   ``domains=True`` reads them as one-of-N domains (RaFD's expressions).
-- **The critic**: ``discriminator`` (a ``*-D.ckpt``; in an archive the one beside the generator) gives the
+- **The critic**: ``discriminator`` (a ``*-D.ckpt``; by default the archive's, or the ``N-D.ckpt`` beside
+  an ``N-G.ckpt``) gives the
   run the reference's classifier, so ``--to Blond_Hair=1`` can read each input's other labels; its names
   are ours already (``main.N``, ``conv1``, ``conv2``), and its shapes give the image size (the class
   head's kernel covers ``image_size / 2**repeat_num``). Without one the run's critic is a few-parameter
@@ -277,7 +278,7 @@ def import_stargan(
     *,
     attributes: Sequence[str] | None = None,
     domains: bool = False,
-    discriminator: str | Path | None = None,
+    discriminator: str | Path | bool | None = None,
     image_size: int | None = None,
     source: Mapping[str, Any] | None = None,
 ) -> ImportedStarGAN:
@@ -289,7 +290,9 @@ def import_stargan(
         attributes: the labels in training order (``--selected_attrs``); None: CelebA's five for a
             five-label file.
         domains: the labels are one-of-N domains (RaFD), not attributes.
-        discriminator: the ``*-D.ckpt`` to use as the run's classifier (default: the archive's, else none).
+        discriminator: the ``*-D.ckpt`` to use as the run's classifier; None: the archive's, or the
+            ``N-D.ckpt`` beside an ``N-G.ckpt`` (as the reference's ``restore_model`` pairs them) when there
+            is one; False: none (an untrained placeholder critic, no classifier).
         image_size: the size it was trained at (default: from the critic file, else 128).
         source: more provenance for the metadata (URL, licence, zoo name).
 
@@ -302,12 +305,16 @@ def import_stargan(
     if not path.is_file():
         raise CheckpointError(f"no checkpoint file at {path}")
     with tempfile.TemporaryDirectory(prefix="stargan-import-") as scratch:
-        generator_file, critic_file = path, Path(discriminator) if discriminator is not None else None
+        generator_file = path
+        critic_file = Path(discriminator) if isinstance(discriminator, str | Path) else None
         members = archive_members(path)
         if members is not None:
             generator_file = _extract(path, members[0], Path(scratch))
-            if critic_file is None and members[1] is not None:
+            if discriminator is None and members[1] is not None:
                 critic_file = _extract(path, members[1], Path(scratch))
+        elif discriminator is None and path.name.endswith("-G.ckpt"):
+            beside = path.with_name(path.name[: -len("-G.ckpt")] + "-D.ckpt")
+            critic_file = beside if beside.is_file() else None
         state = read_state_dict(generator_file)
         arch, weights, dropped = convert_state_dict(state)
         critic_state = read_state_dict(critic_file) if critic_file is not None else None
