@@ -19,9 +19,8 @@ apply --to ...``, ``translate info`` and ``Translator.from_run`` use as they use
   file has five. Hair colours form one exclusive group, as the reference's ``create_labels`` treats them;
   ``domains=True`` reads them as one-of-N domains (RaFD's expressions).
 - **The critic**: ``discriminator`` (a ``*-D.ckpt``; by default the archive's, or the ``N-D.ckpt`` beside
-  an ``N-G.ckpt``) gives the
-  run the reference's classifier, so ``--to Blond_Hair=1`` can read each input's other labels; its names
-  are ours already (``main.N``, ``conv1``, ``conv2``), and its shapes give the image size (the class
+  an ``N-G.ckpt``) gives the run the reference's classifier, so ``--to Blond_Hair=1`` can read each input's
+  other labels; its names are ours already (``main.N``, ``conv1``, ``conv2``), and its shapes give the image size (the class
   head's kernel covers ``image_size / 2**repeat_num``). Without one the run's critic is a few-parameter
   untrained placeholder that the export does not name as its classifier: a translation then needs a full
   target or the inputs' labels (``--labels``).
