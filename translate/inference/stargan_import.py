@@ -20,10 +20,10 @@ apply --to ...``, ``translate info`` and ``Translator.from_run`` use as they use
   ``domains=True`` reads them as one-of-N domains (RaFD's expressions).
 - **The critic**: ``discriminator`` (a ``*-D.ckpt``; by default the archive's, or the ``N-D.ckpt`` beside
   an ``N-G.ckpt``) gives the run the reference's classifier, so ``--to Blond_Hair=1`` can read each input's
-  other labels; its names are ours already (``main.N``, ``conv1``, ``conv2``), and its shapes give the image size (the class
-  head's kernel covers ``image_size / 2**repeat_num``). Without one the run's critic is a few-parameter
-  untrained placeholder that the export does not name as its classifier: a translation then needs a full
-  target or the inputs' labels (``--labels``).
+  other labels; its names are ours already (``main.N``, ``conv1``, ``conv2``), and its shapes give the
+  image size (the class head's kernel covers ``image_size / 2**repeat_num``). Without one the run's
+  critic is a few-parameter untrained placeholder that the export does not name as its classifier: a
+  translation then needs a full target or the inputs' labels (``--labels``).
 - **Conventions** are the toolkit's already: inputs in ``[-1, 1]``, tanh outputs, target labels 0/1.
 """
 
