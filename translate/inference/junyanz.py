@@ -350,7 +350,7 @@ def import_junyanz(
         "model": model,
         "data": {"image_size": size, "in_channels": chosen.input_nc, "out_channels": chosen.output_nc},
     }
-    _write_run(out, task, task_kwargs, config, imported)
+    write_imported_run(out, task, task_kwargs, config, imported)
     tensors = len(state) - len(dropped)
     return ImportedRun(out, direction, chosen, test_mode, tensors, dropped, filled, sha256)
 
@@ -394,18 +394,34 @@ def _provenance(
     }
 
 
-def _write_run(
-    out: Path, task: nn.Module, task_kwargs: dict[str, Any], config: dict[str, Any], imported: dict[str, Any]
+def write_imported_run(
+    out: Path,
+    task: nn.Module,
+    task_kwargs: dict[str, Any],
+    config: dict[str, Any],
+    imported: dict[str, Any],
+    exports: dict[str, dict[str, Any]] | None = None,
 ) -> None:
-    """``task`` as the run folder ``out`` (``checkpoints/step_0000000``), written beside it and renamed."""
-    exports = {name: export.to_dict() for name, export in task.exports().items()}
+    """An imported ``task`` as the run folder ``out`` (``checkpoints/step_0000000``), written beside it
+    and renamed into place.
+
+    Args:
+        out: the run folder (absent or empty).
+        task: the task holding the imported weights; its name is ``config["task"]``.
+        task_kwargs: its constructor's arguments.
+        config: the resolved config.
+        imported: the provenance stored in the model's metadata.
+        exports: the exports as dicts (default: ``task.exports()``).
+    """
+    if exports is None:
+        exports = {name: export.to_dict() for name, export in task.exports().items()}
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".import-{out.name}-", dir=out.parent))
     try:
         save_checkpoint(
             tmp,
             0,
-            TASK,
+            config["task"],
             task_kwargs,
             config,
             task.state_dict(),

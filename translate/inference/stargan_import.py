@@ -42,9 +42,9 @@ import torch
 from torch import nn
 
 import translate.components  # noqa: F401  (registers every component)
-from translate.engine.checkpoint import file_sha256, save_checkpoint
+from translate.engine.checkpoint import file_sha256
 from translate.errors import CheckpointError, ConfigError, ImportMismatch
-from translate.inference.junyanz import read_state_dict
+from translate.inference.junyanz import read_state_dict, write_imported_run
 from translate.labels import HAIR_COLOURS, LabelSpace
 from translate.registry import GENERATORS, TASKS
 from translate.tasks.stargan import CELEBA_ATTRIBUTES
@@ -304,33 +304,13 @@ def import_stargan(
     if not path.is_file():
         raise CheckpointError(f"no checkpoint file at {path}")
     with tempfile.TemporaryDirectory(prefix="stargan-import-") as scratch:
-        generator_file = path
-        critic_file = Path(discriminator) if isinstance(discriminator, str | Path) else None
-        members = archive_members(path)
-        if members is not None:
-            generator_file = _extract(path, members[0], Path(scratch))
-            if discriminator is None and members[1] is not None:
-                critic_file = _extract(path, members[1], Path(scratch))
-        elif discriminator is None and path.name.endswith("-G.ckpt"):
-            beside = path.with_name(path.name[: -len("-G.ckpt")] + "-D.ckpt")
-            critic_file = beside if beside.is_file() else None
+        generator_file, critic_file, critic_name = _locate_files(path, discriminator, Path(scratch))
         state = read_state_dict(generator_file)
         arch, weights, dropped = convert_state_dict(state)
         critic_state = read_state_dict(critic_file) if critic_file is not None else None
-        critic_name = None
-        if critic_file is not None:
-            critic_name = f"{path.name}:{critic_file.name}" if members and members[1] else critic_file.name
     labels = label_space(arch.c_dim, attributes, domains)
     critic = critic_arch(critic_state) if critic_state is not None else None
-    if critic is not None and critic.c_dim != arch.c_dim:
-        raise ImportMismatch(
-            f"the critic classifies {critic.c_dim} labels, the generator takes {arch.c_dim}: not one model"
-        )
-    if critic is not None and image_size is not None and image_size != critic.image_size:
-        raise ConfigError(
-            f"the critic file is for {critic.image_size} px images, not --image-size {image_size}"
-        )
-    size = critic.image_size if critic is not None else image_size or DEFAULT_IMAGE_SIZE
+    size = _image_size(arch, critic, image_size)
     task_kwargs = {
         "generator": arch.generator_spec(),
         "discriminator": critic.spec() if critic is not None else placeholder_critic(size),
@@ -348,9 +328,7 @@ def import_stargan(
         "format": "yunjey/stargan",
         "file": path.name,
         "sha256": sha256,
-        "conv_dim": arch.conv_dim,
-        "repeat_num": arch.repeat_num,
-        "c_dim": arch.c_dim,
+        **{key: getattr(arch, key) for key in ("conv_dim", "repeat_num", "c_dim")},
         "labels": labels.names,
         "dropped": dropped,
         "discriminator": critic_name or "untrained placeholder (no critic file): not the classifier",
@@ -365,6 +343,42 @@ def import_stargan(
     config = {"task": TASK, "model": model, "data": {"image_size": size, "attributes": labels.names}}
     _write_run(out, task, task_kwargs, config, imported, classifier=critic is not None)
     return ImportedStarGAN(out, arch, labels, size, len(state) - len(dropped), dropped, critic_name, sha256)
+
+
+def _locate_files(
+    path: Path, discriminator: str | Path | bool | None, scratch: Path
+) -> tuple[Path, Path | None, str | None]:
+    """The generator file, the critic file (None: none) and the critic's name for the metadata: from a
+    published archive (extracted into ``scratch``), a ``*-G.ckpt`` with its ``*-D.ckpt`` beside it, or the
+    ``discriminator`` given (False: none)."""
+    critic_file = Path(discriminator) if isinstance(discriminator, str | Path) else None
+    members = archive_members(path)
+    if members is not None:
+        generator_file = _extract(path, members[0], scratch)
+        if discriminator is None and members[1] is not None:
+            critic_file = _extract(path, members[1], scratch)
+            return generator_file, critic_file, f"{path.name}:{critic_file.name}"
+        return generator_file, critic_file, critic_file.name if critic_file else None
+    if discriminator is None and path.name.endswith("-G.ckpt"):
+        beside = path.with_name(path.name[: -len("-G.ckpt")] + "-D.ckpt")
+        critic_file = beside if beside.is_file() else None
+    return path, critic_file, critic_file.name if critic_file else None
+
+
+def _image_size(arch: StarGANArch, critic: CriticArch | None, image_size: int | None) -> int:
+    """The size the model was trained at: the critic's (which must fit the generator and ``image_size``),
+    else ``image_size``, else the published models' 128."""
+    if critic is None:
+        return image_size or DEFAULT_IMAGE_SIZE
+    if critic.c_dim != arch.c_dim:
+        raise ImportMismatch(
+            f"the critic classifies {critic.c_dim} labels, the generator takes {arch.c_dim}: not one model"
+        )
+    if image_size is not None and image_size != critic.image_size:
+        raise ConfigError(
+            f"the critic file is for {critic.image_size} px images, not --image-size {image_size}"
+        )
+    return critic.image_size
 
 
 def placeholder_critic(image_size: int) -> dict[str, Any]:
@@ -394,33 +408,13 @@ def _write_run(
     imported: dict[str, Any],
     classifier: bool,
 ) -> None:
-    """``task`` as the run folder ``out`` (``checkpoints/step_0000000``), written beside it and renamed.
-    Without a critic file the export names no classifier (the placeholder would misread every input)."""
+    """``task`` as the run folder ``out``; without a critic file the export names no classifier (the
+    placeholder would misread every input)."""
     exports = {name: export.to_dict() for name, export in task.exports().items()}
     if not classifier:
         for export in exports.values():
             export.get("options", {}).pop("classifier", None)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".import-{out.name}-", dir=out.parent))
-    try:
-        save_checkpoint(
-            tmp,
-            0,
-            TASK,
-            task_kwargs,
-            config,
-            task.state_dict(),
-            state={},
-            state_meta={"step": 0, "imported": True},
-            exports=exports,
-            keep=0,
-            model_meta={"imported": imported},
-        )
-        if out.is_dir():
-            out.rmdir()  # empty (checked above)
-        tmp.rename(out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    write_imported_run(out, task, task_kwargs, config, imported, exports)
 
 
 __all__ = [
