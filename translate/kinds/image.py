@@ -65,8 +65,23 @@ class ImageToImage(Kind):
     def score(
         self, scoring: Scoring, name: str, export: Export, task: nn.Module, plan: Plan, data: HeldOut
     ) -> list[Score]:
-        suite, size = scoring.suite, scoring.batch_size
         run = image_runner(task.get_submodule(export.module), export, scoring.device, scoring.seed)
+        return self._score_translation(scoring, name, export, plan, data, run)
+
+    def _score_translation(
+        self,
+        scoring: Scoring,
+        name: str,
+        export: Export,
+        plan: Plan,
+        data: HeldOut,
+        translate: Callable[[torch.Tensor], torch.Tensor],
+        described: str = "",
+    ) -> list[Score]:
+        """``translate`` (images -> images) scored on the held-out inputs of ``plan``: against their ground
+        truth where every input has one, and against the reference images; ``described`` ends the section's
+        description."""
+        suite, size = scoring.suite, scoring.batch_size
         truth = plan.paired or (plan.inputs != plan.reference and getattr(data.items, "same_names", False))
         if not truth and suite.wants(*PAIRED) and plan.inputs in ("A", "B"):
             scoring.note(
@@ -79,9 +94,9 @@ class ImageToImage(Kind):
             for b in data.batches(keys, size)
         )
         real = None if plan.paired else data.reference_images(plan.reference, size)
-        scoring.sections[name] = self._describe(export, plan, data, truth)
+        scoring.sections[name] = self._describe(export, plan, data, truth) + described
         return evaluate_translation(
-            suite, run, batches, real, self._target_class(scoring, name, export), name
+            suite, translate, batches, real, self._target_class(scoring, name, export), name
         )
 
     @staticmethod

@@ -22,7 +22,7 @@ from translate.exports import IMAGE_AND_STYLE_TO_IMAGE, Export
 from translate.kinds.base import HeldOut, Plan, Scoring
 from translate.kinds.image import ImageToImage, image_runner
 from translate.metrics.report import Score
-from translate.metrics.scoring import PAIRED, evaluate_translation, pair_distance, same_label_pairs
+from translate.metrics.scoring import pair_distance, same_label_pairs
 
 
 def style_codes(style_dim: int, count: int, seed: int) -> torch.Tensor:
@@ -57,31 +57,15 @@ class ImageAndStyleToImage(ImageToImage):
     def score(
         self, scoring: Scoring, name: str, export: Export, task: nn.Module, plan: Plan, data: HeldOut
     ) -> list[Score]:
-        suite, size, style_dim = scoring.suite, scoring.batch_size, int(export.options["style_dim"])
+        suite, style_dim = scoring.suite, int(export.options["style_dim"])
         run = image_runner(task.get_submodule(export.module), export, scoring.device, scoring.seed)
         codes = iter(style_codes(style_dim, len(data.indices), scoring.seed))  # one per input, in order
 
         def translate(images: torch.Tensor) -> torch.Tensor:
             return run(images, torch.stack([next(codes) for _ in range(len(images))]))
 
-        truth = plan.paired or (plan.inputs != plan.reference and getattr(data.items, "same_names", False))
-        if not truth and suite.wants(*PAIRED) and plan.inputs in ("A", "B"):
-            scoring.note(
-                f"{name}: no ground truth for every input (same file names in both held-out folders): "
-                "no SSIM/PSNR/L1/LPIPS"
-            )
-        keys = [plan.inputs, plan.reference] if truth else [plan.inputs]
-        batches = (
-            {"input": b[plan.inputs], **({"target": b[plan.reference]} if truth else {})}
-            for b in data.batches(keys, size)
-        )
-        real = None if plan.paired else data.reference_images(plan.reference, size)
-        scoring.sections[name] = (
-            self._describe(export, plan, data, truth) + f"; one random style per input (seed {scoring.seed})"
-        )
-        scores = evaluate_translation(
-            suite, translate, batches, real, self._target_class(scoring, name, export), name
-        )
+        described = f"; one random style per input (seed {scoring.seed})"
+        scores = self._score_translation(scoring, name, export, plan, data, translate, described)
         if suite.wants("diversity"):
             scores += self._diversity(scoring, name, run, style_dim, plan, data)
         return scores
