@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from translate.cli.image_options import max_pixels_option, precision_option
 from translate.cli.options import check_writable, checkpoint_option, device_option
 
 INPUTS_FAILED_EXIT = 3
@@ -26,7 +27,14 @@ INPUTS_FAILED_EXIT = 3
     "--model",
     help="A model of the zoo instead of --run (`translate models list`), downloaded on first use.",
 )
-@click.option("--out", "out_dir", default="translated", show_default=True, type=click.Path(file_okay=False))
+@click.option(
+    "--out",
+    "out_dir",
+    default="translated",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Output folder: a file keeps its name, a folder's images keep their paths under the folder's name.",
+)
 @click.option("--direction", help="Which export of the model (CycleGAN: a2b or b2a; see `translate info`).")
 @click.option(
     "--to",
@@ -52,7 +60,13 @@ INPUTS_FAILED_EXIT = 3
 @click.option(
     "--overwrite", is_flag=True, help="Translate again images whose output exists (default: skip them)."
 )
-@click.option("--batch-size", default=8, show_default=True, type=click.IntRange(min=1))
+@click.option(
+    "--batch-size",
+    default=8,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Images of one size translated together.",
+)
 @click.option(
     "--quality",
     default=95,
@@ -79,8 +93,11 @@ INPUTS_FAILED_EXIT = 3
     "--fast/--no-fast",
     default=None,
     help="Run a compiled copy of the generator (compiled once per image size, checked against the plain "
-    "one: used only where it matches to 1e-4). Default: on for the CPU, unless TRANSLATE_FAST=0.",
+    "one: used only where it matches to 1e-4, or in bf16 by PSNR). Default: on for the CPU, unless "
+    "TRANSLATE_FAST=0.",
 )
+@precision_option
+@max_pixels_option
 @device_option
 @checkpoint_option
 @click.pass_context
@@ -126,7 +143,8 @@ def apply(
 
 def load_translator(run_path: str | None, model: str | None, device: str, **options: Any) -> Any:
     """The ``Translator`` of ``--run RUN`` or of the zoo model ``--model NAME`` (downloaded on first use);
-    ``options``: ``direction``, ``checkpoint``, ``backend``, ``tile``, ``overlap``, ``fast``."""
+    ``options``: ``direction``, ``checkpoint``, ``backend``, ``tile``, ``overlap``, ``fast``,
+    ``precision``."""
     from translate.engine.device import resolve_device
     from translate.inference import Translator
 

@@ -6,8 +6,13 @@ from pathlib import Path
 
 import click
 
+from translate.cli.image_options import max_pixels_option, precision_option
 from translate.cli.options import checkpoint_option, device_option
 from translate.errors import ConfigError
+
+DEFAULT_MAX_PENDING = 16
+"""``translate.inference.serve.DEFAULT_MAX_PENDING``, written here so that ``--help`` needs no torch (a test
+keeps the two equal)."""
 
 
 def model_run(name: str) -> Path:
@@ -49,8 +54,27 @@ def model_run(name: str) -> Path:
     default=25.0,
     show_default=True,
     type=click.FloatRange(min=0, min_open=True),
-    help="Largest image, in megapixels (width x height).",
+    help="Largest image the page takes, in megapixels (width x height); --max-pixels, the limit of every "
+    "image read, also applies.",
 )
+@click.option(
+    "--max-pending",
+    default=DEFAULT_MAX_PENDING,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Translate and sample requests taken in at once (running or waiting for the model, which runs one "
+    "at a time); one more is answered 503 with Retry-After.",
+)
+@click.option(
+    "--fast/--no-fast",
+    default=False,
+    show_default=True,
+    help="Run the compiled, checked copy of the generator (as translate apply): compiled once per image "
+    "size, so the first uploads of each size wait for it. Default: the plain generator, each upload "
+    "answered at once.",
+)
+@precision_option
+@max_pixels_option
 @device_option
 @checkpoint_option
 def serve(
@@ -60,6 +84,9 @@ def serve(
     port: int,
     max_upload_mb: float,
     max_megapixels: float,
+    max_pending: int,
+    fast: bool,
+    precision: str,
     device: str,
     checkpoint: str | None,
 ) -> None:
@@ -83,11 +110,13 @@ def serve(
         max_bytes=int(max_upload_mb * 1e6),
         max_pixels=int(max_megapixels * 1e6),
         title=model_name,
+        fast=fast,
+        precision=precision,
     )
     kinds = ", ".join(f"{e.name} ({e.kind})" for e in app.entries.values())
 
     def ready(url: str) -> None:
         click.echo(f"serving {path} [{kinds}] at {url}  (Ctrl-C to stop)")
 
-    run_server(app, host, port, ready)
+    run_server(app, host, port, ready, max_pending)
     click.echo("stopped")

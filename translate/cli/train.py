@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from translate.cli.image_options import max_pixels_option
 from translate.cli.options import ManyValues, ManyValuesCommand, command_line
 
 
@@ -70,6 +71,7 @@ from translate.cli.options import ManyValues, ManyValuesCommand, command_line
     help="Train with N processes on this machine (as torchrun --standalone --nproc_per_node N): one per GPU "
     "with NCCL, or N CPU processes with gloo. --batch-size is per process. Several machines: see torchrun.",
 )
+@max_pixels_option
 @click.pass_context
 def train(
     ctx: click.Context,
@@ -99,12 +101,13 @@ def train(
 
 
 def launch_processes(ctx: click.Context, nproc: int) -> None:
-    """``--nproc N``: start N processes of this command line (without ``--nproc``) and exit as they do."""
+    """``--nproc N``: start N processes of this command line (without ``--nproc``) and exit as they do; the
+    pixel limit of ``--max-pixels`` reaches them in the environment (``TRANSLATE_MAX_PIXELS``)."""
     from translate.engine.distributed import launch
 
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         raise click.UsageError("--nproc starts the processes itself: leave it out under torchrun")
-    ctx.exit(launch(nproc, command_line(ctx, leave_out=("nproc",))))
+    ctx.exit(launch(nproc, command_line(ctx, leave_out=("nproc", "max_pixels"))))
 
 
 def flag_overrides(

@@ -91,7 +91,9 @@ class ServeApp:
     """The model behind the page: each of its exports of ``KINDS`` as a ``Translator`` or ``Sampler``.
 
     ``path``: a run folder, checkpoint folder, ``model.safetensors`` or a file of ``translate export``;
-    ``checkpoint``: ``best``, ``latest`` (default) or a step. Inference runs one request at a time.
+    ``checkpoint``: ``best``, ``latest`` (default) or a step; ``fast``, ``precision``: the Translators' (off
+    by default: the fast path compiles per new image size, and a page should answer each upload at once).
+    Inference runs one request at a time.
     """
 
     def __init__(
@@ -102,22 +104,26 @@ class ServeApp:
         max_bytes: int = DEFAULT_MAX_BYTES,
         max_pixels: int = DEFAULT_MAX_PIXELS,
         title: str | None = None,
+        fast: bool = False,
+        precision: str = "auto",
     ) -> None:
         if max_bytes < 1 or max_pixels < 1:
             raise ConfigError(f"upload limits must be positive; got {max_bytes} bytes, {max_pixels} pixels")
         self.path = Path(path)
         self.max_bytes, self.max_pixels = int(max_bytes), int(max_pixels)
-        self.entries = self._load(device, checkpoint)
+        self.entries = self._load(device, checkpoint, {"fast": fast, "precision": precision})
         self.title = title or self._default_title
         self.lock = threading.Lock()
 
     # ------------------------------------------------------------------------------------ loading
-    def _load(self, device: str | torch.device, checkpoint: str | int | None) -> dict[str, Entry]:
+    def _load(
+        self, device: str | torch.device, checkpoint: str | int | None, options: dict[str, Any]
+    ) -> dict[str, Entry]:
         from translate.inference.model import model_exports
         from translate.inference.portable import is_exported
 
         if is_exported(self.path):  # ONNX / TorchScript: one image export, its contract in the file
-            translator = Translator.from_run(self.path, device=device, checkpoint=checkpoint)
+            translator = Translator.from_run(self.path, device=device, checkpoint=checkpoint, **options)
             contract = translator.generator.contract  # every exported file carries its contract
             name = contract.get("export") or "translate"
             self._default_title = f"{contract.get('task', 'model')} {name} ({self.path.name})"
@@ -148,8 +154,7 @@ class ServeApp:
                 }
                 entries[name] = Entry(name, export.kind, f"samples ({name})", sampler, info)
             else:
-                # plain: a page answers each upload at once (the fast path compiles per new image size)
-                translator = Translator.from_run(file, name, device, fast=False)
+                translator = Translator.from_run(file, name, device, **options)
                 entries[name] = self._translator_entry(name, export.kind, export.options, translator)
         return entries
 

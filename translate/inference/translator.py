@@ -38,7 +38,7 @@ from translate.inference.convert import (
     to_network_inputs,
 )
 from translate.inference.faces import Detector
-from translate.inference.fast import FAST_ENV, FastPath
+from translate.inference.fast import FAST_ENV, FastPath, resolve_precision
 from translate.inference.pipeline import ApplyOptions, ApplyReport, apply_paths
 from translate.inference.tiles import (
     DEFAULT_OVERLAP,
@@ -104,6 +104,10 @@ class Translator:
             time (seconds, logged) and used only where its first output matches the plain generator to 1e-4;
             else the plain generator, with a note. The copy is taken at the first translation: make a new
             Translator for new weights.
+        precision: what the fast path computes in (``translate.inference.fast.PRECISIONS``): ``auto`` (bf16
+            where the device computes it natively, else fp32), ``fp32`` or ``bf16``; bf16 is checked by its
+            PSNR against the fp32 output on each image shape's first fast call (fp32 from then on, with a
+            note, where it falls short). Without the fast path the network runs in fp32.
     """
 
     def __init__(
@@ -121,10 +125,12 @@ class Translator:
         tile: int | None = None,
         overlap: int = DEFAULT_OVERLAP,
         fast: bool | None = None,
+        precision: str = "auto",
     ) -> None:
         unreachable_norms = bool(getattr(generator, "per_image_norms", False))  # an exported file's
         self.tiles = TilePolicy(tile, overlap, unreachable_norms, TILE_ABOVE_PIXELS, DEFAULT_TILE)
         self.device = resolve_device(device)
+        resolve_precision(precision, self.device)  # a bad value is an error with the fast path off too
         self.batch_statistics = batch_statistics
         self.seed = seed
         self.generator = generator.to(self.device).eval()
@@ -140,7 +146,8 @@ class Translator:
         if fast is None:  # measured on the CPU only (a GPU's TF32 convolutions would miss the 1e-4 check)
             fast = os.environ.get(FAST_ENV, "1") != "0" and self.device.type == "cpu"
         exported = getattr(generator, "per_image_norms", None) is not None
-        self._fast = FastPath(self.generator) if fast and not batch_statistics and not exported else None
+        runs_fast = fast and not batch_statistics and not exported
+        self._fast = FastPath(self.generator, precision=precision) if runs_fast else None
         """The compiled, self-checked path of eval-mode translation (``translate.inference.fast``)."""
         self.report = ApplyReport()
         """What the last ``apply_paths`` did."""
@@ -164,7 +171,7 @@ class Translator:
             backend: ``"torch"``, or ``"onnxruntime"`` (the export in a temporary ONNX file); None: torch, or
                 what an exported file (``.onnx``, TorchScript ``.pt``) needs.
             checkpoint: which of a run folder's checkpoints: ``best``, ``latest`` (default) or a step number.
-            options: more ``Translator`` arguments (``tile``, ``overlap``, ``fast``).
+            options: more ``Translator`` arguments (``tile``, ``overlap``, ``fast``, ``precision``).
 
         Returns:
             The Translator; a model of another kind (noise -> image...) is a CheckpointError naming the
