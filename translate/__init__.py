@@ -1,13 +1,32 @@
 """translate: image-to-image translation (pix2pix, CycleGAN, ...) on shared, registered parts.
 
-Importing the package registers every component (``translate.components``).
+``import translate`` is cheap (no torch): ``train``, ``Translator`` and ``Sampler`` are imported on first
+use, so ``translate --version`` answers at once. ``import translate.components`` registers every
+component in its registry (``translate.api`` and ``translate.inference`` do it for you).
 """
 
-import translate.components  # noqa: F401
-from translate.api import train
-from translate.inference import Sampler, Translator
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 # The one place the version is written: pyproject.toml reads it from here (setuptools dynamic version,
 # parsed without importing), so the wheel, `pip show translate-gan` and `translate --version` agree.
 __version__ = "0.1.0"
+
+_LAZY = {"train": "translate.api", "Translator": "translate.inference", "Sampler": "translate.inference"}
+"""Each top-level name imported on first use, and the module that defines it."""
+
 __all__ = ["Sampler", "Translator", "train", "__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'translate' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_LAZY[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

@@ -22,7 +22,6 @@ from typing import IO
 from tqdm import tqdm
 
 from translate.catalog.catalog import DatasetEntry
-from translate.data.layout import detect_layout, is_image_name
 from translate.errors import DataError
 
 CHUNK = 1 << 20
@@ -132,6 +131,8 @@ def _archive_kind(path: Path) -> str:
 
 def _dataset_top(folder: Path) -> Path:
     """Descend through single wrapping folders (``facades/``, ``horse2zebra/horse2zebra/``) to the dataset."""
+    from translate.data.layout import is_image_name  # imports translate.data (torch)
+
     while True:
         entries = [e for e in folder.iterdir() if e.name not in JUNK and not e.name.startswith(".")]
         dirs = [e for e in entries if e.is_dir()]
@@ -163,6 +164,8 @@ def extract_dataset(archive: Path, entry: DatasetEntry, root: Path, progress: bo
     Raises:
         DataError: a refused member, a corrupt archive, or a dataset of another layout; nothing is kept.
     """
+    from translate.data.layout import detect_layout  # imports translate.data (torch)
+
     target = root / entry.name
     kind = _archive_kind(archive)
     tmp = Path(tempfile.mkdtemp(prefix=f"{EXTRACT_PREFIX}{entry.name}-", dir=root))
