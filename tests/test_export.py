@@ -34,7 +34,8 @@ try:
     import onnxscript  # noqa: F401  (the exporter's)
 except ImportError:
     onnx = onnxruntime = None
-needs_onnx = pytest.mark.skipif(onnxruntime is None, reason='needs pip install "translate[onnx]"')
+ONNX_HINT = 'pip install "translate-gan[onnx]"'
+needs_onnx = pytest.mark.skipif(onnxruntime is None, reason=f"needs {ONNX_HINT}")
 TOLERANCE = 1e-4
 
 
@@ -80,7 +81,7 @@ def cyclegan_run(tmp_path_factory):
 def cyclegan_onnx(cyclegan_run, tmp_path_factory):
     """`translate export RUN --format onnx` (the a2b export)."""
     if onnxruntime is None:
-        pytest.skip('needs pip install "translate[onnx]"')
+        pytest.skip(f"needs {ONNX_HINT}")
     out = tmp_path_factory.mktemp("onnx") / "a2b.onnx"
     result = invoke("export", cyclegan_run, "--format", "onnx", "--out", out)
     assert result.exit_code == 0, result.output
@@ -231,8 +232,8 @@ def test_noise_models_export_with_a_dynamic_batch(tmp_path):
 def test_without_the_onnx_packages_one_line_names_the_extra(cyclegan_run, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import onnxruntime now raises ImportError
     result = invoke("export", cyclegan_run, "--format", "onnx", "--out", tmp_path / "g.onnx")
-    assert_one_line_error(result, 'pip install "translate[onnx]"')
+    assert_one_line_error(result, ONNX_HINT)
     Image.new("RGB", (32, 32)).save(tmp_path / "a.png")
     result = invoke("apply", tmp_path / "a.png", "--run", cyclegan_run, "--backend", "onnxruntime")
-    assert_one_line_error(result, 'pip install "translate[onnx]"')
+    assert_one_line_error(result, ONNX_HINT)
     assert not (tmp_path / "g.onnx").exists()

@@ -35,7 +35,9 @@ FORMATS = ("onnx", "torchscript")
 BACKENDS = ("torch", "onnxruntime")
 ONNX_OPSET = 18
 """Opset 18 (2022): every operator these networks need; onnxruntime >= 1.14 and most runtimes read it."""
-ONNX_EXTRA = 'pip install "translate[onnx]"'
+ONNX_EXTRA = 'pip install "translate-gan[onnx]" (in a checkout: pip install -e ".[onnx]")'
+"""How to install the ``onnx`` extra: the distribution is ``translate-gan`` (``translate`` on PyPI is another
+project)."""
 CONTRACT_FILE = "translate.json"
 CHANNEL_NAMES = {1: "gray", 3: "RGB"}
 CONTRACT_KEYS = (
