@@ -17,7 +17,8 @@ import yaml
 import translate.components  # noqa: F401  (registers every component)
 from translate.config import Config, build_config, load_yaml
 from translate.engine.checkpoint import latest_checkpoint, stored_config
-from translate.engine.run_folder import CONFIG_FILE, check_run_unlocked, run_lock
+from translate.engine.run_folder import CONFIG_FILE
+from translate.engine.run_lock import check_run_unlocked, run_lock
 from translate.engine.schedules import STRETCHED, decay_span
 from translate.errors import CheckpointError, ConfigError, DataError, TrainingInterrupted
 from translate.registry import TASKS

@@ -39,6 +39,10 @@ class StorageError(TranslateError):
     before is intact."""
 
 
+class RunLockedError(TranslateError):
+    """Another process trains in the run folder (or its lock file names another host)."""
+
+
 class TrainingDiverged(TranslateError):
     """A loss or weight became NaN or infinite; nothing non-finite was saved."""
 

@@ -27,7 +27,7 @@ from torch import nn
 
 from translate.config import TrainConfig, build_config
 from translate.engine import checkpoint as ckpt
-from translate.engine.checkpoint import preserved_random_state
+from translate.engine.random_state import preserved_random_state
 from translate.errors import ConfigError
 from translate.exports import Export
 from translate.kinds import HeldOut, Scoring, kind_of

@@ -32,24 +32,19 @@ unpickled.
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import json
 import logging
-import random
-import re
 import shutil
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, safe_open, save_file
 
 from translate.engine.guards import non_finite
+from translate.engine.integrity import file_sha256, verify_file
 from translate.engine.run_folder import (  # the run folder's layout (some names re-exported here)
     MODEL_FILE,
     STATE_FILE,
@@ -285,43 +280,6 @@ class TrainingState:
         )
 
 
-def random_state() -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """Returns: every random generator training draws from: torch's (CPU, CUDA) as tensors (``torch``,
-    ``cuda/<i>``), Python's and NumPy's as JSON."""
-    tensors = {"torch": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        tensors.update({f"cuda/{i}": s for i, s in enumerate(torch.cuda.get_rng_state_all())})
-    version, internal, gauss = random.getstate()
-    name, keys, pos, has_gauss, cached = np.random.get_state()
-    return tensors, {
-        "python": [version, list(internal), gauss],
-        "numpy": [name, keys.tolist(), pos, has_gauss, cached],
-    }
-
-
-def set_random_state(tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
-    """Args: tensors, meta: what ``random_state`` returned, to set every random generator to."""
-    torch.set_rng_state(tensors["torch"])
-    cuda = [tensors[f"cuda/{i}"] for i in range(sum(k.startswith("cuda/") for k in tensors))]
-    if cuda and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(cuda)
-    version, internal, gauss = meta["python"]
-    random.setstate((version, tuple(internal), gauss))
-    name, keys, pos, has_gauss, cached = meta["numpy"]
-    np.random.set_state((name, np.array(keys, dtype=np.uint32), pos, has_gauss, cached))
-
-
-@contextlib.contextmanager
-def preserved_random_state() -> Iterator[None]:
-    """Every random generator training draws from is as it was after the block: evaluating (or building
-    what evaluates) never changes what training draws next."""
-    tensors, meta = random_state()
-    try:
-        yield
-    finally:
-        set_random_state(tensors, meta)
-
-
 def write_checkpoint(run_dir: Path, model: ModelCheckpoint, state: TrainingState, keep: int = 3) -> Path:
     """Write ``checkpoints/step_N`` (``model.step``) atomically and keep only the newest ``keep``
     checkpoints (0: all). A failed write (disk full, read-only folder) is a StorageError; it leaves no
@@ -383,70 +341,6 @@ def _write_folder(
 def _write_tensors(tensors: dict[str, torch.Tensor], file: Path, metadata: dict[str, str]) -> None:
     save_file(_contiguous(tensors), file, metadata=metadata)
     fsync(file)
-
-
-def file_sha256(file: Path) -> str:
-    digest = hashlib.sha256()
-    with open(file, "rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def verify_file(file: Path) -> None:
-    """Check ``file`` against the ``SHA256SUMS`` beside it; a mismatch is a CorruptCheckpointError.
-    Files without one (checkpoints from before hashes were stored, a copied weights file) are not checked."""
-    sums_file = file.parent / SUMS_FILE
-    if not sums_file.is_file():
-        return
-    try:
-        sums = parse_sums(sums_file.read_bytes().decode("utf-8"))
-    except (OSError, ValueError) as exc:
-        raise CorruptCheckpointError(f"{sums_file} is unreadable ({exc})") from None
-    if file.name not in sums:
-        raise CorruptCheckpointError(f"{sums_file} lists no hash for {file.name}")
-    if file_sha256(file) != sums[file.name]:
-        raise CorruptCheckpointError(
-            f"{file} is corrupt: its content does not match the sha256 in {SUMS_FILE} (truncated or damaged)"
-        )
-
-
-SHA256_HEX = frozenset("0123456789abcdef")
-
-
-def parse_sums(text: str) -> dict[str, str]:
-    """The hashes of a ``SHA256SUMS`` file by file name, as ``sha256sum -c`` reads it: ``HASH  NAME`` or
-    ``HASH *NAME`` (binary mode), hex digits in either case, a leading backslash for escaped names, the
-    BSD form ``SHA256 (NAME) = HASH`` (``--tag``), blank lines and CRLF line ends.
-
-    Args:
-        text: the file's content.
-
-    Returns:
-        ``{name: lower-case hex sha256}``.
-
-    Raises:
-        ValueError: a line that is none of these.
-    """
-    sums: dict[str, str] = {}
-    for number, line in enumerate(text.splitlines(), 1):
-        line = line.rstrip("\r")
-        if not line.strip():
-            continue
-        escaped = line.startswith("\\")
-        body = line[1:] if escaped else line
-        if body.startswith("SHA256 (") and ") = " in body:
-            name, _, digest = body[len("SHA256 (") :].rpartition(") = ")
-        else:
-            digest, _, name = body.strip().partition(" ")
-            name = name.strip().removeprefix("*")
-        digest = digest.strip().lower()
-        if not name or len(digest) != 64 or not set(digest) <= SHA256_HEX:
-            raise ValueError(f"line {number} is not '<sha256>  <file name>'")
-        if escaped:  # sha256sum writes a backslash as \\ and a newline as \n in such names
-            name = re.sub(r"\\(.)", lambda m: "\n" if m.group(1) == "n" else m.group(1), name)
-        sums[name] = digest
-    return sums
 
 
 def _contiguous(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

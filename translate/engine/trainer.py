@@ -7,25 +7,21 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-import random
 import shlex
 import signal
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from translate.config import Config
-from translate.data.device_augment import DeviceAugment
-from translate.data.sampler import ResumableSampler
 from translate.data.transforms import RANDOM_CROP_MODES
 from translate.engine import checkpoint as ckpt
-from translate.engine import distributed
+from translate.engine import distributed, resume
+from translate.engine.batches import TrainingData
 from translate.engine.device import resolve_device
 from translate.engine.ema import EMA
 from translate.engine.guards import (
@@ -34,14 +30,14 @@ from translate.engine.guards import (
     Rollbacks,
     StopRequests,
     check_compile,
-    check_finite,
     check_image_size,
     image_size_error,
 )
 from translate.engine.optimizers import OptimizerGroup, build_optimizer_groups
+from translate.engine.random_state import preserved_random_state, seed_everything
 from translate.engine.run_folder import RunFolder, keep_as_best
 from translate.engine.schedules import lr_factor, steps_per_epoch
-from translate.errors import CheckpointError, ConfigError
+from translate.errors import ConfigError
 from translate.layers.init import init_weights
 from translate.registry import DATASETS, TASKS
 from translate.tasks.base import Batch, Task, Update
@@ -50,30 +46,6 @@ log = logging.getLogger("translate")
 
 LOG_PREFIXES = {"generator": "G", "discriminator": "D"}
 """Short names of the usual optimizer groups in logs (``G/adv``, ``D/gp``); other groups log as named."""
-
-
-def seed_everything(seed: int) -> None:
-    """Args: seed: the seed of torch's, Python's and NumPy's global generators."""
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-
-
-def move_batch(batch: Batch, device: torch.device) -> Batch:
-    """Args: batch: a batch; device: where to. Returns: its tensors on ``device``, the rest as it is."""
-    return {
-        k: v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v for k, v in batch.items()
-    }
-
-
-def channels_last_images(batch: Batch) -> Batch:
-    """The batch's image tensors (4-D) in the channels_last memory format; other entries as they are."""
-
-    def convert(v: Any) -> Any:
-        is_image = isinstance(v, torch.Tensor) and v.dim() == 4
-        return v.contiguous(memory_format=torch.channels_last) if is_image else v
-
-    return {k: convert(v) for k, v in batch.items()}
 
 
 def compile_networks(groups: dict[str, list[nn.Module]]) -> None:
@@ -120,6 +92,7 @@ class Trainer:
         self.run_dir = Path(run_dir)
         self.world = world or distributed.setup()
         self.device = self.world.place(resolve_device(config.train.device, "train.device"))
+        self._stops = StopRequests(self.world)
         seed_everything(config.train.seed)
         self.dataset = dataset or DATASETS.build(TASKS.get(config.task).dataset, data=config.data, train=True)
         self.task_kwargs = {**self.dataset.task_kwargs(), **config.model}
@@ -140,7 +113,6 @@ class Trainer:
         self.samples_seen = 0
         self.lr_scale = 1.0
         """Multiplies the scheduled LR: halved by each ``on_nan: rollback``; stored in checkpoints."""
-        self._stops = StopRequests(self.world)
         self._rollbacks = Rollbacks(config.train.on_nan)
         self._window = LossWindow(self.world)
         """The losses since the last log line."""
@@ -171,7 +143,9 @@ class Trainer:
         self._sync_batch_norm = self.world.spread(self.task, self.device, train.batch_size)
         if self.world.rank:  # a random stream of each process's own; rank 0 keeps the single-process one
             seed_everything(distributed.rank_seed(train.seed, self.world.rank))
-        self._channels_last = self._use_channels_last()
+        self.data = TrainingData(
+            self.dataset, self.config, self.world, self.device, self._stops.workers, self._use_channels_last()
+        )
         if train.compile:
             check_compile(self.task)
             compile_networks(groups)
@@ -231,7 +205,7 @@ class Trainer:
                 "train.eval_every needs an evaluation: train through translate.api.train (or the CLI), or "
                 "pass Trainer(..., evaluation=translate.evaluation.Evaluator.for_training)"
             )
-        with ckpt.preserved_random_state():
+        with preserved_random_state():
             held_out = eval_dataset if eval_dataset is not None else dataset
             if held_out is None:
                 kind = TASKS.get(self.config.task).dataset
@@ -252,48 +226,15 @@ class Trainer:
 
     # ------------------------------------------------------------------------------------- data
     def _batches(self) -> Iterator[Batch]:
-        """Endless batches, continuing from ``samples_seen`` so a resumed run sees the same data. With
-        several processes, this one's slice of each global batch (``samples_seen`` counts them all)."""
-        batch_size, world = self.config.train.batch_size, self.world
-        sampler = ResumableSampler(
-            len(self.dataset),
-            seed=self.config.train.seed,
-            start=self.samples_seen,
-            rank=world.rank,
-            world_size=world.size,
-            batch_size=batch_size,
-        )
-        loader = DataLoader(
-            self.dataset,
-            batch_size=batch_size,
-            sampler=sampler,
-            num_workers=self.config.data.num_workers,
-            pin_memory=self.device.type == "cuda",
-            persistent_workers=self.config.data.num_workers > 0,
-            worker_init_fn=self._stops.workers,
-            # The loader draws worker seeds from this, not from the global RNG that
-            # checkpoints restore; augmentation is seeded per sample by the sampler.
-            generator=torch.Generator().manual_seed(self.config.train.seed),
-        )
-        # augment_on=device: crop/flip/jitter here, seeded by (train.seed, samples seen before the batch)
-        augment = None
-        if self.config.data.augment_on == "device":
-            augment = DeviceAugment(self.config.data, self.config.train.seed)
-        for batch in loader:
-            seen = self.samples_seen + world.rank * batch_size  # where this process's slice starts
-            self.samples_seen += batch_size * world.size
-            batch = move_batch(batch, self.device)
-            batch = augment(batch, seen) if augment is not None else batch
-            yield channels_last_images(batch) if self._channels_last else batch
+        """Endless batches from the data position ``samples_seen``, which each batch moves on."""
+        for batch in self.data.batches(self.samples_seen):
+            self.samples_seen += self.data.global_batch
+            yield batch
 
     def _sample_batch(self) -> Batch | None:
-        """Fixed images for the sample grids: the first items, without augmentation (rank 0's, and every
-        process's when synchronised batch norm makes them all take part in the grid's forward pass)."""
-        if not (self.world.is_main or self._sync_batch_norm):
-            return None
-        items = [self.dataset[i] for i in range(min(self.config.train.num_samples, len(self.dataset)))]
-        batch = move_batch(torch.utils.data.default_collate(items), self.device)
-        return channels_last_images(batch) if self._channels_last else batch
+        """The sample grids' images: rank 0's, and every process's when synchronised batch norm makes them
+        all take part in the grid's forward pass."""
+        return self.data.fixed_batch() if self.world.is_main or self._sync_batch_norm else None
 
     # ------------------------------------------------------------------------------------ steps
     def _autocast(self) -> contextlib.AbstractContextManager:
@@ -424,7 +365,7 @@ class Trainer:
                     try:
                         while self.step < train.steps and not self._stops.agreed():
                             self._fit_step(batches, sample_batch, bar, first=self.step == first_step)
-                        if self._saved_step != self.step:
+                        if self.saved_step != self.step:
                             self.save_checkpoint()
                         break
                     except NonFinite as exc:
@@ -473,7 +414,7 @@ class Trainer:
             self.evaluate_and_keep_best()
         if self.step % train.sample_every == 0 or last:
             self.save_samples(sample_batch)
-        if self.step % train.checkpoint_every == 0 and self._saved_step != self.step:
+        if self.step % train.checkpoint_every == 0 and self.saved_step != self.step:
             self.save_checkpoint()
 
     def _log_losses(self, lr: float, bar: tqdm) -> None:
@@ -539,7 +480,7 @@ class Trainer:
             best = f" (best {self.best['metric'][5:]} {self.best['value']:.4g} at step {self.best['step']})"
         self.world.on_main(lambda: log.info("eval at step %d: %s%s", self.step, shown, best))
         if improved:
-            if self._saved_step != self.step:
+            if self.saved_step != self.step:
                 self.save_checkpoint()
             self.run_folder.write(
                 "the best checkpoint", lambda: keep_as_best(self.run_dir, self.step, self.best)
@@ -571,121 +512,37 @@ class Trainer:
             The checkpoint folder.
         """
         self._window.check(self.step)
-        own = self._process_state()
+        own = resume.process_state(self.task)
         states = self.world.gather(own)
-        folder = self.run_folder.write("a checkpoint", lambda: self._write_checkpoint(states or [own]))
-        self._window.finite_step = self._saved_step = self.step
+
+        def write() -> Path:
+            model, state = resume.capture(self, states or [own])
+            return ckpt.write_checkpoint(self.run_dir, model, state, keep=self.config.train.keep_checkpoints)
+
+        folder = self.run_folder.write("a checkpoint", write)
+        self.saved_step = self.step
         return folder
 
-    def _process_state(self) -> ckpt.ProcessState:
-        """This process's random states and task state, on the CPU."""
-        random_state, random_meta = ckpt.random_state()
-        task_state = {k: v.detach().cpu() for k, v in self.task.training_state().items()}
-        return ckpt.ProcessState(random_state, random_meta, task_state)
+    @property
+    def saved_step(self) -> int | None:
+        """The step of the newest checkpoint written or restored (its losses are known to be finite)."""
+        return self._saved_step
 
-    def _write_checkpoint(self, processes: list[ckpt.ProcessState]) -> Path:
-        """Rank 0's part of ``save_checkpoint``: check the weights, moments and EMA, then write."""
-        since = self._saved_step or 0
-        weights = self.task.state_dict()
-        check_finite(weights, "weight", since, self.step)
-        exports = {name: export.to_dict() for name, export in self.task.exports().items()}
-        config = self.config
-        model = ckpt.ModelCheckpoint(
-            config.task, self.task_kwargs, config.to_dict(), self.step, weights, exports
-        )
-        state = ckpt.TrainingState(
-            self.step, self.samples_seen, self.lr_scale, self.world.size, processes=processes, best=self.best
-        )
-        if self.ema is not None:  # the average is exported; the trained weights go on in the state
-            averaged = self.ema.state_dict()
-            check_finite(averaged, "EMA weight", since, self.step)
-            state.ema_raw = {k: weights[k] for k in averaged}
-            model.weights = {**weights, **averaged}
-            model.ema = state.ema = self.ema.meta()
-        state.optimizers = {name: ckpt.OptimizerState.of(g.optimizer) for name, g in self.optimizers.items()}
-        check_finite(state.optimizer_tensors(), "optimizer state", since, self.step)
-        return ckpt.write_checkpoint(self.run_dir, model, state, keep=config.train.keep_checkpoints)
-
-    def _newest_intact(self) -> ckpt.Resumable | None:
-        """The newest intact checkpoint (damaged newer ones set aside with a warning). With several
-        processes rank 0 chooses it and every process reads that one."""
-        found: list[ckpt.Resumable | None] = [None]
-
-        def choose() -> Path | None:
-            found[0] = ckpt.newest_intact(self.run_dir, set_aside=True)
-            return found[0].folder if found[0] is not None else None
-
-        folder = self.world.on_main(choose)
-        if folder is None or self.world.is_main:
-            return found[0]
-        if not folder.is_dir():
-            raise CheckpointError(
-                f"{folder} is not visible to process {self.world.rank}: with several nodes, --run-dir "
-                "must be on a filesystem that every node shares"
-            )
-        return ckpt.read_resumable(folder)
+    @saved_step.setter
+    def saved_step(self, step: int | None) -> None:
+        self._window.finite_step = self._saved_step = step
 
     def _resume(self) -> None:
         """Continue from the newest intact checkpoint (damaged newer ones are set aside with a warning)."""
-        good = self._newest_intact()
-        if good is None:
-            damaged = sorted((self.run_dir / "checkpoints").glob("corrupt-step_*"))
-            detail = f" (only damaged ones: {', '.join(p.name for p in damaged)})" if damaged else ""
-            raise CheckpointError(f"--resume: {self.run_dir} holds no checkpoint to resume from{detail}")
-        if good.model.task != self.config.task:
-            raise CheckpointError(f"{self.run_dir} holds a {good.model.task} run, not {self.config.task}")
-        saved = good.state.world_size
-        if saved != self.world.size:
-            log.warning(
-                "%s was trained by %d process(es) and resumes on %d: the data goes on from sample %d with "
-                "%d images per batch (was %d); processes beyond the saved ones start with new random "
-                "states and image pools, so the run is no longer identical to an uninterrupted one",
-                self.run_dir,
-                saved,
-                self.world.size,
-                good.state.samples_seen,
-                self.config.train.batch_size * self.world.size,
-                good.model.config.get("train", {}).get("batch_size", self.config.train.batch_size) * saved,
-            )
-        self._load(good)
+        resume.restore(self, resume.resumable(self))
         log.info("resumed %s from step %d", self.run_dir, self.step)
-
-    def _load(self, checkpoint: ckpt.Resumable) -> None:
-        """Weights, optimizer moments, random states, the task's state, step and data position; the
-        configured learning rates stay (``--set train.lr=...`` on resume takes effect). Each process
-        restores its own random states and task state; one the checkpoint lacks (it was written by fewer
-        processes) starts afresh."""
-        state, exported = checkpoint.state, checkpoint.model.weights
-        ckpt.load_weights(self.task, {**exported, **state.ema_raw}, checkpoint.folder)  # not their EMA
-        if self.ema is not None:
-            self.ema.resume(exported, state.ema, state.step)
-        elif state.ema_raw:
-            log.info("train.ema_decay is off: training goes on from the trained weights, without their EMA")
-        best = state.best
-        self.best = best if best and best.get("metric") == self.config.train.best_metric else None
-        for name, group in self.optimizers.items():
-            if name not in state.optimizers:
-                raise CheckpointError(f"{checkpoint.folder} holds no optimizer state for group {name!r}")
-            base_lrs = [g["initial_lr"] for g in group.optimizer.param_groups]  # the configured ones stay
-            state.optimizers[name].load_into(group.optimizer, checkpoint.folder, name)
-            for param_group, lr in zip(group.optimizer.param_groups, base_lrs):
-                param_group["initial_lr"] = lr
-        process, rank = state.process(self.world.rank), self.world.rank
-        if process is not None:
-            ckpt.set_random_state(process.random, process.random_meta)
-            self.task.load_training_state(process.task)
-        else:
-            seed_everything(distributed.rank_seed(self.config.train.seed + state.step, rank))
-            self.task.load_training_state({})
-        self.step, self.samples_seen, self.lr_scale = state.step, state.samples_seen, state.lr_scale
-        self._window.finite_step = self._saved_step = self.step
 
     def _roll_back_or_stop(self, reason: str) -> None:
         """Stop with a TrainingDiverged that says how to go on, or (``on_nan: rollback``) reload the last
         good checkpoint with half the learning rate."""
-        good = self._newest_intact()
+        good = resume.newest_intact(self)
         tries = self._rollbacks.next_try(reason, good.model.step if good else None, self.resume_command)
-        self._load(good)
+        resume.restore(self, good)
         self.lr_scale *= 0.5**tries
         self.run_folder.truncate_log(self.step)
         self._window.reset(self.step)
