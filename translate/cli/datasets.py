@@ -1,4 +1,5 @@
-"""``translate datasets list | download | inspect``: a click group the main CLI adds as ``datasets``."""
+"""``translate datasets list | download | inspect | combine``: a click group the main CLI adds as
+``datasets``."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from translate.cli.options import OneLineErrors
 
 @click.group(cls=OneLineErrors)
 def datasets() -> None:
-    """Public datasets: list them, download one, inspect a dataset folder."""
+    """Public datasets: list them, download one, inspect a dataset folder, combine A and B folders."""
 
 
 @datasets.command("list")
@@ -19,6 +20,7 @@ def datasets() -> None:
 def list_datasets(verbose: bool) -> None:
     """The datasets `download` knows (from translate/catalog/datasets.yaml)."""
     from translate.catalog.catalog import catalog_path, load_catalog
+    from translate.catalog.checkout import default_dataset_root
 
     catalog = load_catalog()
     width = max(len(n) for n in catalog)
@@ -33,17 +35,16 @@ def list_datasets(verbose: bool) -> None:
             click.echo(f"{'':<{width}}  licence: {entry.licence or '-'}")
     click.echo(f"\nsizes are approximate (as published); catalog: {catalog_path()}")
     click.echo("download one with: translate datasets download NAME [--root DIR] [--url MIRROR_OR_FILE]")
+    click.echo(f"(without --root, into {default_dataset_root()}/NAME)")
 
 
 @datasets.command("download")
 @click.argument("name")
 @click.option(
     "--root",
-    default="data",
-    show_default=True,
-    envvar="TRANSLATE_DATA_ROOT",
     type=click.Path(file_okay=False),
-    help="Folder that receives NAME/ (env TRANSLATE_DATA_ROOT).",
+    help="Folder that receives NAME/. Default: $TRANSLATE_DATA_ROOT, else datasets/ of the translate "
+    "checkout you are in, else ./data.",
 )
 @click.option("--url", help="Fetch from a mirror (http/https) or a local archive (path or file://) instead.")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
@@ -52,10 +53,11 @@ def list_datasets(verbose: bool) -> None:
 )
 @click.option("--keep-archive", is_flag=True, help="Keep the downloaded archive in ROOT/.partial/.")
 def download(
-    name: str, root: str, url: str | None, no_progress: bool, retries: int, keep_archive: bool
+    name: str, root: str | None, url: str | None, no_progress: bool, retries: int, keep_archive: bool
 ) -> None:
     """Download NAME into ROOT/NAME/, verified and safely extracted, ready for `translate train`."""
     from translate.catalog.catalog import get_entry
+    from translate.catalog.checkout import default_dataset_root
     from translate.catalog.download import ManualDownloadError, download_dataset
     from translate.data.layout import detect_layout
 
@@ -63,12 +65,13 @@ def download(
     if entry.manual and not url:
         click.echo(entry.manual_steps_text())
         raise ManualDownloadError(entry)
-    target = Path(root).expanduser() / entry.name
+    root = Path(root).expanduser() if root else default_dataset_root()
+    target = root / entry.name
     existed = target.is_dir() and any(target.iterdir())
     if not existed:
         click.echo(f"{entry.name}: {entry.description} ({entry.size_text}) from {url or entry.url}", err=True)
     path = download_dataset(
-        entry, Path(root), url=url, progress=not no_progress, retries=retries, keep_archive=keep_archive
+        entry, root, url=url, progress=not no_progress, retries=retries, keep_archive=keep_archive
     )
     layout = detect_layout(path, prefer=entry.layout)
     state = "already present (delete the folder to download again)" if existed else "ready"
@@ -109,3 +112,30 @@ def inspect_command(path: str, min_size: int, deep: bool, kind: str | None, max_
     click.echo(render_report(report, max_problems=max_problems))
     if report.usable == 0:
         raise click.ClickException(f"no usable images in {path}")
+
+
+@datasets.command("combine")
+@click.argument("a_dir", type=click.Path(exists=True, file_okay=False))
+@click.argument("b_dir", type=click.Path(exists=True, file_okay=False))
+@click.argument("out_dir", type=click.Path(file_okay=False))
+@click.option("--overwrite", is_flag=True, help="Replace pairs that OUT_DIR holds already.")
+@click.option(
+    "--quality", default=95, show_default=True, type=click.IntRange(1, 100), help="JPEG / WebP quality."
+)
+@click.option("--no-progress", is_flag=True, help="No progress bar.")
+def combine(a_dir: str, b_dir: str, out_dir: str, overwrite: bool, quality: int, no_progress: bool) -> None:
+    """Pair each image of A_DIR with the one of the same name in B_DIR (any extension) into OUT_DIR as one
+    A|B image, A left: pix2pix's aligned format. Split sub-folders (train/, val/, test/) are paired
+    folder by folder. Sizes must match; nothing is overwritten without --overwrite."""
+    from translate.catalog.combine import combine_folders, summary
+    from translate.catalog.commands import suggested_command
+    from translate.data.layout import detect_layout
+
+    plan = combine_folders(
+        a_dir, b_dir, out_dir, overwrite=overwrite, quality=quality, progress=not no_progress
+    )
+    for line in summary(plan, Path(a_dir), Path(b_dir), Path(out_dir)):
+        click.echo(line)
+    layout = detect_layout(out_dir)
+    if layout.kind == "aligned":
+        click.echo(f"train with: {suggested_command(layout)}")
