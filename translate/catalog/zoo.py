@@ -1,9 +1,9 @@
 """The model zoo: published reference generators by name, downloaded once into a cache of run folders.
 
 ``translate/catalog/models.yaml`` (data, packaged with the code; ``$TRANSLATE_MODEL_CATALOG`` names another
-file: a private mirror list, tests) lists the pix2pix/CycleGAN authors' generators: URL, architecture,
-direction, licence, approximate size. ``model_run("style_vangogh")`` returns the run folder of one,
-downloading and importing it first when the cache lacks it:
+file: a private mirror list, tests) lists the pix2pix/CycleGAN authors' generators and yunjey's StarGAN
+models: URL, file format, architecture, direction, licence, approximate size. ``model_run("style_vangogh")``
+returns the run folder of one, downloading and importing it first when the cache lacks it:
 
 - **cache**: ``$TRANSLATE_HOME/models/NAME`` when ``TRANSLATE_HOME`` is set, else
   ``$XDG_CACHE_HOME/translate/models/NAME`` (``~/.cache/translate/models/NAME``), or ``root/NAME``.
@@ -13,15 +13,20 @@ downloading and importing it first when the cache lacks it:
   mismatch deleted; offline, one line naming the URL and ``--url /path/to/NAME.pth`` to fetch it by hand.
   ``url=`` takes a mirror or a local copy (path or ``file://``) instead.
 - **import**: ``importer(file, run_dir, **entry.import_options())``, which writes the run folder atomically:
-  ``translate.inference.junyanz.import_junyanz``. The catalog package does not import ``inference``
-  (docs/ARCHITECTURE.md), so the caller passes it; ``translate.cli.models.model_run`` binds it. The
-  downloaded file is removed once imported (``keep_file`` keeps it in ``root/.partial``).
+  the importer of the entry's ``format`` (``FORMATS``): ``junyanz``, a junyanz/pytorch-CycleGAN-and-pix2pix
+  generator file (``translate.inference.junyanz.import_junyanz``), or ``stargan``, a yunjey/stargan
+  ``*-G.ckpt`` or the archive holding it and its critic
+  (``translate.inference.stargan_import.import_stargan``). The catalog package does not import
+  ``inference`` (docs/ARCHITECTURE.md), so the caller passes it; ``translate.cli.models.model_run`` picks
+  it by format. The downloaded file is removed once imported (``keep_file`` keeps it in
+  ``root/.partial``).
 """
 
 from __future__ import annotations
 
 import difflib
 import os
+import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -35,9 +40,24 @@ from translate.errors import CheckpointError, ConfigError, DataError
 CATALOG_ENV = "TRANSLATE_MODEL_CATALOG"
 DEFAULT_CATALOG = Path(__file__).resolve().parent / "models.yaml"
 HOME_ENV = "TRANSLATE_HOME"
-FAMILIES = ("cyclegan", "pix2pix")
-FORMATS = ("junyanz",)
-IMPORT_OPTIONS = ("arch", "norm", "dropout", "direction", "image_size")
+FAMILIES = ("cyclegan", "pix2pix", "stargan")
+COMMON_FIELDS = ("description", "url", "arch", "norm", "direction")
+"""What every entry must give (``arch``, ``norm``, ``direction``: shown by ``translate models list``)."""
+
+
+@dataclass(frozen=True)
+class FileFormat:
+    """What an entry of one file format must give beyond ``COMMON_FIELDS``, and which of its fields the
+    format's importer takes as keywords."""
+
+    required: tuple[str, ...]
+    options: tuple[str, ...]
+
+
+FORMATS = {
+    "junyanz": FileFormat((), ("arch", "norm", "dropout", "eval_mode", "direction", "image_size")),
+    "stargan": FileFormat(("attributes", "image_size"), ("attributes", "image_size")),
+}
 
 Importer = Callable[..., Any]
 """``importer(file, run_dir, **options)``: writes the run folder ``run_dir`` from a downloaded file."""
@@ -58,6 +78,7 @@ class ModelEntry:
     dropout: bool = False
     test_mode: str = "eval"
     image_size: int | None = None
+    attributes: tuple[str, ...] | None = None  # StarGAN: the labels in training order
     size_mb: float | None = None  # approximate; display only
     size_bytes: int | None = None  # exact, verified after download when known
     md5: str | None = None
@@ -72,8 +93,13 @@ class ModelEntry:
 
     @property
     def filename(self) -> str:
-        tail = self.url.rstrip("/").rsplit("/", 1)[-1]
+        tail = urllib.parse.urlparse(self.url).path.rstrip("/").rsplit("/", 1)[-1]
         return tail or f"{self.upstream_name or self.name}.pth"
+
+    @property
+    def eval_mode(self) -> bool:
+        """Whether it translates in eval mode (the junyanz importer's ``eval_mode``)."""
+        return self.test_mode == "eval"
 
     @property
     def size_text(self) -> str:
@@ -88,9 +114,8 @@ class ModelEntry:
         return bool(self.md5 or self.sha256)
 
     def import_options(self) -> dict[str, Any]:
-        """Keyword arguments of the importer (``import_junyanz``), with the provenance in ``source``."""
-        options = {key: getattr(self, key) for key in IMPORT_OPTIONS}
-        options["eval_mode"] = self.test_mode == "eval"
+        """Keyword arguments of the importer of its format, with the provenance in ``source``."""
+        options = {key: getattr(self, key) for key in FORMATS[self.format].options}
         options["source"] = {
             "zoo": self.name,
             "url": self.url,
@@ -101,7 +126,6 @@ class ModelEntry:
 
 
 _FIELDS = {f for f in ModelEntry.__dataclass_fields__ if f not in ("name", "extra")}
-_REQUIRED = ("description", "url", "arch", "norm", "direction")
 
 
 def catalog_path() -> Path:
@@ -113,14 +137,20 @@ def catalog_path() -> Path:
 def _entry(name: str, raw: Any, source: Path) -> ModelEntry:
     if not isinstance(raw, dict):
         raise DataError(f"{source}: model {name!r} must be a mapping, got {type(raw).__name__}")
-    for key in _REQUIRED:
+    file_format = raw.get("format", "junyanz")
+    if file_format not in FORMATS:
+        raise DataError(f"{source}: model {name!r} has format {file_format!r}; known: {', '.join(FORMATS)}")
+    for key in (*COMMON_FIELDS, *FORMATS[file_format].required):
         if not raw.get(key):
-            raise DataError(f"{source}: model {name!r} has no {key!r}")
-    if raw.get("format", "junyanz") not in FORMATS:
-        raise DataError(f"{source}: model {name!r} has format {raw['format']!r}; known: {', '.join(FORMATS)}")
+            raise DataError(f"{source}: model {name!r} (format {file_format}) has no {key!r}")
+    family = raw.get("family")
+    if family and family not in FAMILIES:
+        raise DataError(f"{source}: model {name!r} has family {family!r}; known: {', '.join(FAMILIES)}")
     if raw.get("test_mode", "eval") not in ("eval", "batch_statistics"):
         raise DataError(f"{source}: model {name!r} has test_mode {raw['test_mode']!r}; eval|batch_statistics")
     known = {k: v for k, v in raw.items() if k in _FIELDS}
+    if "attributes" in known:
+        known["attributes"] = _names(known["attributes"], f"{source}: attributes of model {name!r}")
     for key in ("md5", "sha256"):
         value = known.get(key)
         if value is not None and not isinstance(value, str):  # YAML reads 00ab.. as a number: refuse it
@@ -128,6 +158,15 @@ def _entry(name: str, raw: Any, source: Path) -> ModelEntry:
         known[key] = value.lower() if value else None
     known["description"] = " ".join(str(known["description"]).split())
     return ModelEntry(name=name, extra={k: v for k, v in raw.items() if k not in _FIELDS}, **known)
+
+
+def _names(value: Any, what: str) -> tuple[str, ...] | None:
+    """A YAML list of names as a tuple (entries are frozen, hashable); anything else is a DataError."""
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise DataError(f"{what} must be a list of names, e.g. [Black_Hair, Blond_Hair]")
+    return tuple(value)
 
 
 @lru_cache(maxsize=8)
@@ -194,12 +233,12 @@ def download_file(
 ) -> tuple[Path, bool]:
     """The checkpoint file of ``entry``: ``(path, downloaded)``. A local ``url`` (path or ``file://``) is
     checked and used where it is (``downloaded`` False); otherwise the file is fetched into
-    ``root/.partial/NAME.pth`` (resuming a ``.part`` file there) and verified."""
+    ``root/.partial/NAME.pth`` (``NAME.zip`` for a zip URL; resuming a ``.part`` file there) and verified."""
     return obtain(
         entry,
         url or entry.url,
         root,
-        "a .pth file or a URL",
+        f"the model's file ({entry.filename}) or a URL",
         progress,
         retries=retries,
         timeout=timeout,
@@ -223,8 +262,8 @@ def model_run(
     """The run folder of zoo model ``name`` (``models_root(root)/NAME``), downloaded and imported first
     when the cache lacks it (``download=False``: a DataError saying how to get it instead).
 
-    ``importer`` writes the run from the downloaded file (``translate.inference.junyanz.import_junyanz``;
-    ``translate.cli.models.model_run`` passes it). ``url``: a mirror or a local copy of the file.
+    ``importer`` writes the run from the downloaded file: the importer of ``entry.format``
+    (``translate.cli.models.model_run`` passes it). ``url``: a mirror or a local copy of the file.
     Failures are one-line DataErrors; an interrupted download leaves its ``.part`` file to resume."""
     entry = name if isinstance(name, ModelEntry) else get_model(name)
     root = models_root(root)
@@ -238,7 +277,7 @@ def model_run(
         )
     if importer is None:
         raise ConfigError(
-            "model_run needs importer=translate.inference.junyanz.import_junyanz to import the download "
+            f"model_run needs importer= (the importer of {entry.format} files) to import the download "
             "(translate.cli.models.model_run passes it)"
         )
     if run.exists() and not (run.is_dir() and not any(run.iterdir())):

@@ -1,34 +1,56 @@
-"""``translate models list | download`` (the zoo of published generators) and ``translate import junyanz``
-(a generator file of junyanz/pytorch-CycleGAN-and-pix2pix as a run folder): two click groups that the main
-CLI adds as ``models`` and ``import``.
+"""``translate models list | download`` (the zoo of published generators) and ``translate import junyanz |
+stargan`` (a generator file of junyanz/pytorch-CycleGAN-and-pix2pix or of yunjey/stargan as a run folder):
+two click groups that the main CLI adds as ``models`` and ``import``.
 
-``model_run(name)`` is ``translate.catalog.zoo.model_run`` with the junyanz importer bound: the run folder
-of a zoo model, downloaded and imported on first use (what ``apply --model NAME`` needs).
+``model_run(name)`` is ``translate.catalog.zoo.model_run`` with the importer of the model's format bound:
+the run folder of a zoo model, downloaded and imported on first use (what ``apply --model NAME`` needs).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import click
 
-from translate.cli.options import OneLineErrors
+from translate.cli.options import ManyValues, ManyValuesCommand, OneLineErrors
+
+
+def importer(file_format: str) -> Callable[..., Any]:
+    """The importer of files of ``file_format`` (``translate.catalog.zoo.FORMATS``): ``import_stargan`` for
+    yunjey/stargan files, else ``import_junyanz``."""
+    if file_format == "stargan":
+        from translate.inference.stargan_import import import_stargan
+
+        return import_stargan
+    from translate.inference.junyanz import import_junyanz
+
+    return import_junyanz
 
 
 def model_run(name: str, root: str | Path | None = None, download: bool = True, **options: Any) -> Path:
     """The run folder of zoo model ``name``, downloaded and imported into the cache when absent
-    (``translate.catalog.zoo.model_run`` with ``importer=import_junyanz``; ``options``: its keywords)."""
+    (``translate.catalog.zoo.model_run`` with the importer of its format; ``options``: its keywords)."""
+    from translate.catalog.zoo import get_model
     from translate.catalog.zoo import model_run as zoo_model_run
-    from translate.inference.junyanz import import_junyanz
 
-    return zoo_model_run(name, root, download, importer=import_junyanz, **options)
+    entry = get_model(name)
+    return zoo_model_run(entry, root, download, importer=importer(entry.format), **options)
+
+
+def apply_line(run: Path, labels: Sequence[str] | None = None, domains: bool = False) -> str:
+    """How to translate with the run folder ``run``; a StarGAN model (``labels``) needs a target."""
+    target = ""
+    if labels:
+        target = f" --to {labels[0]}" if domains else f" --to {labels[0]}=1"
+    return f"translate with: translate apply IMAGES --run {run}{target}"
 
 
 # ---------------------------------------------------------------------------------------------- models
 @click.group(cls=OneLineErrors)
 def models() -> None:
-    """Published pix2pix/CycleGAN generators: list them, download one as a run folder."""
+    """Published pix2pix/CycleGAN/StarGAN generators: list them, download one as a run folder."""
 
 
 ROOT_HELP = "Cache of model run folders (default $TRANSLATE_HOME/models, else ~/.cache/translate/models)."
@@ -76,13 +98,15 @@ def list_models(verbose: bool, root: str | None) -> None:
 @click.argument("name")
 @click.option("--root", type=click.Path(file_okay=False), help=ROOT_HELP)
 @click.option(
-    "--url", help="Fetch from a mirror (http/https) or use a local copy (path or file://) of the .pth file."
+    "--url",
+    help="Fetch from a mirror (http/https) or use a local copy (path or file://) of the model's file "
+    "(.pth; .zip for StarGAN).",
 )
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 @click.option(
     "--retries", default=3, show_default=True, type=click.IntRange(0), help="Resumes after a cut connection."
 )
-@click.option("--keep-file", is_flag=True, help="Keep the downloaded .pth file in ROOT/.partial/.")
+@click.option("--keep-file", is_flag=True, help="Keep the downloaded file in ROOT/.partial/.")
 def download(
     name: str, root: str | None, url: str | None, no_progress: bool, retries: int, keep_file: bool
 ) -> None:
@@ -98,10 +122,13 @@ def download(
         entry.name, root, url=url, progress=not no_progress, retries=retries, keep_file=keep_file
     )
     state = "already downloaded (delete the folder to download it again)" if existed else "ready"
-    click.echo(f"{entry.name} {state}: {path} ({entry.arch}, {entry.norm} norm; export {entry.direction})")
+    labels = f"; labels {' '.join(entry.attributes)}" if entry.attributes else ""
+    click.echo(
+        f"{entry.name} {state}: {path} ({entry.arch}, {entry.norm} norm; export {entry.direction}{labels})"
+    )
     if entry.licence:
         click.echo(f"licence: {entry.licence}")
-    click.echo(f"translate with: translate apply IMAGES --run {path}")
+    click.echo(apply_line(path, entry.attributes))
 
 
 # ---------------------------------------------------------------------------------------------- import
@@ -110,9 +137,26 @@ def import_checkpoint() -> None:
     """Turn a generator saved by another implementation into a run folder (apply, info, the Python API)."""
 
 
-@import_checkpoint.command("junyanz")
-@click.argument("file", type=click.Path(dir_okay=False))
-@click.option("--out", required=True, type=click.Path(file_okay=False), help="The run folder to write (new).")
+def import_command(name: str, **settings: Any) -> Callable[[Callable[..., None]], click.Command]:
+    """A command ``translate import NAME FILE --out RUN`` (the arguments every importer takes)."""
+
+    def decorate(function: Callable[..., None]) -> click.Command:
+        function = click.option(
+            "--out", required=True, type=click.Path(file_okay=False), help="The run folder to write (new)."
+        )(function)
+        function = click.argument("file", type=click.Path(dir_okay=False))(function)
+        return import_checkpoint.command(name, **settings)(function)
+
+    return decorate
+
+
+def report_import(result: Any, labels: Sequence[str] | None = None, domains: bool = False) -> None:
+    """What an importer wrote (``result.describe()``) and how to translate with it."""
+    click.echo(f"imported {result.describe()}")
+    click.echo(apply_line(result.run, labels, domains))
+
+
+@import_command("junyanz")
 @click.option(
     "--arch",
     type=click.Choice(["resnet_9blocks", "resnet_6blocks", "unet_256", "unet_128"]),
@@ -184,5 +228,67 @@ def junyanz(
         direction=direction,
         image_size=image_size,
     )
-    click.echo(f"imported {result.describe()}")
-    click.echo(f"translate with: translate apply IMAGES --run {result.run}")
+    report_import(result)
+
+
+@import_command("stargan", cls=ManyValuesCommand)
+@click.option(
+    "--attrs",
+    cls=ManyValues,
+    metavar="NAME ...",
+    help="The labels in the order it was trained with (its --selected_attrs), after FILE. Default for a "
+    "file of five labels: CelebA's Black_Hair Blond_Hair Brown_Hair Male Young, as the published models.",
+)
+@click.option(
+    "--domains",
+    cls=ManyValues,
+    metavar="NAME ...",
+    help="Instead of --attrs: the labels are one-of-N domains (RaFD's expressions), in training order.",
+)
+@click.option(
+    "--image-size",
+    type=click.IntRange(1),
+    help="The size it was trained at (its --image_size: 128 or 256 for the published models). Default: "
+    "from the critic file's shapes, else 128.",
+)
+@click.option(
+    "--critic",
+    type=click.Path(dir_okay=False),
+    help="The *-D.ckpt to make the run's classifier (default: the archive's, or the N-D.ckpt beside an "
+    "N-G.ckpt).",
+)
+@click.option(
+    "--no-critic",
+    is_flag=True,
+    help="Import the generator alone: no classifier, so a translation needs a full target or --labels.",
+)
+def stargan(
+    file: str,
+    out: str,
+    attrs: tuple[str, ...] | None,
+    domains: tuple[str, ...] | None,
+    image_size: int | None,
+    critic: str | None,
+    no_critic: bool,
+) -> None:
+    """Import FILE, a generator's state dict saved by yunjey/stargan (200000-G.ckpt) or a published archive
+    (celeba-128x128-5attrs.zip, with its critic), as the run folder --out.
+
+    Read with torch.load(weights_only=True) only; the instance norms' running statistics, which the
+    reference's test() never uses, are dropped; every tensor's name and shape is checked. It translates as
+    that test() does: each image on its own statistics."""
+    from translate.inference.stargan_import import import_stargan
+
+    if attrs and domains:
+        raise click.UsageError("name the labels with --attrs or with --domains, not both")
+    if critic and no_critic:
+        raise click.UsageError("give --critic FILE or --no-critic, not both")
+    result = import_stargan(
+        file,
+        out,
+        attributes=attrs or domains,
+        domains=bool(domains),
+        discriminator=False if no_critic else critic,
+        image_size=image_size,
+    )
+    report_import(result, result.labels.names, bool(domains))

@@ -230,8 +230,8 @@ def label_space(c_dim: int, attributes: Sequence[str] | None, domains: bool = Fa
         if c_dim != len(CELEBA_ATTRIBUTES) or domains:
             raise ConfigError(
                 f"the file's generator takes {c_dim} labels: name them in the order it was trained with "
-                f"(--attrs NAME ...{', --domains' if domains else ''}); CelebA's five are the default only "
-                "for files with five"
+                f"({'--domains' if domains else '--attrs'} NAME ...); CelebA's five attributes are the "
+                "default only for files with five"
             )
         attributes = CELEBA_ATTRIBUTES
     names = list(attributes)
