@@ -11,9 +11,12 @@ pairs); a CycleGAN set gives ``data/horse2zebra/{trainA,trainB,testA,testB}/``.
   the download and raises DataError with the expected and actual values.
 - Extraction (``translate.catalog.extract``; tar of any compression, zip): refused as a whole for an
   absolute path, a ``..`` component, a path that resolves outside the target, any symlink or hardlink, a
-  device file or FIFO, an encrypted member. It happens in a hidden temporary folder inside ``root`` that
-  is renamed to ``root/NAME`` only once complete and checked against the catalog's layout, so a failure
-  never leaves a half-written dataset folder (only the ``.part`` file stays, to resume).
+  device file or FIFO, an encrypted member, or more bytes than ``max_extracted_ratio`` times the
+  catalog's stated size (a decompression bomb). It happens in a hidden temporary folder inside ``root``
+  that is renamed to ``root/NAME`` only once complete and checked against the catalog's layout, so a
+  failure never leaves a half-written dataset folder (only the ``.part`` file stays, to resume).
+- A full disk, while downloading or extracting, is a ``StorageError`` that says so; the bytes downloaded
+  so far (or the whole archive) stay, to resume.
 - Offline (connection refused, DNS failure, timeout): fails within ``timeout`` seconds with one line
   naming the URL and how to fetch it by hand (``--url /path/to/file``).
 """
@@ -31,9 +34,14 @@ import urllib.request
 from pathlib import Path
 
 from translate.catalog.catalog import DatasetEntry, get_entry
-from translate.catalog.extract import extract_dataset, remove_stale_extractions, safe_member_path
+from translate.catalog.extract import (
+    ExtractionTooLarge,
+    extract_dataset,
+    remove_stale_extractions,
+    safe_member_path,
+)
 from translate.catalog.transfer import CHUNK, Downloadable, Interrupted, Restart, read_meta, stream
-from translate.errors import DataError
+from translate.errors import DataError, StorageError
 
 # The safe extraction lives in translate.catalog.extract, one HTTP request in translate.catalog.transfer;
 # extract_dataset, safe_member_path and Downloadable are still importable from here.
@@ -81,6 +89,7 @@ def download_dataset(
     timeout: float = CONNECT_TIMEOUT,
     retry_wait: float = 1.0,
     keep_archive: bool = False,
+    max_extracted_ratio: float | None = None,
 ) -> Path:
     """Fetch, verify and extract dataset ``name`` into ``root/name`` (already there: left as it is).
 
@@ -93,12 +102,16 @@ def download_dataset(
         timeout: seconds to wait for the server to answer.
         retry_wait: seconds before the first retry (then twice that, three times...).
         keep_archive: keep the downloaded archive in ``root/.partial`` after extraction.
+        max_extracted_ratio: refuse an archive that unpacks to more than this many times the catalog's
+            stated size (default ``translate.catalog.extract.max_ratio()``: 4, or
+            ``$TRANSLATE_MAX_EXTRACTED_RATIO``).
 
     Returns:
         The dataset folder ``root/name``.
 
     Raises:
         ManualDownloadError: the dataset needs an account and no ``url`` was given.
+        StorageError: the disk filled up (the downloaded archive is kept to extract next time).
         DataError: every other failure, with a one-line message.
     """
     entry = name if isinstance(name, DatasetEntry) else get_entry(name)
@@ -119,7 +132,10 @@ def download_dataset(
     fetching = {"retries": retries, "timeout": timeout, "retry_wait": retry_wait}
     archive, downloaded = obtain(entry, source, root, "an archive or an http(s) URL", progress, **fetching)
     try:
-        extract_dataset(archive, entry, root, progress=progress)
+        extract_dataset(archive, entry, root, progress=progress, max_extracted_ratio=max_extracted_ratio)
+    except (ExtractionTooLarge, StorageError) as exc:
+        kept = f"; the archive stays in {archive} for the next try" if downloaded else ""
+        raise type(exc)(f"{exc}{kept}") from None
     except DataError:
         if downloaded:  # a corrupt or hostile archive: fetch it again next time rather than reuse it
             remove_download(archive)

@@ -19,6 +19,7 @@ from typing import Protocol
 
 from tqdm import tqdm
 
+from translate.catalog.disk import disk_full, is_disk_full
 from translate.errors import DataError
 
 log = logging.getLogger("translate")
@@ -97,6 +98,7 @@ def stream(
         Interrupted: the connection broke (the bytes so far stay in ``part``).
         Restart: ``part`` cannot be resumed (another URL, a changed file, a range from elsewhere).
         DataError: an HTTP error or an unreachable host, with how to fetch the file by hand.
+        StorageError: the disk filled up (the bytes so far stay in ``part``, to resume).
     """
     have, headers = _resume_headers(url, part, meta_file)
     response = _open(entry, url, headers, have, timeout)
@@ -184,26 +186,36 @@ def _copy_body(
     name: str,
     progress: bool,
 ) -> None:
-    """Write the response body to ``part`` in chunks with a tqdm bar; a cut connection is ``Interrupted``."""
-    with (
-        open(part, mode) as out,
-        tqdm(
-            total=total,
-            initial=have,
-            unit="B",
-            unit_scale=True,
-            unit_divisor=1024,
-            desc=name,
-            disable=not progress,
-            leave=False,
-        ) as bar,
-    ):
-        while True:
-            try:
-                chunk = response.read(CHUNK)
-            except (http.client.IncompleteRead, OSError, http.client.HTTPException) as exc:
-                raise Interrupted(str(exc) or type(exc).__name__) from None
-            if not chunk:
-                break
-            out.write(chunk)
-            bar.update(len(chunk))
+    """Write the response body to ``part`` in chunks with a tqdm bar; a cut connection is ``Interrupted``,
+    a full disk a ``StorageError``."""
+    try:
+        with (
+            open(part, mode) as out,
+            tqdm(
+                total=total,
+                initial=have,
+                unit="B",
+                unit_scale=True,
+                unit_divisor=1024,
+                desc=name,
+                disable=not progress,
+                leave=False,
+            ) as bar,
+        ):
+            while chunk := _read(response):
+                out.write(chunk)
+                bar.update(len(chunk))
+    except OSError as exc:
+        if not is_disk_full(exc):
+            raise
+        saved = part.stat().st_size if part.exists() else 0
+        then = f"{saved} bytes are saved in {part}: free some space and run the same command to resume"
+        raise disk_full(part.parent, f"downloading {name}", then) from None
+
+
+def _read(response: http.client.HTTPResponse) -> bytes:
+    """The next chunk of the body (b"" at its end); a broken connection is ``Interrupted``."""
+    try:
+        return response.read(CHUNK)
+    except (http.client.IncompleteRead, OSError, http.client.HTTPException) as exc:
+        raise Interrupted(str(exc) or type(exc).__name__) from None

@@ -52,8 +52,20 @@ def list_datasets(verbose: bool) -> None:
     "--retries", default=3, show_default=True, type=click.IntRange(0), help="Resumes after a cut connection."
 )
 @click.option("--keep-archive", is_flag=True, help="Keep the downloaded archive in ROOT/.partial/.")
+@click.option(
+    "--max-extracted-ratio",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Refuse an archive that unpacks to more than this many times the catalog's size (default 4, "
+    "env TRANSLATE_MAX_EXTRACTED_RATIO; inf: no cap).",
+)
 def download(
-    name: str, root: str | None, url: str | None, no_progress: bool, retries: int, keep_archive: bool
+    name: str,
+    root: str | None,
+    url: str | None,
+    no_progress: bool,
+    retries: int,
+    keep_archive: bool,
+    max_extracted_ratio: float | None,
 ) -> None:
     """Download NAME into ROOT/NAME/, verified and safely extracted, ready for `translate train`."""
     from translate.catalog.catalog import get_entry
@@ -71,7 +83,13 @@ def download(
     if not existed:
         click.echo(f"{entry.name}: {entry.description} ({entry.size_text}) from {url or entry.url}", err=True)
     path = download_dataset(
-        entry, root, url=url, progress=not no_progress, retries=retries, keep_archive=keep_archive
+        entry,
+        root,
+        url=url,
+        progress=not no_progress,
+        retries=retries,
+        keep_archive=keep_archive,
+        max_extracted_ratio=max_extracted_ratio,
     )
     layout = detect_layout(path, prefer=entry.layout)
     state = "already present (delete the folder to download again)" if existed else "ready"
