@@ -70,6 +70,7 @@ def download(
     """Download NAME into ROOT/NAME/, verified and safely extracted, ready for `translate train`."""
     from translate.catalog.catalog import get_entry
     from translate.catalog.checkout import default_dataset_root
+    from translate.catalog.commands import suggested_command
     from translate.catalog.download import ManualDownloadError, download_dataset
     from translate.data.layout import detect_layout
 
@@ -96,7 +97,7 @@ def download(
     click.echo(f"{entry.name} {state}: {path} ({layout.kind}: {layout.description})")
     if entry.licence:
         click.echo(f"licence: {entry.licence}")
-    command = layout.suggested_command()
+    command = suggested_command(layout)
     if command:
         click.echo(f"train with: {command}")
 
