@@ -13,7 +13,7 @@ import re
 import types
 import typing
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import yaml
@@ -219,11 +219,68 @@ def deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def load_yaml(path: str | Path) -> dict[str, Any]:
-    """Read a YAML config, merging the files listed in its ``_base_`` (relative to it) underneath."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"config file not found: {path}")
+RECIPES = Path(__file__).resolve().parent / "recipes"
+"""The packaged recipes, one YAML file each (``configs/`` in a checkout is a link to this folder)."""
+
+
+def recipe_names() -> list[str]:
+    """The packaged recipes' names (``pix2pix_facades_cpu``): their files' names without ``.yaml``."""
+    return sorted(path.stem for path in RECIPES.glob("*.yaml"))
+
+
+def recipe_description(name: str) -> str:
+    """A recipe's one-line description: the first line of its leading comment ("" without one)."""
+    first_line = find_recipe(name).read_text(encoding="utf-8").partition("\n")[0]
+    return first_line.lstrip("#").strip() if first_line.startswith("#") else ""
+
+
+def packaged_recipe(name: str | Path) -> Path | None:
+    """The packaged recipe file that ``name`` names, with or without ``.yaml`` (``pix2pix_facades_cpu``,
+    ``_base_/cpu_64px.yaml``), or None."""
+    relative = PurePosixPath(Path(name).as_posix())
+    if relative.is_absolute() or ".." in relative.parts or not relative.name:
+        return None
+    if relative.suffix not in (".yaml", ".yml"):
+        relative = relative.with_name(f"{relative.name}.yaml")
+    path = RECIPES / relative
+    return path if path.is_file() else None
+
+
+def find_recipe(name: str) -> Path:
+    """The packaged recipe ``name``; a name that matches none is a ConfigError listing close ones."""
+    path = packaged_recipe(name)
+    if path is None:
+        raise ConfigError(f"no packaged recipe {name!r}{_recipes_like(name)}")
+    return path
+
+
+def find_config(config: str | Path) -> Path:
+    """The file that ``--config`` names: a path to a YAML file, else a packaged recipe by name."""
+    path = Path(config)
+    if path.is_file():
+        return path
+    recipe = packaged_recipe(config)
+    if recipe is None:
+        raise ConfigError(f"config file not found: {config}{_recipes_like(config)}")
+    return recipe
+
+
+def _recipes_like(name: str | Path) -> str:
+    """The end of a not-found message: the packaged recipe of that name, or the close ones."""
+    stem = PurePosixPath(Path(name).as_posix()).stem
+    names = recipe_names()
+    if stem in names:
+        return f"; a packaged recipe is called {stem}: give its name instead"
+    close = difflib.get_close_matches(stem, names, n=3, cutoff=0.6)
+    if close:
+        return f"; close packaged recipes: {', '.join(close)}"
+    return " (translate recipes list shows the packaged recipes)"
+
+
+def load_yaml(config: str | Path) -> dict[str, Any]:
+    """Read a YAML config (a file, or a packaged recipe by name) with the files its ``_base_`` lists
+    merged underneath; each base is a path relative to the file, else a packaged recipe's name."""
+    path = find_config(config)
     try:
         raw = parse_yaml(path.read_text()) or {}
     except yaml.YAMLError as exc:
@@ -233,8 +290,19 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     bases = raw.pop("_base_", [])
     merged: dict[str, Any] = {}
     for base in [bases] if isinstance(bases, str) else bases:
-        merged = deep_merge(merged, load_yaml(path.parent / base))
+        merged = deep_merge(merged, load_yaml(_find_base(base, path)))
     return deep_merge(merged, raw)
+
+
+def _find_base(base: str, path: Path) -> Path:
+    """The file a ``_base_`` entry of ``path`` names: relative to ``path``, else a packaged recipe."""
+    beside = path.parent / base
+    if beside.is_file():
+        return beside
+    recipe = packaged_recipe(base)
+    if recipe is None:
+        raise ConfigError(f"{path}: _base_ {base} is neither in {path.parent} nor a packaged recipe")
+    return recipe
 
 
 def parse_override(item: str) -> dict[str, Any]:

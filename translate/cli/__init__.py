@@ -26,6 +26,7 @@ from translate.cli.latent import latent as latent_group
 from translate.cli.models import import_checkpoint as import_group
 from translate.cli.models import models as models_group
 from translate.cli.options import FriendlyGroup
+from translate.cli.recipes import recipes as recipes_group
 from translate.cli.report import report as report_command
 from translate.cli.sample import sample as sample_command
 from translate.cli.serve import serve as serve_command
@@ -50,6 +51,7 @@ COMMANDS: dict[str, click.Command] = {
     "info": info_command,
     "sample": sample_command,
     "datasets": datasets_group,
+    "recipes": recipes_group,
     "latent": latent_group,
     "eval": evaluate_command,
     "classifier": classifier_group,
