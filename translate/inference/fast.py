@@ -6,9 +6,12 @@ activations in the channels_last memory format, compiled by ``torch.compile`` wi
 stride-2 transposed convolution becomes four ordinary convolutions interleaved by ``PixelShuffle(2)``
 (exact: each output phase is a convolution of the input with a sub-kernel).
 
-``FastPath`` runs it, checks its first output for each input shape against the plain network (max |diff|
-<= ``tolerance``) and falls back to the plain network, with a one-line note, where it is not exact or
-cannot be built. What compilation costs is logged once per shape.
+``FastPath`` runs it where compiling pays (see its docstring: once the plain network has spent as long on
+one input shape as a compile costs), checks its first output for each shape against the plain network
+(max |diff| <= ``tolerance``) and falls back to the plain network, with a one-line note, where it is not
+exact or cannot be built. Each compile is announced in one line. Compiled code is kept by torch's on-disk
+FX graph cache (``$TORCHINDUCTOR_CACHE_DIR``, by default ``/tmp/torchinductor_$USER``), which a later run
+of the same network and shape reuses.
 
 In ``bf16`` precision (``auto`` chooses it where the device computes bf16 natively: AVX512-BF16 or AMX
 CPUs) the copy's weights and activations are bf16; its check is a PSNR of at least ``MIN_PSNR`` dB
@@ -21,7 +24,7 @@ import contextlib
 import copy
 import logging
 import math
-import time
+from time import perf_counter
 
 import torch
 import torch.nn.functional as F
@@ -172,18 +175,32 @@ def frozen_weights() -> contextlib.AbstractContextManager:
 MAX_SHAPES = 4
 """Input shapes compiled per model; images of further shapes run the plain network (with a note)."""
 
+COMPILE_SECONDS = 12.0
+"""What one shape's compile is expected to cost before one has been measured: a first compile of a
+``resnet_9blocks`` generator on a 2-core CPU (issue 23; 12 to 25 s by the machine's load). Once a
+``FastPath`` has compiled a shape, its measured cost stands in for this."""
+
 
 class FastPath:
-    """Runs ``network`` (eval mode, no grad) through ``fast_network``. A shape seen for the first time runs
-    the plain network; the second time the fast path is built for it and checked against the plain
-    network, and from then on it is used for that shape when it was exact to ``tolerance``.
+    """Runs ``network`` (eval mode, no grad) through ``fast_network`` where that pays.
 
-    ``compile``: compile per shape (a one-off cost of seconds, logged; at most ``MAX_SHAPES`` shapes),
-    else channels_last alone; ``rewrite``: also rewrite the transposed convolutions. On the CPU batches run
-    one image at a time (as fast: the work is compute-bound), so that one compiled graph serves every batch
-    size. A failure to build or compile the fast copy (no C++ compiler...) turns it off for good, a later
-    failure on a checked shape falls back for that shape; both with a one-line note. The copy is taken at
-    the first call: weights changed afterwards are not seen (make a new FastPath for new weights)."""
+    The rule: an input shape runs the plain network until the plain network has spent ``compile_after``
+    seconds on it (by default what a compile costs: ``COMPILE_SECONDS``, or this path's last measured
+    compile); its next call builds the fast path for it, checks it against the plain network, and from
+    then on uses it for that shape when it was exact to ``tolerance``. So a folder whose shapes each take
+    less plain time than a compile (a few small images of mixed sizes) never compiles and costs what the
+    plain network costs; a large folder of one shape compiles after about ``compile_after`` seconds and
+    runs fast from then on; and, when the estimate is right, no folder costs much more than twice what the
+    better choice made in advance would have (the waiting costs at most one compile). Each compile is
+    announced in one line.
+
+    ``compile``: compile per shape (a one-off cost of seconds; at most ``MAX_SHAPES`` shapes), else
+    channels_last alone, which costs nothing to build (``compile_after`` 0: the second call of a shape
+    builds it); ``rewrite``: also rewrite the transposed convolutions. On the CPU batches run one image at
+    a time (as fast: the work is compute-bound), so that one compiled graph serves every batch size. A
+    failure to build or compile the fast copy (no C++ compiler...) turns it off for good, a later failure
+    on a checked shape falls back for that shape; both with a one-line note. The copy is taken at the first
+    build: weights changed afterwards are not seen (make a new FastPath for new weights)."""
 
     def __init__(
         self,
@@ -192,19 +209,22 @@ class FastPath:
         tolerance: float = TOLERANCE,
         rewrite: bool = False,
         precision: str = "fp32",
+        compile_after: float | None = None,
     ) -> None:
         self.network = network
         self.compile = compile
         self.rewrite = rewrite
         self.tolerance = tolerance
+        self.compile_after = compile_after
+        """Plain-network seconds on one shape before it is built; None: what a compile costs."""
         device = next(network.parameters(), torch.empty(0)).device
         self.precision = resolve_precision(precision, device)
         """``fp32`` or ``bf16``: what the fast copy computes in (bf16 turns fp32 on a failed check)."""
         self._fast: nn.Module | None = None
         self._broken = False
         """The fast copy failed to build or compile: the plain network from then on."""
-        self._seen: set[tuple] = set()
-        """Input signatures seen once (run plain): the second time, the fast path is built and checked."""
+        self.plain_seconds: dict[tuple, float] = {}
+        """Per input signature: seconds the plain network spent on it before its fast path was built."""
         self._exact: dict[tuple, bool] = {}
         """Per input signature (shapes, dtype, device): whether the fast path matched the plain one."""
         self.build_seconds: dict[tuple, float] = {}
@@ -213,6 +233,20 @@ class FastPath:
     @property
     def dtype(self) -> torch.dtype:
         return torch.bfloat16 if self.precision == "bf16" else torch.float32
+
+    def compile_seconds(self) -> float:
+        """What compiling one more shape is expected to cost: the last measured, else ``COMPILE_SECONDS``."""
+        return list(self.build_seconds.values())[-1] if self.build_seconds else COMPILE_SECONDS
+
+    def budget(self) -> float:
+        """Seconds of plain-network time on one shape after which the fast path is built for it."""
+        if self.compile_after is not None:
+            return self.compile_after
+        return self.compile_seconds() if self.compile else 0.0
+
+    def _pays(self, key: tuple) -> bool:
+        spent = self.plain_seconds.get(key)
+        return spent is not None and spent >= self.budget()
 
     def _fast_inputs(self, inputs: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
         def convert(x: torch.Tensor) -> torch.Tensor:
@@ -235,35 +269,59 @@ class FastPath:
             return torch.cat([self(*(x[i : i + 1] for x in inputs)) for i in range(len(inputs[0]))])
         key = tuple((tuple(x.shape), x.dtype, x.device.type) for x in inputs)
         exact = self._exact.get(key)
-        if exact is None and len(self._exact) >= MAX_SHAPES and self.compile:
+        if exact is False or self._broken:
+            return self.network(*inputs)
+        if exact:
+            return self._run_fast(key, inputs)
+        if not self._pays(key):
+            return self._run_plain(key, inputs)
+        if len(self._exact) >= MAX_SHAPES and self.compile:
             log.info(
                 "fast path: more than %d input shapes; %s runs the plain network",
                 MAX_SHAPES,
                 describe(inputs),
             )
-            exact = self._exact[key] = False
-        if exact is False or self._broken:
+            self._exact[key] = False
             return self.network(*inputs)
-        if exact is None and key not in self._seen:  # compile for shapes that come again, not for one image
-            self._seen.add(key)
+        return self._build(key, inputs)
+
+    def _run_plain(self, key: tuple, inputs: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        """The plain network, its time added to the shape's ``plain_seconds``."""
+        started = perf_counter()
+        output = self.network(*inputs)
+        if output.device.type == "cuda":
+            torch.cuda.synchronize(output.device)
+        self.plain_seconds[key] = self.plain_seconds.get(key, 0.0) + perf_counter() - started
+        return output
+
+    def _run_fast(self, key: tuple, inputs: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        try:
+            with frozen_weights():
+                return self._fast(*self._fast_inputs(inputs)).to(plain_dtype(inputs)).contiguous()
+        except Exception as exc:  # noqa: BLE001  (a recompile that fails: the plain network is there)
+            self._exact[key] = False
+            log.info("fast path failed on %s (%s); running the plain network", describe(inputs), exc)
             return self.network(*inputs)
-        fast_inputs = self._fast_inputs(inputs)
-        if exact:
-            try:
-                with frozen_weights():
-                    return self._fast(*fast_inputs).to(plain_dtype(inputs)).contiguous()
-            except Exception as exc:  # noqa: BLE001  (a recompile that fails: the plain network is there)
-                self._exact[key] = False
-                log.info("fast path failed on %s (%s); running the plain network", describe(inputs), exc)
-                return self.network(*inputs)
+
+    def _build(self, key: tuple, inputs: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        """Build (compile) the fast path for ``key``'s shape, check it against the plain network on
+        ``inputs`` and return the plain output."""
         plain = self.network(*inputs)
+        if self.compile:
+            log.info(
+                "fast path: compiling the generator for %s images (once per size; the plain network "
+                "has spent %.1f s on them, a compile costs about %.0f s; --no-fast turns it off)",
+                describe(inputs),
+                self.plain_seconds[key],
+                self.compile_seconds(),
+            )
         try:
             if self._fast is None:
                 self._fast = fast_network(self.network, self.compile, self.rewrite, self.dtype)
-            started = time.perf_counter()
+            started = perf_counter()
             with frozen_weights():
-                fast = self._fast(*fast_inputs).to(plain.dtype).contiguous()
-            self.build_seconds[key] = time.perf_counter() - started
+                fast = self._fast(*self._fast_inputs(inputs)).to(plain.dtype).contiguous()
+            self.build_seconds[key] = perf_counter() - started
         except Exception as exc:  # noqa: BLE001  (any failure to build or run: the plain network is there)
             self._broken = True
             log.info("fast path unavailable (%s: %s); running the plain network", type(exc).__name__, exc)
@@ -271,7 +329,7 @@ class FastPath:
         agrees, measure = self._agrees(fast, plain)
         if not agrees and self.precision == "bf16":
             log.info("fast path in bf16 on %s: %s fails; fp32 from now on", describe(inputs), measure)
-            self.precision, self._fast, self._exact, self._seen = "fp32", None, {}, {key}
+            self.precision, self._fast, self._exact = "fp32", None, {}
             return plain
         self._exact[key] = agrees
         if not agrees:
@@ -280,10 +338,9 @@ class FastPath:
                 measure,
                 describe(inputs),
             )
-        elif self.compile:
-            log.info(
-                "fast path compiled for %s in %.1f s (%s; once per shape; checked against the plain "
-                "network: %s)",
+        else:
+            log.debug(
+                "fast path built for %s in %.1f s (%s; checked against the plain network: %s)",
                 describe(inputs),
                 self.build_seconds[key],
                 self.precision,
