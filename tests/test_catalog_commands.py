@@ -32,4 +32,3 @@ def test_one_command_per_layout_kind(tmp_path):
     for name, command in expected.items():
         layout = detect_layout(tmp_path / name)
         assert suggested_command(layout) == command, name
-        assert layout.suggested_command() == command, name  # the deprecated copy in data agrees

@@ -102,11 +102,11 @@ def test_catalog_lists_the_published_sets():
     catalog = load_catalog()
     for name in PIX2PIX:
         entry = catalog[name]
-        assert entry.url == f"http://efrosgans.eecs.berkeley.edu/pix2pix/datasets/{name}.tar.gz"
+        assert entry.url == f"https://efrosgans.eecs.berkeley.edu/pix2pix/datasets/{name}.tar.gz"
         assert entry.layout == "aligned" and entry.size_mb and not entry.manual
     for name in CYCLEGAN:
         entry = catalog[name]
-        assert entry.url == f"http://efrosgans.eecs.berkeley.edu/cyclegan/datasets/{name}.zip"
+        assert entry.url == f"https://efrosgans.eecs.berkeley.edu/cyclegan/datasets/{name}.zip"
         assert entry.layout == "cyclegan" and entry.size_mb
     assert catalog["maps_cyclegan"].url.endswith("/cyclegan/datasets/maps.zip")
     assert catalog["maps"].layout == "aligned" and catalog["maps_cyclegan"].layout == "cyclegan"

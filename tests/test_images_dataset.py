@@ -15,6 +15,7 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader
 
+from translate.catalog.commands import suggested_command
 from translate.config import DataConfig
 from translate.data import ImagesDataset, images
 from translate.data.layout import detect_layout
@@ -268,10 +269,10 @@ def test_a_folder_for_another_method_says_what_gans_read(tmp_path):
 def test_suggested_commands_for_gan_data(tmp_path):
     folder_of_images(tmp_path / "faces", 2)
     mnist_like(tmp_path / "digits", train=2, test=1)
-    assert detect_layout(tmp_path / "faces").suggested_command() == (
+    assert suggested_command(detect_layout(tmp_path / "faces")) == (
         f"translate train dcgan --data-root {tmp_path / 'faces'}"
     )
-    assert detect_layout(tmp_path / "digits").suggested_command() == (
+    assert suggested_command(detect_layout(tmp_path / "digits")) == (
         f"translate train gan --data-root {tmp_path / 'digits'}"
     )
 

@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
+from translate.catalog.commands import suggested_command
 from translate.data.layout import detect_layout, read_attribute_file, read_idx_header
 from translate.errors import DataError
 
@@ -54,7 +55,7 @@ def test_aligned_splits(tmp_path):
     layout = detect_layout(tmp_path)
     assert layout.kind == "aligned" and layout.splits == ["train", "val", "test"]
     assert layout.paths["train"] == tmp_path / "train" and [g.split for g in layout.groups] == layout.splits
-    assert layout.suggested_command() == f"translate train pix2pix --data-root {tmp_path}"
+    assert suggested_command(layout) == f"translate train pix2pix --data-root {tmp_path}"
 
 
 def test_aligned_pairs_directly_in_the_folder(tmp_path):
@@ -93,7 +94,7 @@ def test_named_domains(tmp_path):
     images(tmp_path / "anime", width=24, height=24)
     layout = detect_layout(tmp_path)
     assert layout.kind == "domains" and layout.domains == ["anime", "photo"] and layout.splits == []
-    assert layout.suggested_command().endswith("--domains anime photo")
+    assert suggested_command(layout).endswith("--domains anime photo")
 
 
 def test_domains_with_split_subfolders_and_spaces(tmp_path):

@@ -183,6 +183,7 @@ def resume_schedule(config: Config, run_dir: Path, keep_schedule: bool) -> None:
 def detected_data_layer(root: Path, dataset: str, domains: list[str] | None) -> dict[str, Any]:
     """Read the data root's layout so users rarely name a format: the domain folders, or a clear error
     when the folder holds data for another kind of method."""
+    from translate.catalog.commands import suggested_command
     from translate.data.layout import detect_layout
 
     if domains is not None:
@@ -190,7 +191,8 @@ def detected_data_layer(root: Path, dataset: str, domains: list[str] | None) -> 
     if dataset == "images":
         return {}  # flat, class folders or IDX: the dataset reads the layout itself
     layout = detect_layout(root)
-    hint = f" (try: {layout.suggested_command()})" if layout.suggested_command() else ""
+    command = suggested_command(layout)
+    hint = f" (try: {command})" if command else ""
     if dataset == "aligned":
         if layout.kind != "aligned":
             raise DataError(f"{root} holds {layout.description}, not A|B image pairs{hint}")

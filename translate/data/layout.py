@@ -89,23 +89,6 @@ class Layout:
     attributes: list[str] = field(default_factory=list)
     alternatives: list[str] = field(default_factory=list)  # other kinds the same folder also fits
 
-    def suggested_command(self) -> str | None:
-        """Deprecated: use ``translate.catalog.commands.suggested_command(layout)``.
-
-        Command lines for the user belong to the catalog; this copy stays only until ``translate/api.py``
-        and ``translate/cli/datasets.py`` call the catalog's (``data`` may not import ``catalog``), and
-        ``tests/test_layout.py`` checks that the two agree.
-
-        Returns:
-            A ``translate train`` command line that reads this layout, or None.
-        """
-        root = f'"{self.root}"' if " " in str(self.root) else str(self.root)
-        method = {"aligned": "pix2pix", "cyclegan": "cyclegan", "flat": "dcgan", "idx": "gan"}.get(self.kind)
-        if self.kind == "domains" and len(self.domains) >= 2:
-            first, second = self.domains[:2]
-            return f"translate train cyclegan --data-root {root} --domains {first} {second}"
-        return f"translate train {method} --data-root {root}" if method else None
-
 
 def is_image_name(name: str) -> bool:
     """Whether a file name is one the loaders read as an image.

@@ -11,13 +11,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
 from translate.errors import ConfigError
 from translate.registry import CONSTRAINTS, OPTIMIZERS, accepted_kwargs
+
+if TYPE_CHECKING:
+    from translate.tasks.base import Update
 
 Params = Iterable[nn.Parameter]
 
@@ -188,3 +191,17 @@ def build_optimizer_groups(
             ],
         )
     return built
+
+
+def describe_schedule(schedule: list[Update], optimizers: dict[str, OptimizerGroup]) -> str:
+    """``discriminator x5 (RMSprop, lr 5e-05, clip_weights), then generator x1 (Adam, lr 0.0002)``."""
+    parts = []
+    for update in schedule:
+        group = optimizers[update.group]
+        extras = [f"lr {group.optimizer.defaults['lr']:g}"]
+        if group.clip_grad_norm is not None:
+            extras.append(f"grad norm <= {group.clip_grad_norm:g}")
+        extras += [getattr(c, "__qualname__", "constraint").split(".")[0] for c in group.constraints]
+        name = type(group.optimizer).__name__
+        parts.append(f"{update.group} x{update.repeats} ({name}, {', '.join(extras)})")
+    return ", then ".join(parts)

@@ -18,10 +18,10 @@ from torch import nn
 from tqdm import tqdm
 
 from translate.config import Config
-from translate.data.transforms import RANDOM_CROP_MODES
 from translate.engine import checkpoint as ckpt
-from translate.engine import distributed, resume
+from translate.engine import distributed, resume, setup
 from translate.engine.batches import TrainingData
+from translate.engine.best import best_after, describe_evaluation
 from translate.engine.device import resolve_device
 from translate.engine.ema import EMA
 from translate.engine.guards import (
@@ -29,11 +29,9 @@ from translate.engine.guards import (
     NonFinite,
     Rollbacks,
     StopRequests,
-    check_compile,
-    check_image_size,
     image_size_error,
 )
-from translate.engine.optimizers import OptimizerGroup, build_optimizer_groups
+from translate.engine.optimizers import OptimizerGroup, describe_schedule
 from translate.engine.random_state import preserved_random_state, seed_everything
 from translate.engine.run_folder import RunFolder, keep_as_best
 from translate.engine.schedules import lr_factor, steps_per_epoch
@@ -46,14 +44,6 @@ log = logging.getLogger("translate")
 
 LOG_PREFIXES = {"generator": "G", "discriminator": "D"}
 """Short names of the usual optimizer groups in logs (``G/adv``, ``D/gp``); other groups log as named."""
-
-
-def compile_networks(groups: dict[str, list[nn.Module]]) -> None:
-    """``torch.compile`` each trained network in place: its state dict keeps its keys, so checkpoints,
-    exports and EMA see the same parameters; calls other than ``forward`` stay eager."""
-    for modules in groups.values():
-        for module in modules:
-            module.compile()
 
 
 class Trainer:
@@ -96,11 +86,11 @@ class Trainer:
         seed_everything(config.train.seed)
         self.dataset = dataset or DATASETS.build(TASKS.get(config.task).dataset, data=config.data, train=True)
         self.task_kwargs = {**self.dataset.task_kwargs(), **config.model}
-        self.task: Task = self._build_task()
+        self.task: Task = setup.build_task(config, self.task_kwargs, self.device)
         groups = self.task.optimizer_groups()
         self._prepare_networks(groups)
-        self.schedule: list[Update] = self._build_schedule(groups)
-        self.optimizers: dict[str, OptimizerGroup] = self._build_optimizers(groups)
+        self.schedule: list[Update] = setup.build_schedule(self.task, config, groups)
+        self.optimizers: dict[str, OptimizerGroup] = setup.build_optimizers(config, groups)
         self._ema_groups: set[str] = set()
         """The optimizer groups whose updates move the weights under EMA."""
         self.ema = self._build_ema()
@@ -123,16 +113,6 @@ class Trainer:
             self._resume()
 
     # ------------------------------------------------------------------------------------ setup
-    def _build_task(self) -> Task:
-        """The task on the training device, with the configured loss weights; images that do not fit its
-        networks are a ConfigError."""
-        config = self.config
-        task = TASKS.build({"name": config.task, **self.task_kwargs}).to(self.device)
-        task.set_loss_weights(config.loss_weights)
-        if config.data.preprocess in RANDOM_CROP_MODES:
-            check_image_size(task, config.data.image_size)
-        return task
-
     def _prepare_networks(self, groups: dict[str, list[nn.Module]]) -> None:
         """Initialise the trained networks' weights, spread them over the processes, and put them in
         channels_last and compile them when the config asks for it."""
@@ -143,46 +123,12 @@ class Trainer:
         self._sync_batch_norm = self.world.spread(self.task, self.device, train.batch_size)
         if self.world.rank:  # a random stream of each process's own; rank 0 keeps the single-process one
             seed_everything(distributed.rank_seed(train.seed, self.world.rank))
+        channels_last = setup.use_channels_last(self.task, train, self.device)
         self.data = TrainingData(
-            self.dataset, self.config, self.world, self.device, self._stops.workers, self._use_channels_last()
+            self.dataset, self.config, self.world, self.device, self._stops.workers, channels_last
         )
         if train.compile:
-            check_compile(self.task)
-            compile_networks(groups)
-
-    def _use_channels_last(self) -> bool:
-        """``train.channels_last`` on CUDA: the networks' weights in that format now, batches as they come."""
-        if not self.config.train.channels_last:
-            return False
-        if self.device.type != "cuda":
-            log.warning(
-                "train.channels_last is ignored on %s: InstanceNorm2d's backward in channels_last returns "
-                "wrong input gradients there at batch 1",
-                self.device.type,
-            )
-            return False
-        self.task.to(memory_format=torch.channels_last)
-        return True
-
-    def _build_schedule(self, groups: dict[str, list[nn.Module]]) -> list[Update]:
-        """The task's updates of one step; one of a group the task does not have is a ConfigError."""
-        schedule = self.task.schedule(self.config.train.n_critic)
-        unknown = {u.group for u in schedule} - set(groups)
-        if unknown:
-            raise ConfigError(
-                f"{self.config.task}'s schedule updates unknown group(s) {', '.join(sorted(unknown))}"
-            )
-        return schedule
-
-    def _build_optimizers(self, groups: dict[str, list[nn.Module]]) -> dict[str, OptimizerGroup]:
-        """One optimizer per group (``optim``, else ``train.lr`` / ``train.betas``)."""
-        train = self.config.train
-        try:
-            return build_optimizer_groups(
-                groups, self.config.optim, {"lr": train.lr, "betas": tuple(train.betas)}
-            )
-        except ValueError as exc:  # torch's own checks of optimizer options (betas, eps, momentum)
-            raise ConfigError(f"optim: {exc}") from None
+            setup.compile_networks(self.task, groups)
 
     def _build_ema(self) -> EMA | None:
         """The EMA of the ``generator`` group's modules (else of the exported networks), built after the
@@ -473,12 +419,13 @@ class Trainer:
         self.run_folder.append_log(
             {"step": self.step, **{k: v if math.isfinite(v) else None for k, v in values.items()}}
         )
-        improved = self._keep_if_best(values)
-        shown = ", ".join(f"{k[5:]} {v:.4g}" for k, v in values.items())
-        best = ""
-        if self.best is not None:
-            best = f" (best {self.best['metric'][5:]} {self.best['value']:.4g} at step {self.best['step']})"
-        self.world.on_main(lambda: log.info("eval at step %d: %s%s", self.step, shown, best))
+        train = self.config.train
+        mode = self.evaluator.best_mode(train.best_metric, train.best_mode) if train.best_metric else None
+        better = best_after(self.best, values, train.best_metric, mode, self.step)
+        improved = better is not self.best
+        self.best = better
+        shown = describe_evaluation(values, better)
+        self.world.on_main(lambda: log.info("eval at step %d: %s", self.step, shown))
         if improved:
             if self.saved_step != self.step:
                 self.save_checkpoint()
@@ -486,21 +433,6 @@ class Trainer:
                 "the best checkpoint", lambda: keep_as_best(self.run_dir, self.step, self.best)
             )
         return values
-
-    def _keep_if_best(self, values: dict[str, float]) -> bool:
-        """Make ``values`` the ``best`` when they improve ``train.best_metric``; returns whether they did."""
-        metric = self.config.train.best_metric
-        if metric is None:
-            return False
-        mode = self.evaluator.best_mode(metric, self.config.train.best_mode)
-        value = values.get(metric, math.nan)
-        previous = self.best["value"] if self.best is not None else None
-        if math.isfinite(value) and (
-            previous is None or (value < previous if mode == "min" else value > previous)
-        ):
-            self.best = {"metric": metric, "value": value, "step": self.step, "mode": mode}
-            return True
-        return False
 
     # ------------------------------------------------------------------------------------ state
     def save_checkpoint(self) -> Path:
@@ -547,17 +479,3 @@ class Trainer:
         self.run_folder.truncate_log(self.step)
         self._window.reset(self.step)
         log.warning("%s: rolled back to step %d with the learning rate x%g", reason, self.step, self.lr_scale)
-
-
-def describe_schedule(schedule: list[Update], optimizers: dict[str, OptimizerGroup]) -> str:
-    """``discriminator x5 (RMSprop, lr 5e-05, clip_weights), then generator x1 (Adam, lr 0.0002)``."""
-    parts = []
-    for update in schedule:
-        group = optimizers[update.group]
-        extras = [f"lr {group.optimizer.defaults['lr']:g}"]
-        if group.clip_grad_norm is not None:
-            extras.append(f"grad norm <= {group.clip_grad_norm:g}")
-        extras += [getattr(c, "__qualname__", "constraint").split(".")[0] for c in group.constraints]
-        name = type(group.optimizer).__name__
-        parts.append(f"{update.group} x{update.repeats} ({name}, {', '.join(extras)})")
-    return ", then ".join(parts)
