@@ -311,15 +311,7 @@ def import_stargan(
     labels = label_space(arch.c_dim, attributes, domains)
     critic = critic_arch(critic_state) if critic_state is not None else None
     size = _image_size(arch, critic, image_size)
-    task_kwargs = {
-        "generator": arch.generator_spec(),
-        "discriminator": critic.spec() if critic is not None else placeholder_critic(size),
-        "adversarial_loss": "wgangp",
-        "labels": labels.to_dict(),
-        "image_size": size,
-        "in_channels": 3,
-        "out_channels": 3,
-    }
+    task_kwargs = _task_kwargs(arch, critic, labels, size)
     task = _build_task(task_kwargs, weights)
     if critic_state is not None:
         load_critic(task.discriminator, critic_state, critic)
@@ -335,14 +327,29 @@ def import_stargan(
         "test_mode": "per-image statistics (instance norm), as the reference's test()",
         **dict(source or {}),
     }
-    model = {
-        k: v
-        for k, v in task_kwargs.items()
-        if k not in ("in_channels", "out_channels", "labels", "image_size")
-    }
+    model = {k: v for k, v in task_kwargs.items() if k not in RUN_DATA_KEYS}
     config = {"task": TASK, "model": model, "data": {"image_size": size, "attributes": labels.names}}
     _write_run(out, task, task_kwargs, config, imported, classifier=critic is not None)
     return ImportedStarGAN(out, arch, labels, size, len(state) - len(dropped), dropped, critic_name, sha256)
+
+
+RUN_DATA_KEYS = ("in_channels", "out_channels", "labels", "image_size")
+"""Task arguments that the run's data gives (not its ``model`` config)."""
+
+
+def _task_kwargs(
+    arch: StarGANArch, critic: CriticArch | None, labels: LabelSpace, size: int
+) -> dict[str, Any]:
+    """The StarGAN task's arguments for the reference's generator (and critic, or a placeholder)."""
+    return {
+        "generator": arch.generator_spec(),
+        "discriminator": critic.spec() if critic is not None else placeholder_critic(size),
+        "adversarial_loss": "wgangp",
+        "labels": labels.to_dict(),
+        "image_size": size,
+        "in_channels": 3,
+        "out_channels": 3,
+    }
 
 
 def _locate_files(
