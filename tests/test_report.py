@@ -149,3 +149,18 @@ def test_tensorboard_gets_every_logged_number(tmp_path):
     name = next(k for k in logged[-1] if k.startswith("G/"))
     assert [e.step for e in events.Scalars(name)] == [r["step"] for r in logged if name in r]
     assert events.Scalars(name)[-1].value == pytest.approx(logged[-1][name], rel=1e-6)
+
+
+def test_report_of_a_run_with_damaged_log_and_config_bytes_leaves_those_lines_out(run, tmp_path):
+    import shutil
+
+    damaged = tmp_path / "damaged"
+    shutil.copytree(run, damaged)
+    log = damaged / "log.jsonl"
+    lines = log.read_bytes().splitlines(keepends=True)
+    log.write_bytes(lines[0] + b'{"step": 7, "G/adv": 1.0\xff\xfe}\n' + b"".join(lines[1:]))
+    (damaged / "config.yaml").write_bytes(b"task: \xff\xfe\n")
+    result = CliRunner().invoke(main, ["report", str(damaged)])
+    assert result.exit_code == 0, result.output
+    page = (damaged / "report.html").read_text()
+    assert 'alt="loss curves"' in page and "eval/fd_random" in page, "the intact lines are still reported"

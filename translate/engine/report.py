@@ -51,14 +51,14 @@ LEFT, RIGHT, TOP, BOTTOM = 72, 16, 28, 34
 
 # ----------------------------------------------------------------------------------------- log
 def read_log(run_dir: str | Path) -> list[dict[str, Any]]:
-    """The records of ``log.jsonl`` in order (lines that do not parse are left out)."""
+    """The records of ``log.jsonl`` in order (lines that are not UTF-8 JSON are left out)."""
     path = Path(run_dir) / "log.jsonl"
     records = []
     if path.is_file():
-        for line in path.read_text().splitlines():
+        for line in path.read_bytes().splitlines():
             try:
-                record = json.loads(line)
-            except ValueError:
+                record = json.loads(line.decode("utf-8"))
+            except ValueError:  # UnicodeDecodeError is one
                 continue
             if isinstance(record, dict) and isinstance(record.get("step"), int):
                 records.append(record)
@@ -256,8 +256,8 @@ def _resolved_config(run_dir: Path) -> dict[str, Any] | None:
     path = run_dir / "config.yaml"
     if path.is_file():
         try:
-            return yaml.safe_load(path.read_text())
-        except yaml.YAMLError:
+            return yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (yaml.YAMLError, UnicodeDecodeError):
             pass
     try:
         return ckpt.load_model_checkpoint(run_dir).config
