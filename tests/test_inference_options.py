@@ -5,7 +5,15 @@ an image too small for the network, and paths given to the Translator."""
 
 from __future__ import annotations
 
+import io
+import re
+import threading
+import urllib.error
+import urllib.request
+
+import numpy as np
 import pytest
+import torch
 from click.testing import CliRunner
 from PIL import Image
 
@@ -13,11 +21,13 @@ import translate.inference.translator as translator_module
 from translate.cli import main
 from translate.cli.image_options import PRECISIONS as CLI_PRECISIONS
 from translate.cli.serve import DEFAULT_MAX_PENDING as CLI_MAX_PENDING
-from translate.data.io import MAX_PIXELS_ENV, max_pixels
-from translate.errors import ConfigError
+from translate.data.io import MAX_PIXELS_ENV, max_pixels, set_max_pixels
+from translate.errors import ConfigError, DataError
 from translate.inference import Translator
+from translate.inference.convert import ImageSizeError
 from translate.inference.fast import PRECISIONS, FastPath
-from translate.inference.serve import DEFAULT_MAX_PENDING
+from translate.inference.serve import DEFAULT_MAX_PENDING, ServeApp, make_server
+from translate.inference.sizes import SmallestSide
 
 
 @pytest.fixture(scope="module")
@@ -157,3 +167,120 @@ def test_every_option_of_the_command_says_what_it_does(command):
         command, []
     ):
         assert flag in text
+
+
+# ------------------------------------------------------------------------------------------- the size rule
+TINY_LINE = (
+    "the model cannot translate this 3x3 px image: it is too small "
+    "(this network takes at least 5 px on each side)"
+)
+"""What every backend says of a 3x3 image for the tiny CycleGAN (ResNet, size multiple 4: 8 px padded)."""
+
+
+def test_the_size_rule_finds_the_smallest_side_in_a_few_runs():
+    runs = []
+
+    def run(side: int) -> None:
+        runs.append(side)
+        if side < 12:
+            raise RuntimeError("Padding size should be less than the corresponding input dimension")
+
+    rule = SmallestSide(4, run)
+    with pytest.raises(
+        ImageSizeError, match=r"^the model cannot translate this 8x30 px image: it is too small "
+    ):
+        rule.check(8, 30)
+    assert "at least 9 px on each side" in rule.problem(8, 30), "9 px pads to 12"
+    rule.check(9, 9)
+    rule.check(300, 200)
+    assert runs == [4, 8, 16, 12], "doubling, then the gap halved; once known, no more runs"
+
+
+def test_a_network_that_runs_on_nothing_says_what_it_raised():
+    def run(side: int) -> None:
+        raise ValueError(f"broken at {side}\nsecond line")
+
+    with pytest.raises(ImageSizeError) as caught:
+        SmallestSide(4, run).check(10, 10)
+    assert str(caught.value) == (
+        "the model cannot translate this 10x10 px image: the network runs on no image up to 16x16 px "
+        "(broken at 16)"
+    )
+
+
+@pytest.fixture(scope="module", params=["torch", "torchscript", "onnx"])
+def model_file(request, cyclegan_run, tmp_path_factory):
+    """The tiny CycleGAN as each backend runs it: the run folder, or a file of `translate export`."""
+    if request.param == "torch":
+        return cyclegan_run
+    if request.param == "onnx":
+        pytest.importorskip("onnxruntime", reason='the onnx extra: pip install "translate-gan[onnx]"')
+    out = tmp_path_factory.mktemp(request.param) / ("a2b.onnx" if request.param == "onnx" else "a2b.pt")
+    result = invoke("export", cyclegan_run, "--format", request.param, "--out", out)
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def test_every_backend_skips_a_tiny_image_with_the_same_line(model_file, tmp_path):
+    Image.new("RGB", (3, 3), "red").save(tmp_path / "tiny.png")
+    Image.new("RGB", (40, 30), "blue").save(tmp_path / "ok.png")
+    result = invoke("apply", tmp_path, "--run", model_file, "--out", tmp_path / "out", "--device", "cpu")
+    assert result.exit_code == 3 and "Traceback" not in result.output, result.output
+    assert f"failed: {tmp_path / 'tiny.png'}: {TINY_LINE}" in result.output.splitlines()
+    assert (tmp_path / "out" / tmp_path.name / "ok.png").is_file(), "the rest of the folder is translated"
+    with pytest.raises(ImageSizeError, match=re.escape(TINY_LINE)):
+        Translator.from_run(model_file)(torch.zeros(1, 3, 3, 3))
+
+
+def test_serve_answers_a_tiny_image_as_apply_does(model_file):
+    buffer = io.BytesIO()
+    Image.new("RGB", (3, 3), "red").save(buffer, format="PNG")
+    server = make_server(ServeApp(model_file), "127.0.0.1", 0)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        request = urllib.request.Request(
+            server.url + "api/translate", buffer.getvalue(), {"Content-Type": "image/png"}
+        )
+        with pytest.raises(urllib.error.HTTPError) as caught:
+            urllib.request.urlopen(request, timeout=60)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+    assert caught.value.code == 400
+    assert caught.value.read().decode() == TINY_LINE + "\n"
+
+
+# ------------------------------------------------------------------------------------------- paths
+def test_a_path_is_read_as_apply_reads_it_and_gives_a_pil_image(cyclegan_run, tmp_path):
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 256, (30, 40, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(tmp_path / "photo.png")
+    rgba = np.dstack([pixels, np.full((30, 40), 128, np.uint8)])
+    Image.fromarray(rgba).save(tmp_path / "clear.png")
+    translator = Translator.from_run(cyclegan_run)
+    expected = translator(pixels)
+    for given in (str(tmp_path / "photo.png"), tmp_path / "photo.png"):
+        result = translator(given)
+        assert isinstance(result, Image.Image) and result.size == (40, 30)
+        assert np.array_equal(np.asarray(result), expected)
+    as_file, as_array = translator([tmp_path / "clear.png", pixels])
+    assert as_file.mode == "RGBA" and np.all(np.asarray(as_file)[..., 3] == 128), "alpha carried through"
+    assert np.array_equal(as_array, expected)
+    assert translator.apply_paths([tmp_path / "photo.png"], tmp_path / "out", progress=False)
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "out" / "photo.png")), expected), "as apply"
+
+
+def test_a_bad_path_is_a_one_line_data_error(cyclegan_run, tmp_path, pixel_limit):
+    translator = Translator.from_run(cyclegan_run)
+    (tmp_path / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    Image.new("RGB", (40, 30)).save(tmp_path / "big.png")
+    with pytest.raises(DataError, match=r"^cannot read image .*missing\.jpg: No such file") as caught:
+        translator(str(tmp_path / "missing.jpg"))
+    assert "\n" not in str(caught.value)
+    with pytest.raises(DataError, match=r"^cannot read image .*broken\.jpg"):
+        translator(tmp_path / "broken.jpg")
+    set_max_pixels(1000)
+    with pytest.raises(DataError, match="above the limit of 0.001 MP"):
+        translator(tmp_path / "big.png")

@@ -232,6 +232,25 @@ def labels_from_file(labels: LabelSpace | None, path: str | Path) -> dict[str, t
 
 
 # ---------------------------------------------------------------------------------------------- reading
+def read_input(path: str | Path, channels: int) -> tuple[torch.Tensor, np.ndarray | None]:
+    """An image file as the network's input and its alpha channel, as every image is read
+    (``read_image_and_alpha``: within the pixel limit, EXIF orientation applied).
+
+    Args:
+        path: the file.
+        channels: the model's input channels.
+
+    Returns:
+        ``(C, H, W)`` in ``[-1, 1]`` (transparency composited onto white), and the ``(H, W)`` uint8 alpha
+        channel or None.
+
+    Raises:
+        UnreadableImageError: a missing, corrupt or not-an-image file, or one above the pixel limit.
+    """
+    colour, alpha = read_image_and_alpha(path, channels=channels)
+    return image_to_tensor(colour, channels)[0], alpha
+
+
 def read_chunk(jobs: list[Job], start: int, batch_size: int, channels: int) -> Chunk:
     """Read up to ``batch_size`` jobs from ``start``, stopping early past ``TILE_ABOVE_PIXELS`` pixels in all.
 
@@ -249,12 +268,12 @@ def read_chunk(jobs: list[Job], start: int, batch_size: int, channels: int) -> C
     pixels = 0
     for job in jobs[start : start + batch_size]:
         try:
-            colour, alpha = read_image_and_alpha(job.source, channels=channels)
+            image, alpha = read_input(job.source, channels)
         except UnreadableImageError as exc:
             chunk.unreadable.append((job, exc))
             continue
-        chunk.images.append(Decoded(job, image_to_tensor(colour, channels)[0], alpha))
-        pixels += colour.shape[0] * colour.shape[1]
+        chunk.images.append(Decoded(job, image, alpha))
+        pixels += image.shape[-2] * image.shape[-1]
         if pixels > TILE_ABOVE_PIXELS:
             chunk.huge = True
             break
@@ -390,7 +409,7 @@ class FolderPipeline:
                 options.target,
                 [image.job.labels for image in images],
             )
-        except (RuntimeError, ValueError, ImageSizeError):  # an image the network cannot take: find it
+        except ImageSizeError:  # an image the network cannot take: find it
             return [self._translate_one(image) for image in images]
 
     def _translate_one(self, image: Decoded) -> torch.Tensor | None:
@@ -399,9 +418,8 @@ class FolderPipeline:
             return self.translator.translate_many([image.image], 1, self.options.target, [image.job.labels])[
                 0
             ]
-        except (RuntimeError, ValueError, ImageSizeError):
-            tensor = image.image
-            reason = f"{tensor.shape[-1]}x{tensor.shape[-2]} px is too small for this network"
+        except ImageSizeError as exc:  # the Translator's size rule, the same for every backend, says why
+            reason = str(exc)
             log.warning("skipping %s: %s", image.job.source, reason)
             self.report.failed.append((image.job.source, reason))
             return None

@@ -289,6 +289,8 @@ class OnnxNetwork(nn.Module):
         elif device.type != "cpu":
             log.info("onnxruntime runs %s on the CPU (no provider for %s)", path.name, device)
         self.session = ort.InferenceSession(str(path), providers=providers)
+        self.run_options = ort.RunOptions()
+        self.run_options.log_severity_level = 4  # a failed run raises its message: no log line beside it
         self.contract = _onnx_contract(path, self.session)
         self.names = [i.name for i in self.session.get_inputs()]
         self.device = torch.device("cpu")  # the session takes and gives numpy arrays
@@ -297,7 +299,7 @@ class OnnxNetwork(nn.Module):
 
     def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
         feeds = {name: x.detach().cpu().numpy() for name, x in zip(self.names, inputs)}
-        (output,) = self.session.run(None, feeds)
+        (output,) = self.session.run(None, feeds, self.run_options)
         return torch.from_numpy(output).to(inputs[0].device)
 
 

@@ -23,7 +23,7 @@ from PIL import Image
 
 from translate.data.io import ImageTooLargeError, check_header_pixels, pixel_limit_problem
 from translate.engine.grid import grid_image
-from translate.errors import CheckpointError, ConfigError, DataError, TranslateError
+from translate.errors import CheckpointError, ConfigError, DataError
 from translate.inference.convert import ImageSizeError
 from translate.inference.sampler import Sampler
 from translate.inference.translator import Translator
@@ -252,17 +252,8 @@ class ServeApp:
         with self.lock:
             try:
                 result = translator(image, target=target or None)
-            except ImageSizeError as exc:  # what the network cannot take (too small ...)
-                raise RequestError(
-                    f"the model cannot translate this {image.width}x{image.height} px image: {exc.reason}"
-                ) from None
-            except TranslateError:
-                raise
-            except (RuntimeError, ValueError) as exc:
-                reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-                raise RequestError(
-                    f"the model cannot translate this {image.width}x{image.height} px image: {reason}"
-                ) from None
+            except ImageSizeError as exc:  # the Translator's size rule: the line translate apply prints
+                raise RequestError(str(exc)) from None
         seconds = time.perf_counter() - start
         log.info(
             "translated %s (%dx%d px, %s%s) in %.2f s",

@@ -1,7 +1,8 @@
 """Translator: an image -> image export of a trained model, called on tensors, PIL images and arrays.
 
-Calling a ``Translator`` is the one way in for images in memory, ``apply_paths`` the one for files (the folder
-pipeline, ``translate.inference.pipeline``). The call applies the model's policy: images above
+Calling a ``Translator`` is the one way in for images in memory (and single files: a path is read as
+``apply`` reads it), ``apply_paths`` the one for files and folders written to disk (the folder pipeline,
+``translate.inference.pipeline``). The call applies the model's policy: images above
 ``TILE_ABOVE_PIXELS`` (or every image, with ``tile=N``) in overlapping tiles with whole-image statistics
 (``translate.inference.tiles``), the fast path, batch statistics (pix2pix's test mode), padding to the
 network's size multiple. A model exported by ``translate export`` (ONNX, TorchScript) runs through the same
@@ -39,7 +40,8 @@ from translate.inference.convert import (
 )
 from translate.inference.faces import Detector
 from translate.inference.fast import FAST_ENV, FastPath, resolve_precision
-from translate.inference.pipeline import ApplyOptions, ApplyReport, apply_paths
+from translate.inference.pipeline import ApplyOptions, ApplyReport, apply_paths, read_input
+from translate.inference.sizes import SmallestSide
 from translate.inference.tiles import (
     DEFAULT_OVERLAP,
     DEFAULT_TILE,
@@ -137,6 +139,8 @@ class Translator:
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.size_multiple = int(getattr(generator, "size_multiple", 1))
+        self.sizes = SmallestSide(self.size_multiple, self._run_blank)
+        """The size rule of every backend: images too small for the network are refused before they run."""
         self.labels = labels
         self.classifier = classifier.to(self.device).eval() if classifier is not None else None
         self.classifier_size = classifier_size
@@ -299,13 +303,15 @@ class Translator:
         target: Target = None,
         source_labels: torch.Tensor | Sequence[torch.Tensor | None] | None = None,
     ) -> Any:
-        """Translate images in memory: a tensor batch, a PIL image, a numpy array, or a list of them.
+        """Translate images: a tensor batch, a PIL image, a numpy array, an image file, or a list of them.
 
         Args:
             images: a tensor ``(N, C, H, W)`` or ``(C, H, W)`` float in ``[-1, 1]`` (checked,
                 ``check_tensor_images``); a PIL image (EXIF orientation applied); a uint8 array ``(H, W)``
-                or ``(H, W, C)``; or a list of these (tensors ``(C, H, W)``), of any sizes. An alpha channel
-                is carried through to the output; colours are translated composited onto white.
+                or ``(H, W, C)``; an image file's path (``str`` or ``Path``, read as ``apply`` reads files:
+                within the pixel limit, a DataError for a missing or damaged file); or a list of these
+                (tensors ``(C, H, W)``), of any sizes. An alpha channel is carried through to the output;
+                colours are translated composited onto white.
             batch_size: how many images of one size of a list run together (a tensor runs as one batch).
             target: conditional models: the labels to set, ``{"Blond_Hair": 1, "Male": 0}`` or
                 ``"Blond_Hair=1,Male=0"``.
@@ -314,7 +320,7 @@ class Translator:
 
         Returns:
             The same kind and sizes: a tensor ``(N, out_channels, H, W)`` in ``[-1, 1]`` on the input's
-            device, a PIL image, a uint8 array, or a list of them in order.
+            device, a PIL image (also for a path), a uint8 array, or a list of them in order.
         """
         if isinstance(images, torch.Tensor):
             check_tensor_images(images)
@@ -324,9 +330,17 @@ class Translator:
         if not items:
             raise DataError("no images to translate (an empty list)")
         sources = source_labels if many or source_labels is None else [source_labels]
-        tensors, alphas = zip(*to_network_inputs(items, self.in_channels))
+        tensors, alphas = zip(*(self._network_input(item) for item in items))
         outputs = like_inputs(self.translate_many(tensors, batch_size, target, sources), items, list(alphas))
+        outputs = [Image.fromarray(out) if _is_path(item) else out for out, item in zip(outputs, items)]
         return outputs if many else outputs[0]
+
+    def _network_input(self, item: Any) -> tuple[torch.Tensor, np.ndarray | None]:
+        """One image of the call as ``(C, H, W)`` in ``[-1, 1]`` and its alpha channel; a path is read as
+        ``apply`` reads files."""
+        if _is_path(item):
+            return read_input(item, self.in_channels)
+        return to_network_inputs([item], self.in_channels)[0]
 
     def translate_tensor(
         self, images: torch.Tensor, target: Target = None, source_labels: torch.Tensor | None = None
@@ -406,6 +420,7 @@ class Translator:
         height, width = batch.shape[-2:]
         if len(batch) == 0 or height == 0 or width == 0:
             raise ImageSizeError(f"no pixels to translate: an empty batch of shape {tuple(batch.shape)}")
+        self.sizes.check(width, height)
         batch = batch.to(self.device, torch.float32)
         labels = self.target_labels(batch, target, source_labels)
         try:
@@ -414,7 +429,7 @@ class Translator:
             raise
         except (RuntimeError, ValueError) as exc:  # what the network's layers cannot take (too small ...)
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            message = f"the model cannot translate a {width}x{height} px image: {reason}"
+            message = f"the model cannot translate this {width}x{height} px image: {reason}"
             raise ImageSizeError(message, reason) from None
         output = output[..., :height, :width].to(images.device)
         return output[0] if single else output
@@ -429,6 +444,16 @@ class Translator:
         if self.batch_statistics:
             return per_image(self.generator, padded, labels, seed=self.seed)
         return _generate(self._fast or self.generator, padded, labels)
+
+    @torch.no_grad()
+    def _run_blank(self, side: int) -> None:
+        """The plain network, as it translates, on one blank ``side`` x ``side`` image (``self.sizes``)."""
+        image = torch.zeros(1, self.in_channels, side, side, device=self.device)
+        labels = None if self.labels is None else torch.zeros(1, len(self.labels), device=self.device)
+        if self.batch_statistics:
+            per_image(self.generator, image, labels, seed=self.seed)
+        else:
+            _generate(self.generator, image, labels)
 
     def _tiled(self, image: torch.Tensor, labels: torch.Tensor | None, tile: int) -> torch.Tensor:
         """One padded image ``(1, C, H, W)`` in overlapping tiles (see ``translate.inference.tiles``)."""
@@ -500,6 +525,10 @@ class Translator:
             The outputs written.
         """
         return self.apply_paths([Path(src)], Path(dst), **options)
+
+
+def _is_path(item: Any) -> bool:
+    return isinstance(item, str | os.PathLike)
 
 
 def _generate(
