@@ -9,9 +9,11 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
+import numbers
 import re
 import types
 import typing
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -280,18 +282,67 @@ def _recipes_like(name: str | Path) -> str:
 def load_yaml(config: str | Path) -> dict[str, Any]:
     """Read a YAML config (a file, or a packaged recipe by name) with the files its ``_base_`` lists
     merged underneath; each base is a path relative to the file, else a packaged recipe's name."""
-    path = find_config(config)
-    try:
-        raw = parse_yaml(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path} is not valid YAML: {str(exc).splitlines()[0]}") from None
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path} must hold a mapping at the top level")
-    bases = raw.pop("_base_", [])
+    return _load_with_bases(find_config(config), ())
+
+
+def _load_with_bases(path: Path, children: tuple[Path, ...]) -> dict[str, Any]:
+    """``path``'s config over its bases; ``children`` are the files that reached it through ``_base_``."""
+    seen = [child.resolve() for child in children]
+    if path.resolve() in seen:
+        cycle = [*children[seen.index(path.resolve()) :], path]
+        raise ConfigError(f"{children[0]}: _base_ cycle: {' -> '.join(map(str, cycle))}")
+    raw = _read_config_file(path)
     merged: dict[str, Any] = {}
-    for base in [bases] if isinstance(bases, str) else bases:
-        merged = deep_merge(merged, load_yaml(_find_base(base, path)))
+    for base in _base_names(raw.pop("_base_", None), path):
+        merged = deep_merge(merged, _load_with_bases(_find_base(base, path), (*children, path)))
     return deep_merge(merged, raw)
+
+
+def _read_config_file(path: Path) -> dict[str, Any]:
+    """One config file's mapping (``{}`` for an empty file), without the sections it leaves empty
+    (``train:`` and nothing under it)."""
+    try:
+        data = path.read_bytes()
+        text = data.decode("utf-8-sig")
+    except OSError as exc:
+        raise ConfigError(f"config file {path} cannot be read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise ConfigError(
+            f"{path} is not UTF-8 text (byte 0x{data[exc.start]:02x} on line {line}): save it as UTF-8"
+        ) from None
+    try:
+        raw = parse_yaml(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path} is not valid YAML: {_yaml_problem(exc)}") from None
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path} must hold a mapping at the top level; got {type(raw).__name__}")
+    raw = {key: value for key, value in raw.items() if not (key in SECTIONS and value is None)}
+    _check_sections(raw, f"{path}: ")
+    return raw
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """Where and what a YAML error is: ``line 3, column 5: expected ... (while parsing ... from line 1)``."""
+    mark, problem = getattr(exc, "problem_mark", None), getattr(exc, "problem", None)
+    if mark is None or problem is None:
+        return str(exc).splitlines()[0]
+    context, context_mark = getattr(exc, "context", None), getattr(exc, "context_mark", None)
+    started = f" ({context} from line {context_mark.line + 1})" if context and context_mark else ""
+    return f"line {mark.line + 1}, column {mark.column + 1}: {problem}{started}"
+
+
+def _base_names(bases: Any, path: Path) -> list[str]:
+    """The entries of a ``_base_`` key: one file name or a list of them (none when it is absent or null)."""
+    names = [] if bases is None else [bases] if isinstance(bases, str) else bases
+    if not isinstance(names, list) or not all(isinstance(name, str) and name for name in names):
+        raise ConfigError(
+            f"{path}: _base_ must be a file name or a list of file names (relative to it, or packaged "
+            f"recipes); got {bases!r}"
+        )
+    return names
 
 
 def _find_base(base: str, path: Path) -> Path:
@@ -320,26 +371,77 @@ def parse_override(item: str) -> dict[str, Any]:
     return nested
 
 
-def _check_type(value: Any, hint: Any, key: str) -> Any:
-    """Check a config value against its annotation; ints are accepted where floats are expected."""
+_NUMBERS = {int: numbers.Integral, float: numbers.Real}
+"""What a value annotated ``int`` / ``float`` may be (an int for a float; never a bool)."""
+
+
+def fits(value: Any, hint: Any) -> bool:
+    """Whether ``value`` fits the annotation ``hint``. Lists stand for tuples (YAML has no tuples); a hint
+    that cannot be checked from the value alone (``Callable``, ``Iterable[Parameter]``, ...) fits anything."""
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     if origin in (typing.Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        (hint,) = [a for a in args if a is not type(None)]
-        return _check_type(value, hint, key)
+        return any(fits(value, arm) for arm in args)
+    if origin in (list, tuple) or hint in (list, tuple):
+        return isinstance(value, list | tuple) and _items_fit(value, args, fixed=origin is tuple)
+    if origin in (dict, Mapping) or hint in (dict, Mapping):
+        return isinstance(value, Mapping)
+    if hint in _NUMBERS:
+        return isinstance(value, _NUMBERS[hint]) and not isinstance(value, bool)
+    if hint is str:
+        return isinstance(value, str | Path)
+    if hint is typing.Any or not isinstance(hint, type) or origin is not None:
+        return True
+    return isinstance(value, hint)
+
+
+def _items_fit(items: list | tuple, args: tuple, fixed: bool) -> bool:
+    """A list's or tuple's items against ``list[X]``, ``tuple[X, ...]`` or ``tuple[X, Y]``."""
+    if fixed and args and args[-1] is not Ellipsis:
+        return len(items) == len(args) and all(map(fits, items, args))
+    return not args or all(fits(item, args[0]) for item in items)
+
+
+def describe(hint: Any) -> str:
+    """``hint`` in the words of an error message: ``int``, ``a list``, ``str or a mapping``."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(describe(arm) for arm in args)
+    if origin in (list, tuple) or hint in (list, tuple):
+        return "a list"
+    if origin in (dict, Mapping) or hint in (dict, Mapping):
+        return "a mapping"
+    return "null" if hint is type(None) else getattr(hint, "__name__", str(hint))
+
+
+def check_arguments(constructor: Callable[..., Any], kwargs: Mapping[str, Any], what: str) -> None:
+    """Each keyword argument must fit the constructor's annotation of it: a one-line ConfigError naming
+    ``what`` (``generator 'unet_64'``) and the argument otherwise."""
+    target = constructor.__init__ if isinstance(constructor, type) else constructor
+    try:
+        hints = typing.get_type_hints(target)
+    except (NameError, TypeError):  # annotations that name what is not importable: nothing to check
+        return
+    for name, value in kwargs.items():
+        if name in hints and not fits(value, hints[name]):
+            raise ConfigError(f"{what}: {name} must be {describe(hints[name])}; got {value!r}")
+
+
+def _check_type(value: Any, hint: Any, key: str) -> Any:
+    """A config value checked against its annotation, as the annotation has it (ints as floats, paths as
+    strings)."""
+    if not fits(value, hint):
+        raise ConfigError(f"{key} must be {describe(hint)}; got {value!r}")
+    return _as_annotated(value, hint)
+
+
+def _as_annotated(value: Any, hint: Any) -> Any:
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        return _as_annotated(value, next(arm for arm in args if fits(value, arm)))
     if origin is list:
-        if not isinstance(value, list | tuple):
-            raise ConfigError(f"{key} must be a list; got {value!r}")
-        return [_check_type(v, args[0], key) for v in value]
-    if origin is dict or hint is Any:
-        return value
-    if hint is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if hint is str and isinstance(value, Path):
-        return str(value)
-    if not isinstance(value, hint) or (hint is int and isinstance(value, bool)):
-        raise ConfigError(f"{key} must be {hint.__name__}; got {value!r}")
+        return [_as_annotated(item, args[0]) for item in value]
+    if hint in (int, float, str):
+        return hint(value)
     return value
 
 
@@ -352,21 +454,37 @@ def _to_dataclass(cls: type, values: dict[str, Any], prefix: str) -> Any:
             close = difflib.get_close_matches(key, fields, n=1)
             hint = f" Did you mean {prefix}{close[0]!r}?" if close else ""
             raise ConfigError(f"unknown config key {prefix}{key!r}.{hint} Known: {', '.join(fields)}")
-        sub = {"data": DataConfig, "train": TrainConfig}.get(key) if cls is Config else None
-        if sub is not None:
-            if not isinstance(value, dict):
-                raise ConfigError(f"config key {key!r} must be a mapping")
-            value = _to_dataclass(sub, value, f"{key}.")
+        if dataclasses.is_dataclass(hints[key]):
+            kwargs[key] = _to_dataclass(hints[key], value, f"{key}.")
         else:
-            value = _check_type(value, hints[key], prefix + key)
-        kwargs[key] = value
+            kwargs[key] = _check_type(value, hints[key], prefix + key)
     return cls(**kwargs)
+
+
+SECTIONS = tuple(
+    name
+    for name, hint in typing.get_type_hints(Config).items()
+    if dataclasses.is_dataclass(hint) or typing.get_origin(hint) is dict
+)
+"""The keys of a config that hold a mapping of keys: ``model``, ``loss_weights``, ``optim``, ``data``,
+``train``."""
+
+
+def _check_sections(layer: Mapping[str, Any], where: str) -> None:
+    """Each section a config layer gives must be a mapping: ``train: 5`` would otherwise be dropped
+    silently by a later layer's ``train: {...}`` (a flag, ``--set``)."""
+    for key in SECTIONS:
+        if key in layer and not isinstance(layer[key], dict):
+            raise ConfigError(
+                f"{where}config key {key!r} must be a mapping ({key}: {{...}}); got {layer[key]!r}"
+            )
 
 
 def build_config(*layers: dict[str, Any]) -> Config:
     """Merge config dicts (lowest precedence first) over the defaults into a checked ``Config``."""
     merged: dict[str, Any] = {}
     for layer in layers:
+        _check_sections(layer, "")
         merged = deep_merge(merged, layer)
     config = _to_dataclass(Config, merged, "")
     _check_values(config)
@@ -378,9 +496,6 @@ def _check_values(config: Config) -> None:
     _check_choices(config)
     _check_ranges(config)
     _check_evaluation(config.train)
-    for key in ("model", "loss_weights", "optim"):
-        if not isinstance(getattr(config, key), dict):
-            raise ConfigError(f"config key {key!r} must be a mapping")
     for name, weight in config.loss_weights.items():
         if isinstance(weight, bool) or not isinstance(weight, int | float) or not 0 <= weight < math.inf:
             raise ConfigError(f"loss_weights.{name} must be a number >= 0; got {weight!r}")
