@@ -7,6 +7,24 @@ from torch import nn
 
 from translate.losses import gradient_penalty
 
+NVLABS_TRAINING = {
+    "optim": {
+        "generator": {"name": "adam", "weight_decay": 1e-4},
+        "discriminator": {"name": "adam", "weight_decay": 1e-4},
+    },
+    "train": {
+        "batch_size": 1,
+        "lr": 1e-4,
+        "betas": [0.5, 0.999],
+        "schedule": "step",
+        "step_size": 100_000,
+        "gamma": 0.5,
+        "init": "kaiming",
+    },
+}
+"""The ``optim`` and ``train`` sections of NVlabs' UNIT and MUNIT configs (``configs/*.yaml`` there): Adam
+1e-4 with weight decay 1e-4, halved every 100k iterations, Kaiming init, batch 1."""
+
 
 def discriminator_objective(
     adversarial: nn.Module, discriminator: nn.Module, real: torch.Tensor, fake: torch.Tensor

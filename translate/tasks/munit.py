@@ -46,6 +46,7 @@ from translate.generators.munit import ContentEncoder, MunitDecoder, MunitTransl
 from translate.losses import gradient_penalty
 from translate.registry import DISCRIMINATORS, GENERATORS, LOSSES, TASKS
 from translate.tasks.base import Batch, Task, Update
+from translate.tasks.common import NVLABS_TRAINING
 
 SAMPLE_STYLES = 3
 """Translations of each input in a sample grid, one column per style code (the same codes every time)."""
@@ -91,19 +92,7 @@ class MUNIT(Task):
             "recon_x_cyc": 0.0,
             "gp": 10.0,
         },
-        "optim": {
-            "generator": {"name": "adam", "weight_decay": 1e-4},
-            "discriminator": {"name": "adam", "weight_decay": 1e-4},
-        },
-        "train": {
-            "batch_size": 1,
-            "lr": 1e-4,
-            "betas": [0.5, 0.999],
-            "schedule": "step",
-            "step_size": 100_000,
-            "gamma": 0.5,
-            "init": "kaiming",
-        },
+        **NVLABS_TRAINING,
     }
     # 64 px: the authors' 4 stride-2 layers per scale at 256 px are 2 at 64 px (the same logit maps, 16/8/4).
     demo_config = {

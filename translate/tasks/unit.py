@@ -42,7 +42,7 @@ from translate.exports import IMAGE_TO_IMAGE, Export
 from translate.generators.unit import UnitDecoder, UnitEncoder, UnitTranslator, coupled_autoencoders
 from translate.registry import DISCRIMINATORS, LOSSES, TASKS
 from translate.tasks.base import Batch, Task, Update
-from translate.tasks.common import add_losses, discriminator_objective
+from translate.tasks.common import NVLABS_TRAINING, add_losses, discriminator_objective
 
 
 def latent_kl(mu: torch.Tensor) -> torch.Tensor:
@@ -68,19 +68,7 @@ class UNIT(Task):
             "adversarial_loss": "lsgan",
         },
         "loss_weights": {"adv": 1.0, "recon": 10.0, "kl": 0.01, "cycle": 10.0, "cycle_kl": 0.01, "gp": 10.0},
-        "optim": {
-            "generator": {"name": "adam", "weight_decay": 1e-4},
-            "discriminator": {"name": "adam", "weight_decay": 1e-4},
-        },
-        "train": {
-            "batch_size": 1,
-            "lr": 1e-4,
-            "betas": [0.5, 0.999],
-            "schedule": "step",
-            "step_size": 100_000,
-            "gamma": 0.5,
-            "init": "kaiming",
-        },
+        **NVLABS_TRAINING,
     }
     # 64 px: the third scale sees 16 px, too small for a 3-layer PatchGAN; two layers fit.
     demo_config = {
