@@ -13,7 +13,7 @@ PACKAGE_ROOT = Path(__file__).resolve().parents[1] / "translate"
 ALLOWED = {
     "errors": set(),
     "exports": set(),
-    "registry": {"errors"},
+    "registry": {"errors", "config"},
     "labels": {"errors"},
     "config": {"errors", "labels"},
     "layers": {"errors", "registry", "config"},

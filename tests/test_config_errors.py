@@ -101,11 +101,6 @@ def test_a_wrongly_typed_component_option_is_named_before_torch_sees_it():
     check_arguments(constructor, {"base_channels": 8, "norm": "instance", "dropout": True}, "generator")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs translate.registry.Registry.build to call translate.config.check_arguments "
-    "(asked of registry.py's owner); remove this mark when it does",
-)
 def test_a_wrongly_typed_option_in_a_config_is_one_line_from_the_registry():
     with pytest.raises(ConfigError, match="base_channels must be int; got 'many'"):
         GENERATORS.build({"name": "unet_128", "base_channels": "many"})

@@ -11,6 +11,7 @@ import inspect
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from translate.config import check_arguments
 from translate.errors import ConfigError
 
 
@@ -50,7 +51,8 @@ class Registry:
     def build(self, spec: str | Mapping[str, Any], **extra: Any) -> Any:
         """Build from ``"name"`` or ``{"name": ..., **kwargs}``; ``extra`` kwargs are added (spec wins).
 
-        Keyword arguments the constructor does not accept are a ConfigError naming the accepted ones.
+        Keyword arguments the constructor does not accept, or of another type than it annotates, are a
+        ConfigError naming the accepted ones or the type.
         """
         if isinstance(spec, str):
             spec = {"name": spec}
@@ -58,7 +60,9 @@ class Registry:
             raise ConfigError(f"a {self.kind} spec needs a 'name' (one of: {', '.join(self.names())})")
         kwargs = {**extra, **{k: v for k, v in spec.items() if k != "name"}}
         constructor = self.get(spec["name"])
-        check_kwargs(constructor, kwargs, f"{self.kind} {spec['name']!r}")
+        what = f"{self.kind} {spec['name']!r}"
+        check_kwargs(constructor, kwargs, what)
+        check_arguments(constructor, kwargs, what)
         return constructor(**kwargs)
 
     def describe(self, name: str) -> str:
