@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass, field
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from translate.errors import ConfigError
+
+if TYPE_CHECKING:  # torch is imported where labels meet tensors: the CLI reads label names without it
+    import torch
 
 HAIR_COLOURS = ["Black_Hair", "Blond_Hair", "Brown_Hair", "Gray_Hair"]
 """CelebA's hair-colour attributes: mutually exclusive, one-hot in StarGAN."""
@@ -149,6 +150,8 @@ class LabelSpace:
     def from_logits(self, logits: torch.Tensor) -> torch.Tensor:
         """A classifier's ``(N, len)`` logits -> label vectors: domains the argmax; attributes above 0,
         and in an exclusive group only its most likely member (if any is above 0)."""
+        import torch
+
         if self.kind == "domains":
             return torch.nn.functional.one_hot(logits.argmax(1), len(self.names)).float()
         labels = (logits > 0).float()
