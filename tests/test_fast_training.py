@@ -13,6 +13,7 @@ from safetensors.torch import load_file
 from translate.catalog.demo import make_demo_dataset
 from translate.config import build_config
 from translate.engine.checkpoint import checkpoint_dirs
+from translate.engine.device import native_bf16
 from translate.engine.trainer import Trainer
 from translate.registry import TASKS
 
@@ -124,3 +125,61 @@ def test_fast_cuda_training_resumes_and_exports(demo_data, tmp_path):
     assert all(torch.isfinite(w).all() for w in weights.values())
     out = Translator(tmp_path / "run", device="cpu")(torch.rand(1, 3, 32, 32) * 2 - 1)
     assert out.shape == (1, 3, 32, 32) and torch.isfinite(out).all()
+
+
+NATIVE_BF16 = pytest.mark.skipif(
+    not native_bf16(torch.device("cpu")), reason="this CPU has no native bf16 (AVX512-BF16 or AMX)"
+)
+
+
+@NATIVE_BF16
+@pytest.mark.parametrize("task", ["cyclegan", "pix2pix"])
+def test_amp_on_a_cpu_with_native_bf16_trains_like_fp32_and_resumes_exactly(task, demo_data, tmp_path):
+    data = demo_data
+    Trainer(config_for(task, data, tmp_path / "fp32", steps=4, device="cpu"), tmp_path / "fp32").fit()
+    Trainer(
+        config_for(task, data, tmp_path / "bf16", steps=4, device="cpu", amp=True), tmp_path / "bf16"
+    ).fit()
+    fp32, bf16 = final_weights(tmp_path / "fp32"), final_weights(tmp_path / "bf16")
+    assert all(torch.isfinite(w).all() for w in bf16.values())
+    assert all(w.dtype == torch.float32 for w in bf16.values() if w.is_floating_point()), (
+        "fp32 master weights"
+    )
+    assert any(not torch.equal(fp32[k], bf16[k]) for k in fp32), "the steps ran in bf16"
+    assert_close_weights(fp32, bf16, atol=2e-2)
+
+    half = config_for(task, data, tmp_path / "resumed", steps=2, device="cpu", amp=True)
+    Trainer(half, tmp_path / "resumed").fit()
+    rest = config_for(task, data, tmp_path / "resumed", steps=4, device="cpu", amp=True)
+    Trainer(rest, tmp_path / "resumed", resume=True).fit()
+    assert_close_weights(bf16, final_weights(tmp_path / "resumed"), atol=0)
+
+
+def test_amp_is_ignored_with_a_warning_where_bf16_is_emulated(demo_data, tmp_path, caplog, monkeypatch):
+    from translate.engine import setup
+
+    monkeypatch.setattr(setup, "native_bf16", lambda device: False)
+    Trainer(config_for("pix2pix", demo_data, tmp_path / "a", device="cpu"), tmp_path / "a").fit()
+    with caplog.at_level(logging.WARNING):
+        trainer = Trainer(
+            config_for("pix2pix", demo_data, tmp_path / "b", device="cpu", amp=True), tmp_path / "b"
+        )
+    assert "train.amp is ignored" in caplog.text
+    trainer.fit()
+    assert_close_weights(final_weights(tmp_path / "a"), final_weights(tmp_path / "b"), atol=0)
+
+
+@NATIVE_BF16
+def test_the_gradient_penalty_under_amp_is_the_fp32_one():
+    from translate.losses import gradient_penalty
+
+    torch.manual_seed(0)
+    critic = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.LeakyReLU(0.2), torch.nn.Conv2d(8, 1, 3))
+    real, fake = torch.randn(2, 3, 12, 12), torch.randn(2, 3, 12, 12)
+    torch.manual_seed(1)
+    plain = gradient_penalty(critic, real, fake)
+    torch.manual_seed(1)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        mixed = gradient_penalty(critic, real, fake)
+    assert mixed.dtype == torch.float32
+    torch.testing.assert_close(mixed, plain, atol=1e-6, rtol=1e-6)

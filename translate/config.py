@@ -107,7 +107,8 @@ class TrainConfig:
     device: str = "auto"
     """``auto`` (CUDA when available), ``cpu``, ``cuda``, ``cuda:1``..."""
     amp: bool = False
-    """bf16 autocast on CUDA; ignored on CPU, where bf16 is ~100x slower."""
+    """bf16 autocast over fp32 weights where the device computes bf16 natively (CUDA; a CPU with
+    AVX512-BF16 or AMX); ignored with a warning elsewhere, where torch emulates bf16 (slower than fp32)."""
     channels_last: bool = False
     """Networks and images in the channels_last memory format on CUDA (faster convolutions with ``amp``);
     ignored on the CPU, where InstanceNorm2d's backward in channels_last at batch 1 returns wrong input

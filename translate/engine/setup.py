@@ -10,6 +10,7 @@ from torch import nn
 
 from translate.config import Config, TrainConfig
 from translate.data.transforms import RANDOM_CROP_MODES
+from translate.engine.device import native_bf16
 from translate.engine.guards import check_compile, check_image_size
 from translate.engine.optimizers import OptimizerGroup, build_optimizer_groups
 from translate.errors import ConfigError
@@ -66,6 +67,19 @@ def use_channels_last(task: Task, train: TrainConfig, device: torch.device) -> b
         )
         return False
     task.to(memory_format=torch.channels_last)
+    return True
+
+
+def use_amp(train: TrainConfig, device: torch.device) -> bool:
+    """``train.amp`` where the device computes bf16 natively (a CUDA GPU, a CPU with AVX512-BF16 or AMX:
+    ``native_bf16``); elsewhere torch emulates bf16, slower than fp32, so it is ignored with a warning.
+    Returns: whether the steps run under bf16 autocast (the weights, optimizer moments and the gradient
+    penalty stay fp32)."""
+    if not train.amp:
+        return False
+    if not native_bf16(device):
+        log.warning("train.amp is ignored: this %s has no native bf16 (emulated: slower)", device.type)
+        return False
     return True
 
 

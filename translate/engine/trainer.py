@@ -89,6 +89,8 @@ class Trainer:
         self.task: Task = setup.build_task(config, self.task_kwargs, self.device)
         groups = self.task.optimizer_groups()
         self._prepare_networks(groups)
+        self._amp = setup.use_amp(config.train, self.device)
+        """``train.amp`` where it pays: bf16 autocast over fp32 weights."""
         self.schedule: list[Update] = setup.build_schedule(self.task, config, groups)
         self.optimizers: dict[str, OptimizerGroup] = setup.build_optimizers(config, groups)
         self._ema_groups: set[str] = set()
@@ -184,8 +186,8 @@ class Trainer:
 
     # ------------------------------------------------------------------------------------ steps
     def _autocast(self) -> contextlib.AbstractContextManager:
-        if self.config.train.amp and self.device.type == "cuda":
-            return torch.autocast("cuda", dtype=torch.bfloat16)
+        if self._amp:
+            return torch.autocast(self.device.type, dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
     def _update(self, group: OptimizerGroup, losses: dict[str, torch.Tensor]) -> None:
