@@ -2,7 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from translate.config import Config, build_config, deep_merge, load_yaml, parse_override
+from translate.config import Config, build_config, deep_merge
+from translate.config_files import load_yaml, parse_override
 from translate.errors import ConfigError
 
 CONFIGS = sorted(

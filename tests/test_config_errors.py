@@ -7,7 +7,8 @@ from click.testing import CliRunner
 
 from translate.api import resolve_config
 from translate.cli import main
-from translate.config import build_config, check_arguments, load_yaml
+from translate.config import build_config, check_arguments
+from translate.config_files import load_yaml
 from translate.errors import ConfigError
 from translate.registry import GENERATORS
 

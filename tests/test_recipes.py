@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from translate.cli import main
-from translate.config import RECIPES, load_yaml, recipe_names
+from translate.config_files import RECIPES, load_yaml, recipe_names
 
 CHECKOUT = Path(__file__).resolve().parents[1]
 NO_CACHE = shutil.ignore_patterns("__pycache__")
@@ -130,7 +130,7 @@ def test_the_wheel_carries_the_recipes_and_they_work_from_it(tmp_path):
     empty.mkdir()
     env = {**os.environ, "PYTHONPATH": str(site)}
     check = (
-        "import translate.config as c, sys; assert c.RECIPES.is_relative_to(sys.argv[1]), c.RECIPES; "
+        "import translate.config_files as c, sys; assert c.RECIPES.is_relative_to(sys.argv[1]), c.RECIPES; "
         "print(c.load_yaml('pix2pix_facades_cpu')['data']['image_size'])"
     )
     said = subprocess.run(

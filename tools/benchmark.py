@@ -47,7 +47,8 @@ from torch.utils.data import Dataset, default_collate
 from torch.utils.flop_counter import FlopCounterMode
 
 import translate.api  # noqa: F401  (registers every component)
-from translate.config import Config, build_config, parse_override
+from translate.config import Config, build_config
+from translate.config_files import parse_override
 from translate.engine.device import describe_cpu, resolve_device
 from translate.engine.trainer import Trainer
 from translate.errors import ConfigError

@@ -15,7 +15,8 @@ from typing import Any
 import yaml
 
 import translate.components  # noqa: F401  (registers every component)
-from translate.config import Config, build_config, load_yaml
+from translate.config import Config, build_config
+from translate.config_files import load_yaml
 from translate.engine.checkpoint import latest_checkpoint, stored_config
 from translate.engine.run_folder import CONFIG_FILE
 from translate.engine.run_lock import check_run_unlocked, run_lock

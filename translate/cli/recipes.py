@@ -15,7 +15,7 @@ def recipes() -> None:
 @recipes.command("list")
 def list_recipes() -> None:
     """Each packaged recipe's name and what it trains."""
-    from translate.config import RECIPES, recipe_description, recipe_names
+    from translate.config_files import RECIPES, recipe_description, recipe_names
 
     names = recipe_names()
     width = max(map(len, names))
@@ -29,6 +29,6 @@ def list_recipes() -> None:
 @click.argument("name")
 def show(name: str) -> None:
     """Print the recipe NAME (to copy and edit: its _base_ files resolve from anywhere)."""
-    from translate.config import find_recipe
+    from translate.config_files import find_recipe
 
     click.echo(find_recipe(name).read_text(encoding="utf-8"), nl=False)

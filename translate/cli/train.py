@@ -88,7 +88,7 @@ def train(
 
     Ctrl-C or SIGTERM stops after the current step with a checkpoint (exit status 130 / 143)."""
     from translate.api import train as run_training
-    from translate.config import parse_override
+    from translate.config_files import parse_override
 
     if nproc is not None and nproc > 1:
         launch_processes(ctx, nproc)
