@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from click.core import ParameterSource
 
 from translate.cli.image_options import max_pixels_option, precision_option
 from translate.cli.options import check_writable, checkpoint_option, device_option
@@ -49,6 +50,28 @@ INPUTS_FAILED_EXIT = 3
     type=click.Path(dir_okay=False),
     help="StarGAN: attribute file (list_attr_celeba.txt format) with the inputs' own labels; images it does "
     "not list, or all without it, are read by the model's classifier.",
+)
+@click.option(
+    "--styles",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="MUNIT: N translations of each image, in random styles drawn from --seed, written as "
+    "NAME-seedS-style0.png ... (style i of a seed is the same for any N above i).",
+)
+@click.option(
+    "--seed",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="The random styles of --styles: the same seed gives the same styles.",
+)
+@click.option(
+    "--style-from",
+    "style_from",
+    metavar="IMAGE",
+    type=click.Path(dir_okay=False),
+    help="MUNIT: translate in the style of IMAGE, an image of the target domain (read by the model's style "
+    "encoder), written as NAME-style-IMAGESTEM.png.",
 )
 @click.option(
     "--faces",
@@ -109,6 +132,9 @@ def apply(
     out_dir: str,
     target: str | None,
     labels_file: str | None,
+    styles: int | None,
+    seed: int,
+    style_from: str | None,
     faces: bool,
     overwrite: bool,
     batch_size: int,
@@ -121,6 +147,8 @@ def apply(
     Exit status: 0 when every input was translated (or its output existed), 3 when some could not be
     (each is named on a `failed:` line; the others are written), 1 for an error that stopped the command,
     2 for a usage error."""
+    if styles is None and ctx.get_parameter_source("seed") == ParameterSource.COMMANDLINE:
+        raise click.UsageError("--seed draws the random styles of --styles N: give --styles too")
     translator = load_translator(run_path, model, **model_options)
     check_writable(Path(out_dir))
     written = translator.apply_paths(
@@ -129,6 +157,9 @@ def apply(
         batch_size=batch_size,
         target=target,
         labels_file=labels_file,
+        styles=styles,
+        seed=seed,
+        style_from=style_from,
         faces=faces,
         overwrite=overwrite,
         quality=quality,

@@ -5,14 +5,18 @@
    input folder is not read back, and no two inputs ever share an output (``distinct_outputs``: ``x.png``,
    ``x.bmp`` and ``x.bmp.png`` give ``x.png``, ``x.bmp.png`` and ``x.bmp-2.png``). Outputs that exist are
    skipped unless ``overwrite``; an output that would replace an input is refused. A labels file
-   (``--labels``) gives jobs their source image's own labels.
+   (``--labels``) gives jobs their source image's own labels. A style model asked for several styles gives
+   each image one job per style, named after it before outputs are made distinct (``style_variants``:
+   ``x-seed0-style0.png``, ``x-seed0-style1.png`` ... for ``--styles``, ``x-style-REF.png`` for
+   ``--style-from REF.jpg``); the jobs of one image are read once.
 2. **Read ahead, translate, write**: chunks of up to ``batch_size`` images are decoded on a reader thread
    while the network runs the previous chunk, and written on a writer thread while it runs the next one
    (decoding, encoding and torch release the GIL); a chunk stops early past ``TILE_ABOVE_PIXELS`` pixels, so
    huge images stay one in memory at a time. Unreadable images, images above the pixel limit
    (``translate.data.io.max_pixels``), images the network cannot take (too small) and outputs whose name
-   the file system refuses (too long) are reported and skipped, one line each. With ``faces``, each face
-   of each photo is translated and pasted back instead (``translate.inference.faces``).
+   the file system refuses (too long) are reported and skipped, one line each (one per image, whatever
+   its number of styles). With ``faces``, each face of each photo is translated and pasted back instead
+   (``translate.inference.faces``).
 3. **Report**: an ``ApplyReport`` of what was translated (the files actually written), skipped and failed.
 """
 
@@ -24,7 +28,7 @@ from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -84,6 +88,11 @@ class ApplyOptions:
         overwrite: redo outputs that exist (else they are skipped: an interrupted run resumes).
         quality: JPEG inputs give JPEG outputs at this quality (WebP: WebP, lossless at 100); all others
             lossless PNG.
+        styles: style models: this many random styles per image, drawn from ``seed`` (a tensor of codes
+            ``(K, style_dim[, 1, 1])`` also works), each written as its own output (``style_variants``).
+        seed: the random styles' seed.
+        style_from: style models: a reference image of the target domain (a path): every image in its
+            style.
     """
 
     batch_size: int = 8
@@ -93,6 +102,9 @@ class ApplyOptions:
     faces: bool | Detector = False
     overwrite: bool = False
     quality: int = 95
+    styles: int | torch.Tensor | None = None
+    seed: int = 0
+    style_from: str | Path | None = None
 
     def __post_init__(self) -> None:
         if not 1 <= self.quality <= 100:
@@ -107,6 +119,8 @@ class Job:
     output: Path
     labels: torch.Tensor | None = None
     """The source image's own labels ``(num_labels,)`` from a labels file; None: read by the classifier."""
+    style: torch.Tensor | None = None
+    """The style code ``(style_dim, 1, 1)`` of a style model's translation; None: the model's default."""
 
 
 @dataclass
@@ -141,16 +155,20 @@ def output_path(target: Path) -> Path:
     return target if target.suffix.lower() in WRITE_FORMATS else target.with_suffix(".png")
 
 
-def plan_outputs(inputs: Sequence[str | Path], dst: str | Path) -> list[Job]:
+def plan_outputs(
+    inputs: Sequence[str | Path], dst: str | Path, variants: Sequence[tuple[str, torch.Tensor]] = ()
+) -> list[Job]:
     """The jobs of translating ``inputs`` (files and folders, recursively) into ``dst``.
 
     Args:
         inputs: image files (each keeps its name) and folders (their images keep their paths relative to
             the folder, under the folder's name).
         dst: the output folder; images under it are not read as input.
+        variants: ``(name suffix, style code)`` per translation of each image (``style_variants``): the
+            suffix goes after the output's stem; none: one translation, the image's own name.
 
     Returns:
-        One ``Job`` per image, outputs made distinct (``distinct_outputs``).
+        One ``Job`` per image (per image and variant), outputs made distinct (``distinct_outputs``).
 
     Raises:
         DataError: an input that does not exist, or no image at all.
@@ -168,7 +186,32 @@ def plan_outputs(inputs: Sequence[str | Path], dst: str | Path) -> list[Job]:
             raise DataError(f"no such file or folder: {item}")
     if not planned:
         raise DataError(f"no images found in {', '.join(map(str, inputs))}")
-    return distinct_outputs(planned)
+    return distinct_outputs(with_variants(planned, variants))
+
+
+def style_variants(codes: torch.Tensor | None, options: ApplyOptions) -> list[tuple[str, torch.Tensor]]:
+    """The name suffix of each style code a run asks for: ``-seed{seed}-style{i}`` for random styles (code
+    ``i`` of that seed, the same for any number of styles above ``i``), ``-style{i}`` for codes given as a
+    tensor, ``-style-{stem}`` for the reference ``stem.jpg``; none for no codes (the model's default)."""
+    if codes is None:
+        return []
+    if options.style_from is not None:
+        reference = options.style_from
+        stem = Path(reference).stem if isinstance(reference, str | Path) else "reference"
+        return [(f"-style-{stem}", codes[0])]
+    prefix = "" if isinstance(options.styles, torch.Tensor) else f"-seed{options.seed}"
+    return [(f"{prefix}-style{i}", code) for i, code in enumerate(codes)]
+
+
+def with_variants(jobs: list[Job], variants: Sequence[tuple[str, torch.Tensor]]) -> list[Job]:
+    """Each job once per ``(suffix, code)`` variant, the suffix after its output's stem, in job order."""
+    if not variants:
+        return jobs
+    return [
+        replace(job, output=job.output.with_name(job.output.stem + suffix + job.output.suffix), style=code)
+        for job in jobs
+        for suffix, code in variants
+    ]
 
 
 def distinct_outputs(jobs: list[Job]) -> list[Job]:
@@ -266,12 +309,15 @@ def read_chunk(jobs: list[Job], start: int, batch_size: int, channels: int) -> C
     """
     chunk = Chunk()
     pixels = 0
+    last: tuple[Path, Any] | None = None  # the previous job's source and what reading it gave
     for job in jobs[start : start + batch_size]:
-        try:
-            image, alpha = read_input(job.source, channels)
-        except UnreadableImageError as exc:
-            chunk.unreadable.append((job, exc))
+        if last is None or last[0] != job.source:  # the styles of one image: read once
+            last = (job.source, _read_or_error(job.source, channels))
+        read = last[1]
+        if isinstance(read, UnreadableImageError):
+            chunk.unreadable.append((job, read))
             continue
+        image, alpha = read
         chunk.images.append(Decoded(job, image, alpha))
         pixels += image.shape[-2] * image.shape[-1]
         if pixels > TILE_ABOVE_PIXELS:
@@ -280,9 +326,23 @@ def read_chunk(jobs: list[Job], start: int, batch_size: int, channels: int) -> C
     return chunk
 
 
+def _read_or_error(
+    path: Path, channels: int
+) -> tuple[torch.Tensor, np.ndarray | None] | UnreadableImageError:
+    try:
+        return read_input(path, channels)
+    except UnreadableImageError as exc:
+        return exc
+
+
 # ---------------------------------------------------------------------------------------------- faces
 def translate_faces(
-    translator: Translator, image: np.ndarray, detector: Detector, target: Target, source: Path
+    translator: Translator,
+    image: np.ndarray,
+    detector: Detector,
+    target: Target,
+    source: Path,
+    style: torch.Tensor | None = None,
 ) -> np.ndarray:
     """A photo with each face translated in place (see ``translate.inference.faces``).
 
@@ -292,6 +352,7 @@ def translate_faces(
         detector: finds the faces (``mtcnn_detector``).
         target: the translation's target (conditional models).
         source: the photo's path, for the log.
+        style: the style code of a style model (None: its default).
 
     Returns:
         ``(H, W, 3)`` uint8; the photo unchanged (with a warning) when it shows no face.
@@ -303,7 +364,7 @@ def translate_faces(
     log.info("%s: %d face%s", source, len(found), "" if len(found) == 1 else "s")
 
     def translate(crop: np.ndarray) -> np.ndarray:
-        return tensor_to_array(translator.translate_tensor(translator.to_tensor(crop), target))
+        return tensor_to_array(translator.translate_tensor(translator.to_tensor(crop), target, style=style))
 
     return paste_faces(image, found, translator.face_size, translate)
 
@@ -326,15 +387,20 @@ class FolderPipeline:
         """Every input file (resolved): never overwritten."""
         self.written: set[Path] = set()
         """Every output written by this run (resolved): none is written twice."""
+        self.failed: set[Path] = set()
+        """Every input reported as failed: once, whatever its number of styles."""
 
     def plan(self, inputs: Sequence[str | Path], dst: str | Path) -> list[Job]:
-        """The jobs to run (``plan_outputs`` less existing outputs, with labels); checks the target first.
+        """The jobs to run (``plan_outputs`` less existing outputs, with labels and styles); checks the
+        target and the styles first.
 
         Raises:
-            TranslateError: an output would overwrite an input; ConfigError / DataError: a bad labels file
-            or target, before any work.
+            TranslateError: an output would overwrite an input; ConfigError / DataError: a bad labels file,
+            target, style request or reference, before any work.
         """
-        planned = plan_outputs(inputs, dst)
+        options = self.options
+        codes = self.translator.style_codes(options.styles, options.seed, options.style_from)
+        planned = plan_outputs(inputs, dst, style_variants(codes, options))
         self.inputs = {job.source.resolve() for job in planned}
         jobs = []
         for job in planned:
@@ -408,20 +474,20 @@ class FolderPipeline:
                 options.batch_size,
                 options.target,
                 [image.job.labels for image in images],
+                [image.job.style for image in images],
             )
         except ImageSizeError:  # an image the network cannot take: find it
             return [self._translate_one(image) for image in images]
 
     def _translate_one(self, image: Decoded) -> torch.Tensor | None:
         """One image; None (reported as failed) when the network cannot take it."""
+        job = image.job
         try:
-            return self.translator.translate_many([image.image], 1, self.options.target, [image.job.labels])[
-                0
-            ]
+            return self.translator.translate_many(
+                [image.image], 1, self.options.target, [job.labels], [job.style]
+            )[0]
         except ImageSizeError as exc:  # the Translator's size rule, the same for every backend, says why
-            reason = str(exc)
-            log.warning("skipping %s: %s", image.job.source, reason)
-            self.report.failed.append((image.job.source, reason))
+            self._failed(job.source, str(exc))
             return None
 
     def _faces(self, jobs: list[Job]) -> list[Path | None]:
@@ -436,14 +502,23 @@ class FolderPipeline:
                 except UnreadableImageError as exc:
                     self._unreadable(job, exc)
                     continue
-                result = translate_faces(self.translator, image, detector, options.target, job.source)
+                result = translate_faces(
+                    self.translator, image, detector, options.target, job.source, job.style
+                )
                 written.append(self._save(with_alpha(result, alpha), job.output, job.source))
                 bar.update(1)
         return written
 
     def _unreadable(self, job: Job, exc: UnreadableImageError) -> None:
-        log.warning("skipping %s", exc)
-        self.report.failed.append((job.source, exc.reason))
+        self._failed(job.source, exc.reason, str(exc))
+
+    def _failed(self, source: Path, reason: str, line: str | None = None) -> None:
+        """Report ``source`` as failed (``line``, else ``source: reason``), once per input."""
+        if source in self.failed:
+            return
+        self.failed.add(source)
+        log.warning("skipping %s", line or f"{source}: {reason}")
+        self.report.failed.append((source, reason))
 
     def _save(self, array: np.ndarray, destination: Path, source: Path) -> Path | None:
         """Write ``array`` (uint8 ``(H, W[, C])``) whole: a kill never leaves half an image. An output name
@@ -467,8 +542,7 @@ class FolderPipeline:
         return written
 
     def _write_failed(self, source: Path, reason: str) -> None:
-        log.warning("skipping %s: %s", source, reason)
-        self.report.failed.append((source, reason))
+        self._failed(source, reason)
 
 
 def apply_paths(

@@ -12,6 +12,11 @@ Conditional models (StarGAN: image + target -> image) take a ``target``: ``{"Blo
 ``"Blond_Hair=1,Male=0"`` (``"happy"`` for folder domains). Labels the target does not name keep the input's
 own values: given per image (``source_labels``, ``--labels FILE``), else estimated by the classifier stored
 with the model (StarGAN's discriminator head).
+
+Models that take a style code beside the image (MUNIT) translate with the zero code unless asked:
+``styles=K`` gives K translations of each input with random styles drawn from ``seed`` (or with the codes
+given as a tensor), ``style_from=reference`` one translation in the style of a reference image of the
+target domain (read by the style encoder stored with the model; an exported file holds none).
 """
 
 from __future__ import annotations
@@ -51,11 +56,14 @@ from translate.inference.tiles import (
     translate_tiled,
 )
 from translate.kinds import kind_of, kinds_with
+from translate.kinds.style import Styles
 from translate.kinds.targets import read_labels
 from translate.labels import LabelSpace
 from translate.layers import per_image
 
 Target = dict[str, float] | str | None
+StyleRequest = int | torch.Tensor | None
+"""``styles`` of a call: a number of random styles, or the codes ``(K, style_dim[, 1, 1])``."""
 
 TRANSLATOR_KINDS = kinds_with("image")
 """The export kinds a Translator runs: those whose input is an image."""
@@ -72,13 +80,13 @@ def kind_arguments(
         task: the trained task, holding the classifier; None for an exported file (which holds none).
 
     Returns:
-        ``Translator`` keyword arguments (``Kind.translator_arguments``); a kind whose input is no image is a
-        CheckpointError naming the command for it.
+        ``Translator`` keyword arguments (``Kind.translator_arguments`` and ``kind``); a kind whose input is
+        no image is a CheckpointError naming the command for it.
     """
     found = kind_of(kind)
     if kind not in TRANSLATOR_KINDS:
         raise CheckpointError(f"{path} holds a {kind} model: use `{found.command}` for it")
-    return found.translator_arguments(options, task)
+    return {**found.translator_arguments(options, task), "kind": kind}
 
 
 class Translator:
@@ -98,7 +106,10 @@ class Translator:
         labels: a conditional generator's label space, which its targets name.
         classifier: a network whose output's second element holds ``(N, num_labels)`` logits of an image's
             labels, on ``classifier_size`` square images (center square, resized).
-        face_size: the side of the aligned face crops of ``apply_paths(faces=True)`` (the training size).
+        styles: the style codes of a model that takes one beside the image (``translate.kinds.style.Styles``:
+            the default code, random codes, a reference's code); None for other models.
+        face_size: the training image size: the side of the aligned face crops of ``apply_paths(faces=True)``
+            and of the shorter side a style reference is read at.
         tile, overlap: None translates images above ``TILE_ABOVE_PIXELS`` in tiles of ``DEFAULT_TILE`` px
             (with a one-line note), 0 never tiles, N tiles every image larger than N px; ``overlap`` px.
         fast: (default: on for the CPU, unless ``TRANSLATE_FAST=0``) eval-mode translation runs a compiled
@@ -110,6 +121,8 @@ class Translator:
             where the device computes it natively, else fp32), ``fp32`` or ``bf16``; bf16 is checked by its
             PSNR against the fp32 output on each image shape's first fast call (fp32 from then on, with a
             note, where it falls short). Without the fast path the network runs in fp32.
+        kind: the export's kind (``translate.kinds``), named in errors; ``from_run`` and ``from_exported``
+            set it.
     """
 
     def __init__(
@@ -128,6 +141,8 @@ class Translator:
         overlap: int = DEFAULT_OVERLAP,
         fast: bool | None = None,
         precision: str = "auto",
+        styles: Styles | None = None,
+        kind: str | None = None,
     ) -> None:
         unreachable_norms = bool(getattr(generator, "per_image_norms", False))  # an exported file's
         self.tiles = TilePolicy(tile, overlap, unreachable_norms, TILE_ABOVE_PIXELS, DEFAULT_TILE)
@@ -144,6 +159,8 @@ class Translator:
         self.labels = labels
         self.classifier = classifier.to(self.device).eval() if classifier is not None else None
         self.classifier_size = classifier_size
+        self.styles = styles
+        self.kind = kind
         self.face_size = face_size
         self.tile, self.overlap = tile, overlap
         self._per_image: nn.Module | None = None  # batch norm as per-image norm, for tiles
@@ -295,6 +312,48 @@ class Translator:
             )
         return self.labels.from_logits(read_labels(self.classifier, images, self.classifier_size))
 
+    # ------------------------------------------------------------------------------------ styles
+    def style_codes(
+        self, styles: StyleRequest = None, seed: int = 0, style_from: Any = None
+    ) -> torch.Tensor | None:
+        """The style codes a call asks for.
+
+        Args:
+            styles: K random styles of the prior drawn from ``seed`` (the first K of a larger number are the
+                same), or the codes ``(K, style_dim[, 1, 1])``.
+            seed: the random styles' seed.
+            style_from: a reference image of the target domain, as the call takes images (a tensor
+                ``(C, H, W)`` in ``[-1, 1]``, a PIL image, a uint8 array or a path): its style code.
+
+        Returns:
+            ``(K, style_dim, 1, 1)`` (``(1, ...)`` for a reference), or None where neither is given (the
+            model's default, the zero code).
+
+        Raises:
+            ConfigError: both given, or a model that takes no style code (naming its kind).
+        """
+        if styles is None and style_from is None:
+            return None
+        if self.styles is None:
+            raise ConfigError(self._takes_no_style())
+        if styles is not None and style_from is not None:
+            raise ConfigError("give random styles (--styles) or a reference (--style-from), not both")
+        if style_from is None:
+            return self.styles.codes(styles, seed)
+        channels = self.styles.channels
+        if _is_path(style_from):
+            reference = read_input(style_from, channels)[0]
+        else:
+            reference = to_network_inputs([style_from], channels)[0][0]
+        return self.styles.of_reference(reference, self.face_size)
+
+    def _takes_no_style(self) -> str:
+        model = f"this {self.kind} model" if self.kind else "this model"
+        return (
+            f"{model} takes no style code: --styles and --style-from (styles=, style_from=) are for "
+            f"{' and '.join(kinds_with('style'))} models"
+        )
+
     # ------------------------------------------------------------------------------------ the call
     def __call__(
         self,
@@ -302,6 +361,9 @@ class Translator:
         batch_size: int = 8,
         target: Target = None,
         source_labels: torch.Tensor | Sequence[torch.Tensor | None] | None = None,
+        styles: StyleRequest = None,
+        seed: int = 0,
+        style_from: Any = None,
     ) -> Any:
         """Translate images: a tensor batch, a PIL image, a numpy array, an image file, or a list of them.
 
@@ -317,22 +379,48 @@ class Translator:
                 ``"Blond_Hair=1,Male=0"``.
             source_labels: conditional models: the inputs' own labels, ``(N, num_labels)`` for a tensor,
                 one ``(num_labels,)`` (or None) per image for a list; None: read by the stored classifier.
+            styles: style models: K random styles drawn from ``seed``, or the codes ``(K, style_dim[, 1,
+                1])``; each input then has K translations (see Returns).
+            seed: the random styles' seed: the same seed gives the same styles.
+            style_from: style models: a reference image of the target domain (as ``images`` takes one):
+                every input is translated in its style, read by the stored style encoder.
 
         Returns:
             The same kind and sizes: a tensor ``(N, out_channels, H, W)`` in ``[-1, 1]`` on the input's
-            device, a PIL image (also for a path), a uint8 array, or a list of them in order.
+            device, a PIL image (also for a path), a uint8 array, or a list of them in order. With
+            ``styles``, each input gives its K translations in style order: a tensor ``(N, K, C, H, W)``
+            (``(K, C, H, W)`` for one ``(C, H, W)`` image), a list of K for one image, a list of such lists
+            for a list.
         """
+        codes = self.style_codes(styles, seed, style_from)
+        several = styles is not None
         if isinstance(images, torch.Tensor):
             check_tensor_images(images)
-            return self.translate_tensor(images, target, source_labels)
+            if not several:
+                return self.translate_tensor(images, target, source_labels, codes)
+            each = [self.translate_tensor(images, target, source_labels, code) for code in codes]
+            return torch.stack(each, dim=images.dim() - 3)
         many = isinstance(images, Sequence) and not isinstance(images, str | bytes)
         items = list(images) if many else [images]
         if not items:
             raise DataError("no images to translate (an empty list)")
         sources = source_labels if many or source_labels is None else [source_labels]
         tensors, alphas = zip(*(self._network_input(item) for item in items))
-        outputs = like_inputs(self.translate_many(tensors, batch_size, target, sources), items, list(alphas))
-        outputs = [Image.fromarray(out) if _is_path(item) else out for out, item in zip(outputs, items)]
+        per_style = [None] if codes is None else list(codes)
+        count = len(per_style)  # every image in each style in turn: one call, batched by size
+        outputs = self.translate_many(
+            list(tensors) * count,
+            batch_size,
+            target,
+            None if sources is None else list(sources) * count,
+            [code for code in per_style for _ in items],
+        )
+        outputs = like_inputs(outputs, items * count, list(alphas) * count)
+        outputs = [
+            Image.fromarray(out) if _is_path(item) else out for out, item in zip(outputs, items * count)
+        ]
+        if several:
+            outputs = [outputs[i :: len(items)] for i in range(len(items))]
         return outputs if many else outputs[0]
 
     def _network_input(self, item: Any) -> tuple[torch.Tensor, np.ndarray | None]:
@@ -343,18 +431,24 @@ class Translator:
         return to_network_inputs([item], self.in_channels)[0]
 
     def translate_tensor(
-        self, images: torch.Tensor, target: Target = None, source_labels: torch.Tensor | None = None
+        self,
+        images: torch.Tensor,
+        target: Target = None,
+        source_labels: torch.Tensor | None = None,
+        style: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Calling the Translator on one tensor batch, without the range check (tensors known to be images).
 
         Args:
             images: ``(N, C, H, W)`` or ``(C, H, W)`` in ``[-1, 1]``, run as one batch.
             target, source_labels: as in the call (``(N, num_labels)`` or ``(num_labels,)``).
+            style: style models: one code for every image (``(1, style_dim, 1, 1)`` or ``(style_dim, 1, 1)``)
+                or one per image ``(N, style_dim, 1, 1)``; None: the zero code.
 
         Returns:
             The same shape with ``out_channels``, translated, on the input's device.
         """
-        return self._translate_batch(images, target, source_labels)
+        return self._translate_batch(images, target, source_labels, style)
 
     def translate_many(
         self,
@@ -362,6 +456,7 @@ class Translator:
         batch_size: int = 8,
         target: Target = None,
         source_labels: Sequence[torch.Tensor | None] | None = None,
+        styles: Sequence[torch.Tensor | None] | None = None,
     ) -> list[torch.Tensor]:
         """Calling the Translator on a list of tensors, without the range check.
 
@@ -369,6 +464,7 @@ class Translator:
             tensors: ``(C, H, W)`` in ``[-1, 1]``, of any sizes; equal sizes are batched together.
             batch_size, target: as in the call.
             source_labels: each image's own labels ``(num_labels,)``, or None where the classifier reads them.
+            styles: style models: each image's code ``(style_dim, 1, 1)``, or None for the zero code.
 
         Returns:
             ``(out_channels, H, W)`` per input, in order.
@@ -384,7 +480,8 @@ class Translator:
                 chunk = indices[start : start + batch_size]
                 images = torch.stack([tensors[i] for i in chunk])
                 given = None if source_labels is None else [source_labels[i] for i in chunk]
-                result = self._translate_batch(images, target, self._source_labels(images, given))
+                style = None if styles is None else self._stacked_styles([styles[i] for i in chunk])
+                result = self._translate_batch(images, target, self._source_labels(images, given), style)
                 for i, out in zip(chunk, result):
                     outputs[i] = out
         return outputs  # type: ignore[return-value]
@@ -401,12 +498,26 @@ class Translator:
             [g.to(self.device) if g is not None else estimated[k] for k, g in enumerate(given)]
         )
 
+    def _stacked_styles(self, given: list[torch.Tensor | None]) -> torch.Tensor | None:
+        """The batch's codes ``(N, style_dim, 1, 1)``, the zero code where None is given; None for none."""
+        if all(g is None for g in given):
+            return None
+        if self.styles is None:
+            raise ConfigError(self._takes_no_style())
+        default = self.styles.default()[0]
+        return torch.stack([default if g is None else g.reshape(default.shape) for g in given])
+
     # ------------------------------------------------------------------------------------ the policy
     @torch.no_grad()
     def _translate_batch(
-        self, images: torch.Tensor, target: Target, source_labels: torch.Tensor | None
+        self,
+        images: torch.Tensor,
+        target: Target,
+        source_labels: torch.Tensor | None,
+        style: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """One batch ``(N, C, H, W)`` or ``(C, H, W)``: labels, padding, the network, cropping back."""
+        """One batch ``(N, C, H, W)`` or ``(C, H, W)``: labels or style, padding, the network, cropping
+        back."""
         single = images.dim() == 3
         batch = images.unsqueeze(0) if single else images
         if batch.shape[1] != self.in_channels:
@@ -422,9 +533,9 @@ class Translator:
             raise ImageSizeError(f"no pixels to translate: an empty batch of shape {tuple(batch.shape)}")
         self.sizes.check(width, height)
         batch = batch.to(self.device, torch.float32)
-        labels = self.target_labels(batch, target, source_labels)
+        condition = self._condition(batch, target, source_labels, style)
         try:
-            output = self._run_network(pad_to_multiple(batch, self.size_multiple), labels)
+            output = self._run_network(pad_to_multiple(batch, self.size_multiple), condition)
         except torch.OutOfMemoryError:
             raise
         except (RuntimeError, ValueError) as exc:  # what the network's layers cannot take (too small ...)
@@ -434,28 +545,53 @@ class Translator:
         output = output[..., :height, :width].to(images.device)
         return output[0] if single else output
 
-    def _run_network(self, padded: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+    def _condition(
+        self,
+        batch: torch.Tensor,
+        target: Target,
+        source_labels: torch.Tensor | None,
+        style: torch.Tensor | None,
+    ) -> torch.Tensor | None:
+        """The network's input beside the images ``(N, C, H, W)``: the target labels ``(N, num_labels)`` of
+        a conditional model, the codes ``(N, style_dim, 1, 1)`` of a style model (the zero code where none
+        is given), else None."""
+        labels = self.target_labels(batch, target, source_labels)
+        if self.styles is None:
+            if style is not None:
+                raise ConfigError(self._takes_no_style())
+            return labels
+        dim = self.styles.style_dim
+        code = (self.styles.default() if style is None else style).reshape(-1, dim, 1, 1)
+        if len(code) not in (1, len(batch)):
+            raise ConfigError(f"{len(code)} style codes for {len(batch)} images: give one, or one per image")
+        return code.to(self.device, torch.float32).expand(len(batch), -1, -1, -1).contiguous()
+
+    def _run_network(self, padded: torch.Tensor, condition: torch.Tensor | None) -> torch.Tensor:
         """``(N, C, H, W)`` padded to the size multiple: in tiles (huge images), one image at a time under
         batch statistics (pix2pix's test mode), or as a batch through the fast path (or the plain network)."""
         tile = self.tiles.size(*padded.shape[-2:])
         if tile:
-            each = [None if labels is None else labels[i : i + 1] for i in range(len(padded))]
+            each = [None if condition is None else condition[i : i + 1] for i in range(len(padded))]
             return torch.cat([self._tiled(padded[i : i + 1], each[i], tile) for i in range(len(padded))])
         if self.batch_statistics:
-            return per_image(self.generator, padded, labels, seed=self.seed)
-        return _generate(self._fast or self.generator, padded, labels)
+            return per_image(self.generator, padded, condition, seed=self.seed)
+        return _generate(self._fast or self.generator, padded, condition)
 
     @torch.no_grad()
     def _run_blank(self, side: int) -> None:
         """The plain network, as it translates, on one blank ``side`` x ``side`` image (``self.sizes``)."""
         image = torch.zeros(1, self.in_channels, side, side, device=self.device)
-        labels = None if self.labels is None else torch.zeros(1, len(self.labels), device=self.device)
+        condition = None
+        if self.labels is not None:
+            condition = torch.zeros(1, len(self.labels), device=self.device)
+        elif self.styles is not None:
+            condition = self.styles.default().to(self.device)
         if self.batch_statistics:
-            per_image(self.generator, image, labels, seed=self.seed)
+            per_image(self.generator, image, condition, seed=self.seed)
         else:
-            _generate(self.generator, image, labels)
+            _generate(self.generator, image, condition)
 
-    def _tiled(self, image: torch.Tensor, labels: torch.Tensor | None, tile: int) -> torch.Tensor:
+    def _tiled(self, image: torch.Tensor, condition: torch.Tensor | None, tile: int) -> torch.Tensor:
         """One padded image ``(1, C, H, W)`` in overlapping tiles (see ``translate.inference.tiles``)."""
         if self.batch_statistics and self._per_image is None:  # batch norm on each tile's statistics ->
             self._per_image = per_image_norms(self.generator)  # instance norm on the image's
@@ -463,8 +599,8 @@ class Translator:
 
         def run(x: torch.Tensor) -> torch.Tensor:
             if self.batch_statistics:
-                return per_image(network, x, labels, seed=self.seed)
-            return _generate(network, x, labels)
+                return per_image(network, x, condition, seed=self.seed)
+            return _generate(network, x, condition)
 
         return translate_tiled(network, image, run, tile, self.overlap, self.size_multiple, progress=True)
 
@@ -489,6 +625,9 @@ class Translator:
         faces: bool | Detector = False,
         overwrite: bool = False,
         quality: int = 95,
+        styles: StyleRequest = None,
+        seed: int = 0,
+        style_from: str | Path | None = None,
     ) -> list[Path]:
         """Translate image files and folders (recursively) into ``dst``; never overwrites an input.
 
@@ -499,16 +638,22 @@ class Translator:
         ``x.bmp``) both survive (``x.bmp.png``). Unreadable images, and images the network cannot take (too
         small), are skipped with a warning. EXIF orientation is applied and an alpha channel kept, as in the
         call. ``self.report`` (an ``ApplyReport``) then says what was translated, skipped and failed.
+        A style model asked for ``styles`` writes each image once per style (``x-seed0-style0.png``,
+        ``x-seed0-style1.png`` ...), asked for ``style_from`` once in the reference's style
+        (``x-style-REF.png``).
 
         Args:
             inputs: image files and folders.
             dst: the output folder.
-            batch_size, progress, target, labels_file, faces, overwrite, quality: see ``ApplyOptions``.
+            batch_size, progress, target, labels_file, faces, overwrite, quality, styles, seed,
+                style_from: see ``ApplyOptions``.
 
         Returns:
             The outputs written, in input order.
         """
-        options = ApplyOptions(batch_size, progress, target, labels_file, faces, overwrite, quality)
+        options = ApplyOptions(
+            batch_size, progress, target, labels_file, faces, overwrite, quality, styles, seed, style_from
+        )
         self.report = ApplyReport()
         return apply_paths(self, inputs, dst, options, self.report)
 
@@ -532,7 +677,7 @@ def _is_path(item: Any) -> bool:
 
 
 def _generate(
-    network: nn.Module | FastPath, images: torch.Tensor, labels: torch.Tensor | None
+    network: nn.Module | FastPath, images: torch.Tensor, condition: torch.Tensor | None
 ) -> torch.Tensor:
-    """``network(images)``, or ``network(images, labels)`` for a conditional one."""
-    return network(images) if labels is None else network(images, labels)
+    """``network(images)``, or ``network(images, condition)`` for one that takes labels or a style."""
+    return network(images) if condition is None else network(images, condition)

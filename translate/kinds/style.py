@@ -9,15 +9,22 @@ Scored as image -> image (``translate.kinds.image``) with one code per held-out 
 scoring seed: against the real target domain (and the ground truth where the held-out folders pair their
 files), beside the untranslated input. ``diversity`` adds the mean distance between two styles of the same
 input (near 0: the styles collapsed) beside that between two real images of the target domain.
+
+What the ``Translator`` needs beyond the network is a ``Styles``: the default code, the seeded random
+codes, and the code of a reference image (only where the trained task is at hand: an exported file holds
+the translation path alone).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
+from translate.errors import ConfigError
 from translate.exports import IMAGE_AND_STYLE_TO_IMAGE, Export
 from translate.kinds.base import HeldOut, Plan, Scoring
 from translate.kinds.image import ImageToImage, image_runner
@@ -27,9 +34,71 @@ from translate.metrics.scoring import pair_distance, same_label_pairs
 
 def style_codes(style_dim: int, count: int, seed: int) -> torch.Tensor:
     """``(count, style_dim, 1, 1)`` codes of the style prior ``N(0, I)``, drawn from ``seed`` (the global
-    random state untouched): code ``i`` is the same for every ``count > i``."""
+    random state untouched): code ``i`` is the same for every ``count > i`` (each is drawn on its own:
+    torch draws one tensor of another size in another order)."""
     generator = torch.Generator().manual_seed(seed)
-    return torch.randn(count, style_dim, 1, 1, generator=generator)
+    return torch.stack([torch.randn(style_dim, 1, 1, generator=generator) for _ in range(count)])
+
+
+@dataclass
+class Styles:
+    """The style codes a model of this kind is given beside its images.
+
+    Attributes:
+        style_dim: the code's length.
+        encoder: the trained task's style encoder (images of the target domain -> their codes); None for an
+            exported file, which holds no style encoder.
+        channels: the channels of the images the encoder reads (the target domain's).
+    """
+
+    style_dim: int
+    encoder: nn.Module | None = field(default=None, repr=False)
+    channels: int = 3
+
+    def default(self) -> torch.Tensor:
+        """``(1, style_dim, 1, 1)``: the zero code, the mean of the prior, used where no style is asked."""
+        return torch.zeros(1, self.style_dim, 1, 1)
+
+    def codes(self, styles: int | torch.Tensor, seed: int = 0) -> torch.Tensor:
+        """``(K, style_dim, 1, 1)``: ``styles`` codes of the prior drawn from ``seed`` (``style_codes``: the
+        first K of a larger count are the same), or the codes given as ``(K, style_dim[, 1, 1])``."""
+        if isinstance(styles, torch.Tensor):
+            if styles.dim() not in (2, 4) or len(styles) == 0 or styles[0].numel() != self.style_dim:
+                raise ConfigError(
+                    f"style codes are (K, {self.style_dim}) or (K, {self.style_dim}, 1, 1); "
+                    f"got shape {tuple(styles.shape)}"
+                )
+            return styles.detach().float().cpu().reshape(len(styles), self.style_dim, 1, 1)
+        if isinstance(styles, bool) or not isinstance(styles, int) or styles < 1:
+            raise ConfigError(f"styles is a number of styles (1 or more) or a tensor of codes: {styles!r}")
+        return style_codes(self.style_dim, styles, seed)
+
+    @torch.no_grad()
+    def of_reference(self, reference: torch.Tensor, size: int | None) -> torch.Tensor:
+        """``(1, style_dim, 1, 1)``: the style code of one reference image of the target domain.
+
+        Args:
+            reference: ``(C, H, W)`` in ``[-1, 1]``, the target domain's channels.
+            size: the training image size: the reference is resized so that its shorter side is ``size``,
+                as the style encoder saw its images (None: as it is).
+        """
+        if self.encoder is None:
+            raise ConfigError(
+                "an exported file holds no style encoder: the style of a reference needs the run folder "
+                "(random styles work with the file)"
+            )
+        if reference.dim() != 3 or reference.shape[0] != self.channels:
+            raise ConfigError(
+                f"the reference must be a {self.channels}-channel image of the target domain; "
+                f"got shape {tuple(reference.shape)}"
+            )
+        device = next(self.encoder.parameters()).device
+        image = reference[None].to(device, torch.float32)
+        if size is not None and min(image.shape[-2:]) != size:
+            scale = size / min(image.shape[-2:])
+            shape = [max(1, round(side * scale)) for side in image.shape[-2:]]
+            image = F.interpolate(image, size=shape, mode="bilinear", antialias=True, align_corners=False)
+        return self.encoder(image).float().cpu().reshape(1, self.style_dim, 1, 1)
 
 
 class ImageAndStyleToImage(ImageToImage):
@@ -41,10 +110,11 @@ class ImageAndStyleToImage(ImageToImage):
     controls = ("image", "style")
 
     def translator_arguments(self, options: dict[str, Any], task: nn.Module | None) -> dict[str, Any]:
-        """Nothing yet: the ``Translator`` takes no style, so it translates with the zero code. Once it
-        takes them, this gives ``style_dim`` and, with the trained ``task``, the style encoder
-        (``task.get_submodule(options["style_encoder"])``)."""
-        return {}
+        """``styles``: a ``Styles`` of the export's ``style_dim`` and, with the trained ``task``, the style
+        encoder its ``style_encoder`` option names (an exported file: none)."""
+        encoder = task.get_submodule(options["style_encoder"]) if task is not None else None
+        channels = getattr(encoder, "in_channels", None) or 3
+        return {"styles": Styles(int(options["style_dim"]), encoder, channels)}
 
     def network_inputs(self, export: Export) -> list[str]:
         return ["image", "style"]
