@@ -9,9 +9,11 @@ stride-2 transposed convolution becomes four ordinary convolutions interleaved b
 ``FastPath`` runs it where compiling pays (see its docstring: once the plain network has spent as long on
 one input shape as a compile costs), checks its first output for each shape against the plain network
 (max |diff| <= ``tolerance``) and falls back to the plain network, with a one-line note, where it is not
-exact or cannot be built. Each compile is announced in one line. Compiled code is kept by torch's on-disk
-FX graph cache (``$TORCHINDUCTOR_CACHE_DIR``, by default ``/tmp/torchinductor_$USER``), which a later run
-of the same network and shape reuses.
+exact or cannot be built. Each compile is announced in one line. Inductor keeps the compiled C++ kernels
+on disk (``$TORCHINDUCTOR_CACHE_DIR``, by default ``/tmp/torchinductor_$USER``), so a later run's compile
+of the same network and shape is quicker (30 s -> 10 s measured for ``resnet_9blocks``); torch's FX graph
+cache, which would skip the rest, bypasses frozen CPU graphs (their prepacked mkldnn weights cannot be
+pickled, torch 2.14).
 
 In ``bf16`` precision (``auto`` chooses it where the device computes bf16 natively: AVX512-BF16 or AMX
 CPUs) the copy's weights and activations are bf16; its check is a PSNR of at least ``MIN_PSNR`` dB
