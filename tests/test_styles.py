@@ -4,6 +4,8 @@ files; models that take no style code refuse both in one line naming their kind.
 
 from __future__ import annotations
 
+import io
+import json
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +16,7 @@ from click.testing import CliRunner
 from conftest import TINY_SIZE, tiny_cyclegan_run
 from PIL import Image
 from test_munit import layers
+from test_serve import decoded, get, png, post, serving
 
 from translate import Translator
 from translate.api import train
@@ -21,6 +24,7 @@ from translate.catalog.demo import make_demo_dataset
 from translate.cli import main
 from translate.errors import ConfigError
 from translate.inference.model import load_export
+from translate.inference.serve_app import ServeApp
 from translate.kinds import kinds_with
 from translate.kinds.style import style_codes
 
@@ -188,3 +192,62 @@ def test_apply_style_options_that_do_not_fit_are_usage_errors(munit_run, tmp_pat
     missing = apply(photo, "--run", munit_run, "--out", tmp_path / "o", "--style-from", tmp_path / "no.png")
     assert missing.exit_code == 1 and len(missing.output.strip().splitlines()) == 1
     assert "no.png" in missing.output
+
+
+# ---------------------------------------------------------------------------------------------- serve
+def form(fields: dict[str, str], files: dict[str, tuple[str, bytes]]) -> tuple[bytes, str]:
+    """A ``multipart/form-data`` body with ``fields`` and ``files`` (field: (file name, bytes))."""
+    boundary = "----styleboundary"
+    out = b""
+    for name, value in fields.items():
+        out += f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
+    for name, (filename, data) in files.items():
+        head = f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="{filename}"\r\n\r\n'
+        out += head.encode() + data + b"\r\n"
+    return out + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
+
+
+def served(url: str, photo: bytes, reference: bytes | None = None, **fields: str):
+    files = {"image": ("photo.png", photo), **({"reference": ("ref.png", reference)} if reference else {})}
+    return post(url + "api/translate", *form(fields, files))
+
+
+def test_serve_offers_styles_and_answers_them_as_the_python_api_does(munit_run):
+    photo, references = png(40, 32, seed=1), [png(32, 32, seed=s) for s in (2, 3)]
+    translator = Translator.from_run(munit_run, "a2b")
+    with serving(ServeApp(munit_run)) as url:
+        model = json.loads(get(url + "api/model")[2])
+        status, headers, body = served(url, photo, export="a2b", styles="3", seed="2")
+        guided = [served(url, photo, reference, export="a2b") for reference in references]
+    entry = model["exports"][0]
+    assert entry["controls"] == ["image", "style"] and entry["max_styles"] == 16 and entry["reads_references"]
+    assert status == 200, body
+    assert 'filename="photo-a2b-seed2-styles3.png"' in headers["Content-Disposition"]
+    row = decoded(body)
+    assert row.shape == (32, 3 * 40 + 2 * 2, 3), "three styles side by side, 2 px apart"
+    expected = translator(Image.open(io.BytesIO(photo)), styles=3, seed=2)
+    for k, image in enumerate(expected):
+        assert np.array_equal(row[:, k * 42 : k * 42 + 40], np.asarray(image)), f"style {k}"
+    assert [g[0] for g in guided] == [200, 200]
+    assert 'filename="photo-a2b-style-ref.png"' in guided[0][1]["Content-Disposition"]
+    for (_, _, body), reference in zip(guided, references):
+        want = translator(Image.open(io.BytesIO(photo)), style_from=Image.open(io.BytesIO(reference)))
+        assert np.array_equal(decoded(body), np.asarray(want))
+    assert not np.array_equal(decoded(guided[0][2]), decoded(guided[1][2])), "two references, one style"
+
+
+def test_serve_refuses_styles_that_do_not_fit_in_one_line(munit_run, cyclegan):
+    photo = png(40, 32)
+    with serving(ServeApp(munit_run)) as url:
+        too_many = served(url, photo, styles="17")
+        both = served(url, photo, png(32, 32, seed=5), styles="2")
+        not_a_number = served(url, photo, styles="two")
+    assert too_many[0] == 400 and too_many[2] == b"the number of styles must be between 1 and 16; got 17\n"
+    assert both[0] == 400 and both[2] == b"send a number of styles or a reference image, not both\n"
+    assert not_a_number[0] == 400 and not_a_number[2] == b"styles is a whole number; got 'two'\n"
+    with serving(ServeApp(cyclegan)) as url:
+        status, _, body = served(url, photo, export="a2b", styles="2")
+    assert status == 400 and body == (
+        b"a2b (image_to_image) takes no style: styles and references are for "
+        b"image_and_style_to_image models\n"
+    )

@@ -91,7 +91,8 @@ def serve(
     checkpoint: str | None,
 ) -> None:
     """A web page to try a model: drop images, choose the direction (CycleGAN, UNIT), the target labels or
-    domain (StarGAN) or the seed and class (GANs), see before and after, download the result.
+    domain (StarGAN), the number of random styles and their seed or a reference image (MUNIT), or the seed
+    and class (GANs), see before and after, download the result.
 
     RUN: a run folder, checkpoint folder, model.safetensors, or a file of `translate export`. Listens on
     127.0.0.1 (this computer only) unless --host says otherwise; uploads and results stay in memory.

@@ -2,14 +2,17 @@
 
 The page (``serve_page.py``: plain HTML, CSS and JavaScript, no external assets) offers what the model's
 exports allow: the direction of an image -> image model (CycleGAN, UNIT: ``a2b``, ``b2a``), the target
-labels or domain of an image + target -> image model (StarGAN), the seed and class of a noise -> image
+labels or domain of an image + target -> image model (StarGAN), the number of random styles and their seed
+or a reference image of an image + style -> image model (MUNIT), the seed and class of a noise -> image
 model (the GAN family). Every image goes through the Python API (``Translator.__call__``,
 ``Sampler.sample``): there is no second inference path.
 
 Endpoints: ``GET /`` the page, ``GET /api/model`` what the page shows (JSON), ``POST /api/translate`` an
 image (multipart field ``image``, or the raw image as the body) with ``export`` and ``target`` (form fields
-or query parameters) -> the translated image, ``POST /api/sample`` ``export``, ``seed``, ``label``,
-``count`` -> a PNG grid. Errors are ``text/plain`` one-liners: 413 for an upload above ``max_bytes`` or an
+or query parameters) -> the translated image (style models: ``styles`` and ``seed`` -> the image's
+translations in that many random styles, side by side; or a multipart field ``reference`` -> the
+translation in the reference's style), ``POST /api/sample`` ``export``, ``seed``, ``label``, ``count`` -> a
+PNG grid. Errors are ``text/plain`` one-liners: 413 for an upload above ``max_bytes`` or an
 image above ``max_pixels``, 400 for anything that is not a readable image or a bad choice.
 
 At most ``max_pending`` translate and sample requests are taken in at a time (they wait for the model, which
@@ -49,6 +52,7 @@ from translate.inference.serve_app import (
     RequestError,
     Result,
     ServeApp,
+    StyleChoice,
     loggable,
     megabytes,
     without_controls,
@@ -280,42 +284,42 @@ class Handler(BaseHTTPRequestHandler):
             )
         return self.rfile.read(length) if length else b""
 
-    def _form(self, limit: int) -> tuple[dict[str, str], Part | None]:
-        """The request's fields (query parameters, then form fields over them) and its file, if any."""
+    def _form(self, limit: int) -> tuple[dict[str, str], dict[str, Part]]:
+        """The request's fields (query parameters, then form fields over them) and its files by field name:
+        the image is ``image`` (the first file field of another name where none is called so, or the raw
+        body), a style reference ``reference``."""
         body = self._body(limit)
-        fields, upload = dict(self.query), None
+        fields, files = dict(self.query), {}
         media, params = header_params(self.headers.get("Content-Type") or "application/octet-stream")
         if media == "multipart/form-data":
             for name, part in parse_multipart(body, params.get("boundary", "")).items():
-                if part.filename is not None or name == "image":
-                    if name == "image" or upload is None:
-                        upload = part
+                if part.filename is not None or name in ("image", "reference"):
+                    files[name] = part
                 else:
                     fields[name] = part.data.decode("utf-8", "replace")
+            others = [part for name, part in files.items() if name not in ("image", "reference")]
+            if "image" not in files and others:
+                files["image"] = others[0]
         elif media == "application/x-www-form-urlencoded":
             text = body.decode("utf-8", "replace")
             fields.update({k: v[0] for k, v in urllib.parse.parse_qs(text, keep_blank_values=True).items()})
         elif body:  # the raw image as the body: curl --data-binary @photo.jpg
-            upload = Part(body, self.query.get("filename"))
-        return fields, upload
+            files["image"] = Part(body, self.query.get("filename"))
+        return fields, files
 
     def _translate(self) -> None:
-        fields, upload = self._form(self.server.app.max_bytes + FORM_SLACK)
+        app = self.server.app
+        fields, files = self._form(app.upload_limit + FORM_SLACK)
+        upload = files.get("image")
         if upload is None:
             raise RequestError("no image was sent: upload one in the field 'image'")
-        filename = Path(without_controls(upload.filename or "") or "image").name or "image"
-        result = self.server.app.translate(upload.data, filename, fields.get("export"), fields.get("target"))
+        export, target = fields.get("export"), fields.get("target")
+        result = app.translate(upload.data, file_name(upload), export, target, style_choice(fields, files))
         self._result(result)
 
     def _sample(self) -> None:
         fields, _ = self._form(FORM_SLACK)
-        try:
-            seed = int(fields.get("seed") or 0)
-            count = int(fields.get("count") or 1)
-        except ValueError:
-            raise RequestError("seed and count are whole numbers") from None
-        if not 0 <= seed < 2**63:
-            raise RequestError(f"the seed must be between 0 and 2**63 - 1; got {seed}")
+        seed, count = whole_number(fields, "seed", 0), whole_number(fields, "count", 1)
         result = self.server.app.sample(fields.get("export"), seed, fields.get("label") or None, count)
         self._result(result)
 
@@ -324,6 +328,34 @@ class Handler(BaseHTTPRequestHandler):
         super().handle_one_request()
         if self._drain_later:
             drain(self.connection, self.rfile, self._drain_later)
+
+
+def whole_number(fields: dict[str, str], name: str, default: int = 0) -> int:
+    """Field ``name`` as a whole number from 0 to 2**63 - 1 (``default`` when absent or empty)."""
+    text = fields.get(name) or ""
+    try:
+        value = int(text) if text.strip() else default
+    except ValueError:
+        raise RequestError(f"{name} is a whole number; got {text[:40]!r}") from None
+    if not 0 <= value < 2**63:
+        raise RequestError(f"{name} must be between 0 and 2**63 - 1; got {value}")
+    return value
+
+
+def style_choice(fields: dict[str, str], files: dict[str, Part]) -> StyleChoice | None:
+    """The style a translate request asks: ``styles`` and ``seed`` fields, or the ``reference`` file."""
+    reference = files.get("reference")
+    if not fields.get("styles") and reference is None:
+        return None
+    count = whole_number(fields, "styles") if fields.get("styles") else None
+    data = reference.data if reference is not None else None
+    return StyleChoice(count, whole_number(fields, "seed", 0), data, file_name(reference, "reference"))
+
+
+def file_name(part: Part | None, default: str = "image") -> str:
+    """The base name of an uploaded file, without control characters; ``default`` for none."""
+    name = without_controls(part.filename or "") if part is not None else ""
+    return Path(name or default).name or default
 
 
 def content_disposition(filename: str) -> str:

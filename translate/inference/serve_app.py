@@ -37,6 +37,10 @@ DEFAULT_MAX_PIXELS = 25_000_000
 """Largest image, in pixels: ``--max-megapixels 25``."""
 MAX_SAMPLES = 64
 """Most images one ``/api/sample`` draws."""
+MAX_STYLES = 16
+"""Most styles one ``/api/translate`` of a style model draws for an image."""
+STYLE_GAP = 2
+"""Pixels of white between the styles of one image, side by side."""
 
 
 _CONTROL = {c: None for c in [*range(0x20), 0x7F, *range(0x80, 0xA0), 0x2028, 0x2029]}
@@ -70,6 +74,17 @@ class Result:
     content_type: str
     filename: str
     seconds: float = 0.0
+
+
+@dataclass
+class StyleChoice:
+    """The style a translate request asks of a style model: ``count`` random styles drawn from ``seed``,
+    or the style of the image ``reference`` (encoded bytes, file name ``reference_name``)."""
+
+    count: int | None = None
+    seed: int = 0
+    reference: bytes | None = None
+    reference_name: str = "reference"
 
 
 @dataclass
@@ -114,6 +129,9 @@ class ServeApp:
         self.entries = self._load(device, checkpoint, {"fast": fast, "precision": precision})
         self.title = title or self._default_title
         self.lock = threading.Lock()
+        takes_two = any("style" in kind_of(e.kind).controls for e in self.entries.values())
+        self.upload_limit = self.max_bytes * (2 if takes_two else 1)
+        """The bytes of images one translate request may carry: a style model's image and reference."""
 
     # ------------------------------------------------------------------------------------ loading
     def _load(
@@ -166,6 +184,9 @@ class ServeApp:
         if translator.labels is not None:
             info["labels"] = translator.labels.to_dict()
             info["reads_labels"] = translator.classifier is not None  # else a target names every label
+        if translator.styles is not None:
+            info["max_styles"] = MAX_STYLES
+            info["reads_references"] = translator.styles.encoder is not None  # an exported file: none
         return Entry(name, kind, title, translator, info)
 
     def describe(self) -> dict[str, Any]:
@@ -236,9 +257,15 @@ class ServeApp:
         return image
 
     def translate(
-        self, data: bytes, filename: str = "image", export: str | None = None, target: str | None = None
+        self,
+        data: bytes,
+        filename: str = "image",
+        export: str | None = None,
+        target: str | None = None,
+        style: StyleChoice | None = None,
     ) -> Result:
-        """Translate one uploaded image with export ``export`` (to ``target``, for conditional models)."""
+        """Translate one uploaded image with export ``export`` (to ``target``, for conditional models; in
+        ``style``, for style models: several random styles side by side, or a reference's style)."""
         filename = without_controls(filename) or "image"
         entry = self.entry(export, kinds_with("image"))
         image = self.open_image(data)
@@ -248,26 +275,51 @@ class ServeApp:
             raise RequestError(f"{entry.name} translates to one fixed domain: it takes no target")
         if takes_target and not (target or "").strip():
             raise RequestError(f"choose a target: {translator.labels.describe()}")  # type: ignore[union-attr]
+        asked, described = self._style_arguments(entry, style)
         start = time.perf_counter()
         with self.lock:
             try:
-                result = translator(image, target=target or None)
+                result = translator(image, target=target or None, **asked)
             except ImageSizeError as exc:  # the Translator's size rule: the line translate apply prints
                 raise RequestError(str(exc)) from None
         seconds = time.perf_counter() - start
         log.info(
-            "translated %s (%dx%d px, %s%s) in %.2f s",
+            "translated %s (%dx%d px, %s%s%s) in %.2f s",
             filename,
             image.width,
             image.height,
             entry.name,
             f" to {target}" if target else "",
+            described.replace("-", " ", 1),
             seconds,
         )
+        if isinstance(result, list):  # the styles of one image
+            result = side_by_side(result)
         jpeg = image.format == "JPEG"  # JPEG stays JPEG (quality 95, as translate apply); else lossless PNG
         data, media = encode(result, jpeg)
         stem = Path(filename).stem or "image"
-        return Result(data, media, f"{stem}-{entry.name}.{'jpg' if jpeg else 'png'}", seconds)
+        return Result(data, media, f"{stem}-{entry.name}{described}.{'jpg' if jpeg else 'png'}", seconds)
+
+    def _style_arguments(self, entry: Entry, style: StyleChoice | None) -> tuple[dict[str, Any], str]:
+        """The Translator's style arguments for ``style`` and the suffix that names them in the result's
+        file name (``-seed0-styles4``, ``-style-REF``); a RequestError for a model without styles, a
+        count out of range or both a count and a reference."""
+        if style is None or (style.count is None and style.reference is None):
+            return {}, ""
+        if "style" not in kind_of(entry.kind).controls:
+            raise RequestError(
+                f"{entry.name} ({entry.kind}) takes no style: styles and references are for "
+                f"{' and '.join(kinds_with('style'))} models"
+            )
+        if style.count is not None and style.reference is not None:
+            raise RequestError("send a number of styles or a reference image, not both")
+        if style.reference is not None:
+            reference = self.open_image(style.reference)
+            stem = Path(without_controls(style.reference_name)).stem or "reference"
+            return {"style_from": reference}, f"-style-{stem}"
+        if not 1 <= style.count <= MAX_STYLES:  # type: ignore[operator]
+            raise RequestError(f"the number of styles must be between 1 and {MAX_STYLES}; got {style.count}")
+        return {"styles": style.count, "seed": style.seed}, f"-seed{style.seed}-styles{style.count}"
 
     def sample(
         self, export: str | None = None, seed: int = 0, label: str | None = None, count: int = 1
@@ -299,6 +351,18 @@ def encode(image: Image.Image, jpeg: bool) -> tuple[bytes, str]:
         return buffer.getvalue(), "image/jpeg"
     image.save(buffer, format="PNG", compress_level=3)
     return buffer.getvalue(), "image/png"
+
+
+def side_by_side(images: list[Image.Image], gap: int = STYLE_GAP) -> Image.Image:
+    """Images of one size in a row, ``gap`` white (or, with alpha, transparent) pixels apart."""
+    first = images[0]
+    width = sum(image.width for image in images) + gap * (len(images) - 1)
+    row = Image.new(first.mode, (width, first.height), "white" if first.mode != "RGBA" else (0, 0, 0, 0))
+    left = 0
+    for image in images:
+        row.paste(image, (left, 0))
+        left += image.width + gap
+    return row
 
 
 def megabytes(size: int) -> str:

@@ -115,7 +115,7 @@ function megabytes(bytes) {
 function currentExport() {
   return MODEL.exports.find((e) => e.name === $("export").value) || MODEL.exports[0];
 }
-const takes = (e, control) => e.controls.includes(control);  // image, target, noise (translate.kinds)
+const takes = (e, control) => e.controls.includes(control);  // image, target, style, noise (translate.kinds)
 function isImageKind(e) { return takes(e, "image"); }
 function say(text) { $("message").textContent = text || ""; }
 
@@ -139,6 +139,7 @@ function showExport() {
   const box = $("target-controls");
   box.replaceChildren();
   if (takes(e, "target")) targetControls(e, box);
+  if (takes(e, "style")) styleControls(e, box);
   if (takes(e, "noise")) {
     $("class").replaceChildren(el("option", {value: ""}, "every class in turn"));
     for (const name of e.classes || []) $("class").append(el("option", {value: name}, name));
@@ -175,6 +176,31 @@ function targetControls(e, box) {
     if (!keep) select.value = "0";
     box.append(el("label", {}, name, select));
   }
+}
+
+// Style models (MUNIT): several random styles drawn from a seed, side by side, or a reference's style.
+function styleControls(e, box) {
+  const count = el("input", {id: "style-count", type: "number", min: "1", max: String(e.max_styles),
+    step: "1", value: "4"});
+  const seed = el("input", {id: "style-seed", type: "number", min: "0", step: "1", value: "0"});
+  box.append(el("label", {}, "Styles", count), el("label", {}, "Style seed", seed));
+  if (e.reads_references) {
+    const reference = el("input", {id: "style-reference", type: "file", accept: "image/*"});
+    box.append(el("label", {}, "Or the style of an image", reference));
+  }
+}
+
+// What the style controls ask: the fields to send, the file-name suffix and words for the status line.
+function styleChoice() {
+  const reference = $("style-reference") && $("style-reference").files[0];
+  if (reference) {
+    const stem = reference.name.replace(/\\.[^.]*$/, "") || "reference";
+    return {fields: [["reference", reference, reference.name]], suffix: "-style-" + stem,
+      text: " in the style of " + reference.name};
+  }
+  const count = $("style-count").value || "1", seed = $("style-seed").value || "0";
+  return {fields: [["styles", count], ["seed", seed]], suffix: "-seed" + seed + "-styles" + count,
+    text: ", " + count + " styles of seed " + seed};
 }
 
 // The target as `translate apply --to` takes it: "Blond_Hair=1,Male=0" or "happy".
@@ -217,9 +243,9 @@ function addFiles(files) {
   $("translate").disabled = $("clear").disabled = rows.length === 0;
 }
 
-function resultName(name, type) {
+function resultName(name, type, suffix) {
   const stem = name.replace(/\\.[^.]*$/, "") || "image";
-  return stem + "-" + currentExport().name + (type === "image/jpeg" ? ".jpg" : ".png");
+  return stem + "-" + currentExport().name + suffix + (type === "image/jpeg" ? ".jpg" : ".png");
 }
 
 function failed(item, text) {
@@ -229,7 +255,7 @@ function failed(item, text) {
   item.link.hidden = true;
 }
 
-async function translateOne(item, exportName, target) {
+async function translateOne(item, exportName, target, style) {
   item.status.classList.remove("error");
   item.status.textContent = "translating\\u2026";
   if (item.file.size > MODEL.limits.max_bytes) {
@@ -239,6 +265,7 @@ async function translateOne(item, exportName, target) {
   const form = new FormData();
   form.append("export", exportName);
   if (target) form.append("target", target);
+  for (const field of style ? style.fields : []) form.append(...field);
   form.append("image", item.file, item.file.name);
   let response;
   try {
@@ -253,18 +280,20 @@ async function translateOne(item, exportName, target) {
   item.after.src = item.url;
   item.after.hidden = false;
   item.link.href = item.url;
-  item.link.download = resultName(item.file.name, blob.type);
+  item.link.download = resultName(item.file.name, blob.type, style ? style.suffix : "");
   item.link.hidden = false;
   const seconds = Number(response.headers.get("X-Seconds") || 0).toFixed(2);
-  item.status.textContent = currentExport().title + (target ? " to " + target : "") + " in " + seconds + " s";
+  item.status.textContent = currentExport().title + (target ? " to " + target : "") +
+    (style ? style.text : "") + " in " + seconds + " s";
 }
 
 async function translateAll() {
   const e = currentExport(), target = takes(e, "target") ? targetText() : "";
+  const style = takes(e, "style") ? styleChoice() : null;
   say("");
   $("translate").disabled = true;
   try {
-    for (const item of rows) await translateOne(item, e.name, target);
+    for (const item of rows) await translateOne(item, e.name, target, style);
   } finally {
     $("translate").disabled = rows.length === 0;
   }
