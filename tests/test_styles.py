@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from click.testing import CliRunner
 from conftest import TINY_SIZE, tiny_cyclegan_run
 from PIL import Image
+from test_export import needs_onnx
 from test_munit import layers
 from test_serve import decoded, get, png, post, serving
 
@@ -24,6 +25,7 @@ from translate.catalog.demo import make_demo_dataset
 from translate.cli import main
 from translate.errors import ConfigError
 from translate.inference.model import load_export
+from translate.inference.portable import check_parity, export_model, read_contract
 from translate.inference.serve_app import ServeApp
 from translate.kinds import kinds_with
 from translate.kinds.style import style_codes
@@ -251,3 +253,28 @@ def test_serve_refuses_styles_that_do_not_fit_in_one_line(munit_run, cyclegan):
         b"a2b (image_to_image) takes no style: styles and references are for "
         b"image_and_style_to_image models\n"
     )
+
+
+# ---------------------------------------------------------------------------------------------- export
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+@pytest.mark.parametrize("format", ["torchscript", pytest.param("onnx", marks=needs_onnx)])
+def test_an_exported_style_model_takes_style_codes_and_holds_no_style_encoder(munit_run, tmp_path, format):
+    out = export_model(munit_run, tmp_path / f"munit.{'pt' if format == 'torchscript' else 'onnx'}", format)
+    contract = read_contract(out)
+    assert contract["inputs"] == ["image", "style"]
+    assert contract["options"] == {"direction": "a2b", "source": "photo", "target": "anime", "style_dim": 8}
+    worst, _ = check_parity(munit_run, out)
+    assert worst <= 1e-4
+    exported, trained = Translator.from_exported(out), Translator.from_run(munit_run)
+    x = images(2, 32, 40)
+    torch.testing.assert_close(exported(x, styles=3, seed=1), trained(x, styles=3, seed=1), atol=1e-4, rtol=0)
+    torch.testing.assert_close(exported(x), trained(x), atol=1e-4, rtol=0)  # the zero code, given
+    with pytest.raises(ConfigError, match="an exported file holds no style encoder: .* needs the run folder"):
+        exported(x, style_from=x[0])
+    photo = picture(tmp_path / "x.png", 1)
+    result = apply(photo, "--run", out, "--out", tmp_path / "out", "--styles", "2")
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "x-seed0-style0.png",
+        "x-seed0-style1.png",
+    ]

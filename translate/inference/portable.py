@@ -6,6 +6,12 @@ multiples of the network's ``size_multiple``. Its metadata (ONNX ``metadata_prop
 TorchScript: the extra file ``translate.json``) is the contract a caller needs: the kind, the inputs and
 their layout, the value range ``[-1, 1]``, channels, size multiple, training image size, labels or classes.
 
+A model whose exports use other networks of the trained task (StarGAN's classifier, MUNIT's style encoder)
+exports the translation alone: those networks are not in the file, nor are the options that name them
+(``TASK_MODULE_OPTIONS``). A style model's file takes ``(image, style)``, the code ``(N, style_dim, 1, 1)``
+with the image's batch (the contract's ``options`` give ``style_dim``): random styles and given codes run
+from the file, the style of a reference image needs the run folder.
+
 ``load_exported`` reads such a file back as a module that the ``Translator`` calls like the network itself,
 so pre- and post-processing stay the Translator's.
 """
@@ -46,6 +52,10 @@ CONTRACT_KEYS = (
     "options",
 )
 """The keys of the contract an exported file carries (``exportable``)."""
+
+TASK_MODULE_OPTIONS = ("classifier", "style_encoder")
+"""Export options that name another module of the trained task: left out of an exported file's contract,
+which holds the export's network only."""
 
 log = logging.getLogger("translate")
 
@@ -133,8 +143,7 @@ def exportable(loaded: Any, without_dropout: bool = False) -> tuple[nn.Module, d
     network = network.eval()
     kind = export.kind
     inputs = kind_of(export).network_inputs(export)
-    options = dict(export.options)
-    options.pop("classifier", None)  # a module of the trained task: not in the file
+    options = {key: value for key, value in export.options.items() if key not in TASK_MODULE_OPTIONS}
     contract = {  # CONTRACT_KEYS
         "format": FORMAT,
         "kind": kind,
