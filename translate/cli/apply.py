@@ -8,8 +8,13 @@ from typing import Any
 import click
 from click.core import ParameterSource
 
-from translate.cli.image_options import max_pixels_option, precision_option
-from translate.cli.options import check_writable, checkpoint_option, device_option
+from translate.cli.options import (
+    check_writable,
+    checkpoint_option,
+    device_option,
+    max_pixels_option,
+    precision_option,
+)
 
 INPUTS_FAILED_EXIT = 3
 """Exit status of ``translate apply`` when any input could not be translated (the others were written);

@@ -6,8 +6,7 @@ from pathlib import Path
 
 import click
 
-from translate.cli.image_options import max_pixels_option, precision_option
-from translate.cli.options import checkpoint_option, device_option
+from translate.cli.options import checkpoint_option, device_option, max_pixels_option, precision_option
 from translate.errors import ConfigError
 
 DEFAULT_MAX_PENDING = 16
