@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-import translate  # noqa: F401  (fills the registries)
+import translate.components  # noqa: F401  (fills the registries)
 from translate.errors import CheckpointError
 from translate.exports import EXPORT_KINDS
 from translate.kinds import KINDS, kind_of, kinds_with
