@@ -19,7 +19,7 @@ from PIL import Image
 
 import translate.inference.translator as translator_module
 from translate.cli import main
-from translate.cli.image_options import PRECISIONS as CLI_PRECISIONS
+from translate.cli.options import PRECISIONS as CLI_PRECISIONS
 from translate.cli.serve import DEFAULT_MAX_PENDING as CLI_MAX_PENDING
 from translate.data.io import MAX_PIXELS_ENV, max_pixels, set_max_pixels
 from translate.errors import ConfigError, DataError

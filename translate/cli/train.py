@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from translate.cli.image_options import max_pixels_option
+from translate.cli.options import max_pixels_option
 from translate.cli.options import ManyValues, ManyValuesCommand, command_line
 
 
