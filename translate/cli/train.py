@@ -7,8 +7,7 @@ from typing import Any
 
 import click
 
-from translate.cli.options import max_pixels_option
-from translate.cli.options import ManyValues, ManyValuesCommand, command_line
+from translate.cli.options import ManyValues, ManyValuesCommand, command_line, max_pixels_option
 
 
 @click.command("train", cls=ManyValuesCommand)
