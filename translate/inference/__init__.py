@@ -12,8 +12,8 @@ Never imports the trainer or the training API: weights load through ``translate.
 """
 
 from translate.inference.convert import pad_to_multiple
+from translate.inference.jobs import output_path
 from translate.inference.model import LoadedExport, load_export, load_model, model_exports
-from translate.inference.pipeline import output_path
 from translate.inference.sampler import Sampler
 from translate.inference.translator import Translator
 

@@ -8,15 +8,9 @@ Calling a ``Translator`` is the one way in for images in memory (and single file
 network's size multiple. A model exported by ``translate export`` (ONNX, TorchScript) runs through the same
 pre- and post-processing (``from_exported``).
 
-Conditional models (StarGAN: image + target -> image) take a ``target``: ``{"Blond_Hair": 1}`` or
-``"Blond_Hair=1,Male=0"`` (``"happy"`` for folder domains). Labels the target does not name keep the input's
-own values: given per image (``source_labels``, ``--labels FILE``), else estimated by the classifier stored
-with the model (StarGAN's discriminator head).
-
-Models that take a style code beside the image (MUNIT) translate with the zero code unless asked:
-``styles=K`` gives K translations of each input with random styles drawn from ``seed`` (or with the codes
-given as a tensor), ``style_from=reference`` one translation in the style of a reference image of the
-target domain (read by the style encoder stored with the model; an exported file holds none).
+Conditional models (StarGAN) take a ``target`` (``"Blond_Hair=1,Male=0"``), style models (MUNIT) ``styles=K``
+random styles or ``style_from=reference``: ``translate.inference.conditions``; the classmethods' loading is
+``translate.inference.loading``.
 """
 
 from __future__ import annotations
@@ -33,7 +27,8 @@ from PIL import Image
 from torch import nn
 
 from translate.engine.device import resolve_device
-from translate.errors import CheckpointError, ConfigError, DataError
+from translate.errors import ConfigError, DataError
+from translate.inference.conditions import Conditions, StyleRequest, Target, is_path
 from translate.inference.convert import (
     ImageSizeError,
     check_tensor_images,
@@ -45,7 +40,9 @@ from translate.inference.convert import (
 )
 from translate.inference.faces import Detector
 from translate.inference.fast import FAST_ENV, FastPath, resolve_precision
-from translate.inference.pipeline import ApplyOptions, ApplyReport, apply_paths, read_input
+from translate.inference.jobs import ApplyOptions, ApplyReport
+from translate.inference.loading import exported_arguments, run_arguments
+from translate.inference.pipeline import apply_paths, read_input
 from translate.inference.sizes import SmallestSide
 from translate.inference.tiles import (
     DEFAULT_OVERLAP,
@@ -55,38 +52,9 @@ from translate.inference.tiles import (
     per_image_norms,
     translate_tiled,
 )
-from translate.kinds import kind_of, kinds_with
 from translate.kinds.style import Styles
-from translate.kinds.targets import read_labels
 from translate.labels import LabelSpace
 from translate.layers import per_image
-
-Target = dict[str, float] | str | None
-StyleRequest = int | torch.Tensor | None
-"""``styles`` of a call: a number of random styles, or the codes ``(K, style_dim[, 1, 1])``."""
-
-TRANSLATOR_KINDS = kinds_with("image")
-"""The export kinds a Translator runs: those whose input is an image."""
-
-
-def kind_arguments(
-    kind: str, options: dict[str, Any], path: str | Path, task: nn.Module | None = None
-) -> dict[str, Any]:
-    """Check that a Translator runs exports of ``kind``, and what the kind adds to its arguments.
-
-    Args:
-        kind, options: the export's (an exported file's: its stored contract's).
-        path: the model, named in the error.
-        task: the trained task, holding the classifier; None for an exported file (which holds none).
-
-    Returns:
-        ``Translator`` keyword arguments (``Kind.translator_arguments`` and ``kind``); a kind whose input is
-        no image is a CheckpointError naming the command for it.
-    """
-    found = kind_of(kind)
-    if kind not in TRANSLATOR_KINDS:
-        raise CheckpointError(f"{path} holds a {kind} model: use `{found.command}` for it")
-    return {**found.translator_arguments(options, task), "kind": kind}
 
 
 class Translator:
@@ -156,10 +124,10 @@ class Translator:
         self.size_multiple = int(getattr(generator, "size_multiple", 1))
         self.sizes = SmallestSide(self.size_multiple, self._run_blank)
         """The size rule of every backend: images too small for the network are refused before they run."""
-        self.labels = labels
-        self.classifier = classifier.to(self.device).eval() if classifier is not None else None
-        self.classifier_size = classifier_size
-        self.styles = styles
+        self.conditions = Conditions(
+            self.device, labels, classifier, classifier_size, styles, kind, face_size
+        )
+        """Target labels and style codes (``translate.inference.conditions``)."""
         self.kind = kind
         self.face_size = face_size
         self.tile, self.overlap = tile, overlap
@@ -198,37 +166,7 @@ class Translator:
             The Translator; a model of another kind (noise -> image...) is a CheckpointError naming the
             command for it.
         """
-        from translate.inference.model import load_export
-        from translate.inference.portable import BACKENDS, export_model, is_exported
-
-        if backend not in (None, *BACKENDS):
-            raise ConfigError(f"unknown backend {backend!r}; known: {', '.join(BACKENDS)}")
-        if checkpoint is not None:  # that checkpoint's weights file
-            from translate.engine.checkpoint import resolve_model_file
-
-            path = resolve_model_file(path, checkpoint)
-        if is_exported(path):
-            return cls.from_exported(path, device, backend, **options)
-        if backend == "onnxruntime":
-            import tempfile
-
-            with tempfile.TemporaryDirectory() as folder:
-                onnx = export_model(path, Path(folder) / "model.onnx", "onnx", direction)
-                return cls.from_exported(onnx, device, backend, **options)
-        loaded = load_export(path, direction, TRANSLATOR_KINDS, device)
-        export = loaded.export
-        conditional = kind_arguments(export.kind, export.options, path, loaded.task)
-        trained_size = loaded.checkpoint.config.get("data", {}).get("image_size", 128)
-        return cls(
-            loaded.module,
-            export.in_channels,
-            export.out_channels,
-            device,
-            export.batch_statistics,
-            face_size=trained_size,
-            **conditional,
-            **options,
-        )
+        return cls(**run_arguments(path, direction, device, backend, checkpoint), **options)
 
     from_checkpoint = from_run
     """An older name of ``from_run``."""
@@ -248,111 +186,33 @@ class Translator:
         Returns:
             The Translator.
         """
-        from translate.inference.portable import load_exported
-
-        network, contract = load_exported(path, device, backend)
-        conditional = kind_arguments(contract["kind"], contract["options"], path)
-        return cls(
-            network,
-            contract["in_channels"],
-            contract["out_channels"],
-            network.device,
-            face_size=contract.get("image_size") or 128,
-            **conditional,
-            **options,
-        )
+        return cls(**exported_arguments(path, device, backend), **options)
 
     from_onnx = from_exported
     """An older name of ``from_exported``."""
 
-    # ------------------------------------------------------------------------------------ labels
+    # ------------------------------------------------------------------------------------ conditions
+    labels = property(lambda self: self.conditions.labels, doc="A conditional model's label space, or None.")
+    styles = property(lambda self: self.conditions.styles, doc="A style model's ``Styles``, or None.")
+    classifier = property(
+        lambda self: self.conditions.classifier, doc="The stored label classifier, or None."
+    )
+
     def target_labels(
         self, images: torch.Tensor, target: Target, source: torch.Tensor | None = None
     ) -> torch.Tensor | None:
-        """The labels that translate ``images`` to ``target``.
+        """The labels ``(N, num_labels)`` that set ``target`` on ``images`` (``Conditions.target_labels``)."""
+        return self.conditions.target_labels(images, target, source)
 
-        Args:
-            images: ``(N, C, H, W)`` in ``[-1, 1]``.
-            target: the labels to set (see the module docstring); None for unconditional models.
-            source: the images' own labels ``(N, num_labels)``; None: estimated (``estimate_labels``) where
-                the target does not set every label.
-
-        Returns:
-            ``(N, num_labels)``: ``source`` with the target's values set; None for unconditional models.
-        """
-        if self.labels is None:
-            if target is not None:
-                raise ConfigError("this model translates to one fixed domain: it takes no target (--to)")
-            return None
-        if target is None:
-            raise ConfigError(
-                f"this model needs a target (--to NAME=1,...); it knows {self.labels.describe()}"
-            )
-        parsed = self.labels.parse_target(target) if isinstance(target, str) else dict(target)
-        if source is None:
-            zeros = torch.zeros(len(images), len(self.labels), device=self.device)
-            fixed = torch.equal(self.labels.apply(zeros, parsed), self.labels.apply(zeros + 1, parsed))
-            source = zeros if fixed else self.estimate_labels(images)  # no need to read what --to sets
-        return self.labels.apply(source.to(self.device), parsed)
-
-    @torch.no_grad()
     def estimate_labels(self, images: torch.Tensor) -> torch.Tensor:
-        """The labels of ``images`` as the stored classifier reads them.
+        """The labels ``(N, num_labels)`` of ``images`` as the stored classifier reads them."""
+        return self.conditions.estimate_labels(images)
 
-        Args:
-            images: ``(N, C, H, W)`` in ``[-1, 1]`` (their center square, resized to ``classifier_size``).
-
-        Returns:
-            ``(N, num_labels)`` 0/1.
-        """
-        if self.classifier is None or self.labels is None:
-            raise ConfigError(
-                "this model stores no classifier to read the input's labels: give them (--labels FILE) "
-                "or name every label in the target"
-            )
-        return self.labels.from_logits(read_labels(self.classifier, images, self.classifier_size))
-
-    # ------------------------------------------------------------------------------------ styles
     def style_codes(
         self, styles: StyleRequest = None, seed: int = 0, style_from: Any = None
     ) -> torch.Tensor | None:
-        """The style codes a call asks for.
-
-        Args:
-            styles: K random styles of the prior drawn from ``seed`` (the first K of a larger number are the
-                same), or the codes ``(K, style_dim[, 1, 1])``.
-            seed: the random styles' seed.
-            style_from: a reference image of the target domain, as the call takes images (a tensor
-                ``(C, H, W)`` in ``[-1, 1]``, a PIL image, a uint8 array or a path): its style code.
-
-        Returns:
-            ``(K, style_dim, 1, 1)`` (``(1, ...)`` for a reference), or None where neither is given (the
-            model's default, the zero code).
-
-        Raises:
-            ConfigError: both given, or a model that takes no style code (naming its kind).
-        """
-        if styles is None and style_from is None:
-            return None
-        if self.styles is None:
-            raise ConfigError(self._takes_no_style())
-        if styles is not None and style_from is not None:
-            raise ConfigError("give random styles (--styles) or a reference (--style-from), not both")
-        if style_from is None:
-            return self.styles.codes(styles, seed)
-        channels = self.styles.channels
-        if _is_path(style_from):
-            reference = read_input(style_from, channels)[0]
-        else:
-            reference = to_network_inputs([style_from], channels)[0][0]
-        return self.styles.of_reference(reference, self.face_size)
-
-    def _takes_no_style(self) -> str:
-        model = f"this {self.kind} model" if self.kind else "this model"
-        return (
-            f"{model} takes no style code: --styles and --style-from (styles=, style_from=) are for "
-            f"{' and '.join(kinds_with('style'))} models"
-        )
+        """The codes ``(K, style_dim, 1, 1)`` a call asks for (``Conditions.style_codes``)."""
+        return self.conditions.style_codes(styles, seed, style_from)
 
     # ------------------------------------------------------------------------------------ the call
     def __call__(
@@ -405,9 +265,24 @@ class Translator:
         if not items:
             raise DataError("no images to translate (an empty list)")
         sources = source_labels if many or source_labels is None else [source_labels]
+        outputs = self._translate_items(items, batch_size, target, sources, codes)
+        if several:
+            outputs = [outputs[i :: len(items)] for i in range(len(items))]
+        return outputs if many else outputs[0]
+
+    def _translate_items(
+        self,
+        items: list[Any],
+        batch_size: int,
+        target: Target,
+        sources: Sequence[torch.Tensor | None] | None,
+        codes: torch.Tensor | None,
+    ) -> list[Any]:
+        """Each of a call's images (not tensor batches) in each style in turn, in one size-batched run;
+        outputs like their inputs (PIL for a path)."""
         tensors, alphas = zip(*(self._network_input(item) for item in items))
         per_style = [None] if codes is None else list(codes)
-        count = len(per_style)  # every image in each style in turn: one call, batched by size
+        count = len(per_style)
         outputs = self.translate_many(
             list(tensors) * count,
             batch_size,
@@ -416,17 +291,12 @@ class Translator:
             [code for code in per_style for _ in items],
         )
         outputs = like_inputs(outputs, items * count, list(alphas) * count)
-        outputs = [
-            Image.fromarray(out) if _is_path(item) else out for out, item in zip(outputs, items * count)
-        ]
-        if several:
-            outputs = [outputs[i :: len(items)] for i in range(len(items))]
-        return outputs if many else outputs[0]
+        return [Image.fromarray(out) if is_path(item) else out for out, item in zip(outputs, items * count)]
 
     def _network_input(self, item: Any) -> tuple[torch.Tensor, np.ndarray | None]:
         """One image of the call as ``(C, H, W)`` in ``[-1, 1]`` and its alpha channel; a path is read as
         ``apply`` reads files."""
-        if _is_path(item):
+        if is_path(item):
             return read_input(item, self.in_channels)
         return to_network_inputs([item], self.in_channels)[0]
 
@@ -480,32 +350,13 @@ class Translator:
                 chunk = indices[start : start + batch_size]
                 images = torch.stack([tensors[i] for i in chunk])
                 given = None if source_labels is None else [source_labels[i] for i in chunk]
-                style = None if styles is None else self._stacked_styles([styles[i] for i in chunk])
-                result = self._translate_batch(images, target, self._source_labels(images, given), style)
+                style = None if styles is None else self.conditions.stacked_styles([styles[i] for i in chunk])
+                result = self._translate_batch(
+                    images, target, self.conditions.source_labels(images, given), style
+                )
                 for i, out in zip(chunk, result):
                     outputs[i] = out
         return outputs  # type: ignore[return-value]
-
-    def _source_labels(
-        self, images: torch.Tensor, given: list[torch.Tensor | None] | None
-    ) -> torch.Tensor | None:
-        """The batch's own labels ``(N, num_labels)``: those given, the classifier's for the rest; None when
-        none is given (``target_labels`` then reads them only if the target needs them)."""
-        if given is None or all(g is None for g in given):
-            return None
-        estimated = self.estimate_labels(images) if any(g is None for g in given) else None
-        return torch.stack(
-            [g.to(self.device) if g is not None else estimated[k] for k, g in enumerate(given)]
-        )
-
-    def _stacked_styles(self, given: list[torch.Tensor | None]) -> torch.Tensor | None:
-        """The batch's codes ``(N, style_dim, 1, 1)``, the zero code where None is given; None for none."""
-        if all(g is None for g in given):
-            return None
-        if self.styles is None:
-            raise ConfigError(self._takes_no_style())
-        default = self.styles.default()[0]
-        return torch.stack([default if g is None else g.reshape(default.shape) for g in given])
 
     # ------------------------------------------------------------------------------------ the policy
     @torch.no_grad()
@@ -533,7 +384,7 @@ class Translator:
             raise ImageSizeError(f"no pixels to translate: an empty batch of shape {tuple(batch.shape)}")
         self.sizes.check(width, height)
         batch = batch.to(self.device, torch.float32)
-        condition = self._condition(batch, target, source_labels, style)
+        condition = self.conditions.of_batch(batch, target, source_labels, style)
         try:
             output = self._run_network(pad_to_multiple(batch, self.size_multiple), condition)
         except torch.OutOfMemoryError:
@@ -544,27 +395,6 @@ class Translator:
             raise ImageSizeError(message, reason) from None
         output = output[..., :height, :width].to(images.device)
         return output[0] if single else output
-
-    def _condition(
-        self,
-        batch: torch.Tensor,
-        target: Target,
-        source_labels: torch.Tensor | None,
-        style: torch.Tensor | None,
-    ) -> torch.Tensor | None:
-        """The network's input beside the images ``(N, C, H, W)``: the target labels ``(N, num_labels)`` of
-        a conditional model, the codes ``(N, style_dim, 1, 1)`` of a style model (the zero code where none
-        is given), else None."""
-        labels = self.target_labels(batch, target, source_labels)
-        if self.styles is None:
-            if style is not None:
-                raise ConfigError(self._takes_no_style())
-            return labels
-        dim = self.styles.style_dim
-        code = (self.styles.default() if style is None else style).reshape(-1, dim, 1, 1)
-        if len(code) not in (1, len(batch)):
-            raise ConfigError(f"{len(code)} style codes for {len(batch)} images: give one, or one per image")
-        return code.to(self.device, torch.float32).expand(len(batch), -1, -1, -1).contiguous()
 
     def _run_network(self, padded: torch.Tensor, condition: torch.Tensor | None) -> torch.Tensor:
         """``(N, C, H, W)`` padded to the size multiple: in tiles (huge images), one image at a time under
@@ -581,11 +411,7 @@ class Translator:
     def _run_blank(self, side: int) -> None:
         """The plain network, as it translates, on one blank ``side`` x ``side`` image (``self.sizes``)."""
         image = torch.zeros(1, self.in_channels, side, side, device=self.device)
-        condition = None
-        if self.labels is not None:
-            condition = torch.zeros(1, len(self.labels), device=self.device)
-        elif self.styles is not None:
-            condition = self.styles.default().to(self.device)
+        condition = self.conditions.of_blank()
         if self.batch_statistics:
             per_image(self.generator, image, condition, seed=self.seed)
         else:
@@ -670,10 +496,6 @@ class Translator:
             The outputs written.
         """
         return self.apply_paths([Path(src)], Path(dst), **options)
-
-
-def _is_path(item: Any) -> bool:
-    return isinstance(item, str | os.PathLike)
 
 
 def _generate(
