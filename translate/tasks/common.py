@@ -25,6 +25,15 @@ NVLABS_TRAINING = {
 """The ``optim`` and ``train`` sections of NVlabs' UNIT and MUNIT configs (``configs/*.yaml`` there): Adam
 1e-4 with weight decay 1e-4, halved every 100k iterations, Kaiming init, batch 1."""
 
+DEMO_DATA = {"image_size": 64, "load_size": 72}
+"""The ``data`` section of the built-in demos: 64 px crops of 72 px images."""
+
+
+def demo_schedule(steps: int, **more: int) -> dict[str, int]:
+    """The ``train`` section of a built-in demo: ``steps``, samples every 100, two checkpoints, logs every 25,
+    and ``more`` (a batch size)."""
+    return {"steps": steps, "sample_every": 100, "checkpoint_every": steps // 2, "log_every": 25, **more}
+
 
 def discriminator_objective(
     adversarial: nn.Module, discriminator: nn.Module, real: torch.Tensor, fake: torch.Tensor

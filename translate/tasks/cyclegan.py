@@ -17,7 +17,7 @@ from torch import nn
 from translate.exports import IMAGE_TO_IMAGE, Export
 from translate.registry import DISCRIMINATORS, GENERATORS, LOSSES, TASKS
 from translate.tasks.base import Batch, Task
-from translate.tasks.common import add_losses, discriminator_objective
+from translate.tasks.common import DEMO_DATA, add_losses, demo_schedule, discriminator_objective
 from translate.tasks.image_pool import ImagePool
 
 
@@ -41,8 +41,8 @@ class CycleGAN(Task):
             "generator": {"name": "resnet_6blocks", "base_channels": 32, "norm": "instance"},
             "discriminator": {"base_channels": 32},
         },
-        "data": {"image_size": 64, "load_size": 72},
-        "train": {"steps": 800, "sample_every": 100, "checkpoint_every": 400, "log_every": 25},
+        "data": DEMO_DATA,
+        "train": demo_schedule(800),
     }
 
     def __init__(

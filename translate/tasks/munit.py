@@ -46,7 +46,7 @@ from translate.generators.munit import ContentEncoder, MunitDecoder, MunitTransl
 from translate.losses import gradient_penalty
 from translate.registry import DISCRIMINATORS, GENERATORS, LOSSES, TASKS
 from translate.tasks.base import Batch, Task, Update
-from translate.tasks.common import NVLABS_TRAINING
+from translate.tasks.common import DEMO_DATA, NVLABS_TRAINING, demo_schedule
 
 SAMPLE_STYLES = 3
 """Translations of each input in a sample grid, one column per style code (the same codes every time)."""
@@ -100,8 +100,8 @@ class MUNIT(Task):
             "generator": {"base_channels": 32},
             "discriminator": {"discriminator": {"base_channels": 32, "num_layers": 2}},
         },
-        "data": {"image_size": 64, "load_size": 72},
-        "train": {"steps": 800, "sample_every": 100, "checkpoint_every": 400, "log_every": 25},
+        "data": DEMO_DATA,
+        "train": demo_schedule(800),
     }
 
     def __init__(

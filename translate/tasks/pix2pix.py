@@ -20,6 +20,7 @@ from translate.layers.norm import batch_statistics
 from translate.losses import gradient_penalty
 from translate.registry import DISCRIMINATORS, GENERATORS, LOSSES, TASKS
 from translate.tasks.base import Batch, Task, Update
+from translate.tasks.common import DEMO_DATA, demo_schedule
 
 TEST_MODES = ("batch_statistics", "eval")
 UPDATE_ORDERS = ("discriminator_first", "generator_first")
@@ -54,14 +55,8 @@ class Pix2Pix(Task):
             "discriminator": {"base_channels": 32},
             "test_mode": "eval",  # batch 4: per-image statistics would not match training's
         },
-        "data": {"image_size": 64, "load_size": 72},
-        "train": {
-            "steps": 1000,
-            "batch_size": 4,
-            "sample_every": 100,
-            "checkpoint_every": 500,
-            "log_every": 25,
-        },
+        "data": DEMO_DATA,
+        "train": demo_schedule(1000, batch_size=4),
     }
 
     def __init__(

@@ -26,6 +26,7 @@ from translate.labels import LabelSpace
 from translate.losses import GP_REDUCTIONS, gradient_penalty
 from translate.registry import DISCRIMINATORS, GENERATORS, LOSSES, TASKS
 from translate.tasks.base import Batch, Task, Update
+from translate.tasks.common import DEMO_DATA, demo_schedule
 
 CELEBA_ATTRIBUTES = ["Black_Hair", "Blond_Hair", "Brown_Hair", "Male", "Young"]
 
@@ -59,14 +60,8 @@ class StarGAN(Task):
             "generator": {"base_channels": 32},
             "discriminator": {"base_channels": 32, "num_layers": 5},
         },
-        "data": {"image_size": 64, "preprocess": "resize_and_crop", "load_size": 72},
-        "train": {
-            "steps": 300,
-            "batch_size": 8,
-            "sample_every": 100,
-            "checkpoint_every": 150,
-            "log_every": 25,
-        },
+        "data": {**DEMO_DATA, "preprocess": "resize_and_crop"},
+        "train": demo_schedule(300, batch_size=8),
     }
 
     def __init__(

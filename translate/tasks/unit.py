@@ -42,7 +42,13 @@ from translate.exports import IMAGE_TO_IMAGE, Export
 from translate.generators.unit import UnitDecoder, UnitEncoder, UnitTranslator, coupled_autoencoders
 from translate.registry import DISCRIMINATORS, LOSSES, TASKS
 from translate.tasks.base import Batch, Task, Update
-from translate.tasks.common import NVLABS_TRAINING, add_losses, discriminator_objective
+from translate.tasks.common import (
+    DEMO_DATA,
+    NVLABS_TRAINING,
+    add_losses,
+    demo_schedule,
+    discriminator_objective,
+)
 
 
 def latent_kl(mu: torch.Tensor) -> torch.Tensor:
@@ -76,8 +82,8 @@ class UNIT(Task):
             "base_channels": 32,
             "discriminator": {"discriminator": {"base_channels": 32, "num_layers": 2}},
         },
-        "data": {"image_size": 64, "load_size": 72},
-        "train": {"steps": 800, "sample_every": 100, "checkpoint_every": 400, "log_every": 25},
+        "data": DEMO_DATA,
+        "train": demo_schedule(800),
     }
 
     def __init__(
