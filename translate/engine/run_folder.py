@@ -413,7 +413,7 @@ class RunFolder:
         from translate.engine.report import write_loss_curves
 
         images, columns = visuals_grid(visuals)
-        save_grid(images, path, columns)
+        save_grid(images, path, columns, labels=list(visuals))
         try:
             write_loss_curves(self.path)
         except OSError:
