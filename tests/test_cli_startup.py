@@ -1,5 +1,5 @@
 """The command line starts at once: importing it and answering --version, --help (of every command) and the
-catalog listings (`datasets list`, `models list`) import no torch, from the console script's own
+listings (`list`, `datasets list`, `models list`) import no torch, from the console script's own
 ``import translate.cli`` (issue 23: every command used to spend seconds importing it).
 
 Each check runs in a fresh Python, since this test process has imported torch long ago."""
@@ -16,7 +16,7 @@ from click.testing import CliRunner
 import translate.cli
 
 runner = CliRunner()
-asked = [["--version"], ["--help"], ["datasets", "list"], ["models", "list"]]
+asked = [["--version"], ["--help"], ["list"], ["list", "losses"], ["datasets", "list"], ["models", "list"]]
 asked += [[*name.split(), "--help"] for name in NAMES]
 failed = {}
 for args in asked:
@@ -56,3 +56,12 @@ def test_the_console_script_imports_no_torch_for_version_help_and_listings():
     report = run_fresh(RUN_COMMANDS)
     assert report["failed"] == {}
     assert report["heavy"] == [], "imported at start: " + ", ".join(report["heavy"])
+
+
+def test_the_listing_of_components_is_what_the_registries_hold():
+    import translate.components  # noqa: F401
+    from translate.registry import describe_all, read_index
+
+    assert read_index() == describe_all(), (
+        "translate/components.json is out of date: run `python tools/component_index.py`"
+    )

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import difflib
 import inspect
+import json
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 from translate.config import check_arguments
@@ -108,3 +110,22 @@ ALL = {
     "datasets": DATASETS,
 }
 """Every registry by the plural name ``translate list`` uses."""
+
+
+INDEX = Path(__file__).with_name("components.json")
+"""Every built-in component's name and one-line description by registry, for ``translate list`` to answer
+without importing torch; ``tools/component_index.py`` writes it, a test keeps it equal to the registries."""
+
+
+def describe_all() -> dict[str, dict[str, str]]:
+    """``{registry: {name: first docstring line}}`` of every registered component (import
+    ``translate.components`` first for the built-in ones)."""
+    return {
+        plural: {name: registry.describe(name) for name in registry.names()}
+        for plural, registry in ALL.items()
+    }
+
+
+def read_index() -> dict[str, dict[str, str]]:
+    """The built-in components as ``describe_all`` gives them, read from ``INDEX``."""
+    return json.loads(INDEX.read_text(encoding="utf-8"))

@@ -10,19 +10,18 @@ import click
 
 from translate.cli.options import checkpoint_option
 from translate.registry import ALL as REGISTRIES
+from translate.registry import read_index
 
 
 @click.command("list")
 @click.argument("kind", required=False, type=click.Choice(list(REGISTRIES)))
 def list_components(kind: str | None) -> None:
-    """List the registered components of one kind (or of every kind)."""
-    import translate.components  # noqa: F401  (registers every component)
-
-    for name, registry in REGISTRIES.items():
+    """List the built-in components of one kind (or of every kind)."""
+    for name, entries in read_index().items():
         if kind in (None, name):
             click.echo(f"{name}:")
-            for entry in registry.names():
-                click.echo(f"  {entry:<18} {registry.describe(entry)}")
+            for entry, description in entries.items():
+                click.echo(f"  {entry:<18} {description}")
 
 
 @click.command("info")
