@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 
 import pytest
 from click.testing import CliRunner
@@ -51,6 +52,9 @@ def test_train_with_no_data_uses_the_demo_dataset_then_resume_and_apply(in_tmp):
     assert result.exit_code == 0, result.output
     assert "run folder: run" in result.output
     assert (in_tmp / "run" / "checkpoints" / "step_0000002" / "model.safetensors").is_file()
+    score = result.output.split("paired test scenes: ")[1].splitlines()[0]  # the real demo folder, printed
+    scored = run(*shlex.split(score)[1:])
+    assert scored.exit_code == 0 and "pairs)" in scored.output, scored.output
 
     result = run("train", "cyclegan", "--run-dir", "run", "--resume", "--steps", "4")
     assert result.exit_code == 0, result.output

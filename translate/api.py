@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shlex
 import signal
 from pathlib import Path
 from typing import Any
@@ -231,6 +232,22 @@ def prepare_demo_data(dataset: str, domains: list[str] | None) -> Path:
         raise ConfigError(f"the built-in demo data has two domains; got --domains {' '.join(names)}")
     name = "pairs" if layout == "aligned" else "-".join(names)
     return make_demo_dataset(demo_root(name), layout=layout, domains=names)
+
+
+def demo_eval_command(run: str | Path) -> str | None:
+    """The ``translate eval`` command that scores a run trained on the built-in two-domain demo data against
+    its paired test scenes (with the data's real folder, wherever ``XDG_CACHE_HOME`` puts it); None for
+    other runs."""
+    config = load_yaml(Path(run) / CONFIG_FILE) if (Path(run) / CONFIG_FILE).is_file() else {}
+    data = config.get("data") or {}
+    root, domains = data.get("root"), data.get("domains") or []
+    if root is None or len(domains) != 2 or Path(root).parent != demo_root("").parent:
+        return None
+    test = Path(root) / "test"
+    if not all((test / domain).is_dir() for domain in domains):
+        return None
+    words = ["translate", "eval", "--run", str(run), "--inputs", str(test / domains[0])]
+    return shlex.join([*words, "--targets", str(test / domains[1])])
 
 
 def is_main_process() -> bool:

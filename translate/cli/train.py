@@ -86,6 +86,7 @@ def train(
     """Train METHOD (see `translate list tasks`) and write a run folder.
 
     Ctrl-C or SIGTERM stops after the current step with a checkpoint (exit status 130 / 143)."""
+    from translate.api import demo_eval_command
     from translate.api import train as run_training
     from translate.config_files import parse_override
 
@@ -97,6 +98,9 @@ def train(
     )
     if int(os.environ.get("RANK", "0")) == 0:  # one line from several processes (torchrun)
         click.echo(f"run folder: {run}")
+        score = demo_eval_command(run)
+        if score:
+            click.echo(f"score it against the demo's paired test scenes: {score}")
 
 
 def launch_processes(ctx: click.Context, nproc: int) -> None:
