@@ -89,6 +89,12 @@ INPUTS_FAILED_EXIT = 3
     "--overwrite", is_flag=True, help="Translate again images whose output exists (default: skip them)."
 )
 @click.option(
+    "--gallery",
+    is_flag=True,
+    help="Also write OUT/index.html: each input beside its output(s), failed inputs at the end (a page "
+    "with relative links that opens from disk; outputs that existed are shown too).",
+)
+@click.option(
     "--batch-size",
     default=8,
     show_default=True,
@@ -142,6 +148,7 @@ def apply(
     style_from: str | None,
     faces: bool,
     overwrite: bool,
+    gallery: bool,
     batch_size: int,
     quality: int,
     **model_options: Any,
@@ -173,6 +180,11 @@ def apply(
     for path, reason in report.failed:
         click.echo(f"failed: {path}: {reason}", err=True)
     click.echo(f"{report.summary()}; wrote {len(written)} images to {out_dir}")
+    if gallery:
+        from translate.inference.gallery import write_gallery
+
+        page = write_gallery(report.pairs, out_dir, f"translate apply: {model or run_path}", report.failed)
+        click.echo(f"gallery: {page}")
     if report.failed:
         ctx.exit(INPUTS_FAILED_EXIT)
 

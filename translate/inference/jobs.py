@@ -34,12 +34,16 @@ log = logging.getLogger("translate")
 # ---------------------------------------------------------------------------------------------- records
 @dataclass
 class ApplyReport:
-    """What the last ``apply_paths`` did: written outputs, outputs that existed (skipped), failed inputs."""
+    """What the last ``apply_paths`` did: written outputs, outputs that existed (skipped), failed inputs, and
+    each input beside its outputs."""
 
     translated: list[Path] = field(default_factory=list)
     skipped: list[Path] = field(default_factory=list)
     failed: list[tuple[Path, str]] = field(default_factory=list)
     """``(input, reason)``: unreadable, or too small for the network."""
+    pairs: list[tuple[Path, Path]] = field(default_factory=list)
+    """``(input, output)`` of every output on disk after the run, written or skipped as existing, in input
+    order (an input's styles in a row): what ``translate.inference.gallery`` shows."""
 
     def summary(self) -> str:
         """One line: ``translated N, skipped N existing, failed N``."""

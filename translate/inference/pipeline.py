@@ -10,7 +10,8 @@
    outputs whose name the file system refuses (too long) are reported and skipped, one line each (one per
    image, whatever its number of styles). With ``faces``, each face of each photo is translated and pasted
    back instead (``translate.inference.faces``).
-3. **Report**: an ``ApplyReport`` of what was translated (the files actually written), skipped and failed.
+3. **Report**: an ``ApplyReport`` of what was translated (the files actually written), skipped and failed,
+   and each input with its outputs on disk, in input order (``pairs``: the ``--gallery`` page).
 """
 
 from __future__ import annotations
@@ -199,6 +200,8 @@ class FolderPipeline:
         """Every output written by this run (resolved): none is written twice."""
         self.failed: set[Path] = set()
         """Every input reported as failed: once, whatever its number of styles."""
+        self.planned: list[Job] = []
+        """Every job of the inputs in input order, skipped ones included (``plan``)."""
 
     def plan(self, inputs: Sequence[str | Path], dst: str | Path) -> list[Job]:
         """The jobs to run (``plan_outputs`` less existing outputs, with labels and styles); checks the
@@ -212,6 +215,7 @@ class FolderPipeline:
         codes = self.translator.style_codes(options.styles, options.seed, options.style_from)
         planned = plan_outputs(inputs, dst, style_variants(codes, options))
         self.inputs = {job.source.resolve() for job in planned}
+        self.planned = planned
         jobs = []
         for job in planned:
             if job.output.resolve() in self.inputs:
@@ -232,6 +236,8 @@ class FolderPipeline:
         """Translate and write ``jobs``; returns the outputs written (also ``report.translated``)."""
         written = self._faces(jobs) if self.options.faces else self._chunks(jobs)
         self.report.translated = [path for path in written if path is not None]
+        on_disk = {*self.report.translated, *self.report.skipped}
+        self.report.pairs = [(job.source, job.output) for job in self.planned if job.output in on_disk]
         return self.report.translated
 
     def _chunks(self, jobs: list[Job]) -> list[Path | None]:
