@@ -50,7 +50,7 @@ def test_eval_on_aligned_pairs_reports_translation_and_baseline(pix2pix_run, tmp
     assert result.exit_code == 0, result.output
     scores = json.loads((tmp_path / "s.json").read_text())
     assert scores["count"] == 3
-    assert set(scores["output"]) == {"L1", "PSNR", "label_accuracy"}
+    assert set(scores["output"]) == {"L1", "PSNR", "SSIM", "label_accuracy"}
     assert 0 <= scores["output"]["label_accuracy"] <= 1 and scores["identity"]["L1"] > 0
     assert 0 <= scores["majority"]["label_accuracy"] <= 1 and "train majority" in result.output
 
@@ -89,6 +89,14 @@ def test_eval_pairs_files_by_name_across_target_folders(pix2pix_run, tmp_path):
     )
     assert result.exit_code == 0, result.output
     assert "(2 pairs)" in result.output
+    ssim = [line.split() for line in result.output.splitlines() if line.startswith("SSIM")]
+    assert len(ssim) == 1 and all(-1 <= float(v) <= 1 for v in ssim[0][1:]), result.output
+    asked = CliRunner().invoke(
+        main,
+        ["eval", "--run", str(run), "--inputs", str(tmp_path / "in"), "--targets", str(tmp_path / "t1")]
+        + ["--metrics", "ssim,fid"],
+    )
+    assert asked.exit_code == 2 and "fid need --data PATH" in asked.output, "no metric asked is dropped"
 
 
 def test_eval_needs_one_source_of_pairs(pix2pix_run):

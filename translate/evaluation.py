@@ -347,7 +347,7 @@ def score_pairs(
     train_pairs: str | Path | None = None,
     size: int | None = None,
 ):
-    """``translate eval``'s paired mode: L1, PSNR (and label accuracy) against paired ground truth.
+    """``translate eval``'s paired mode: L1, PSNR, SSIM (and label accuracy) against paired ground truth.
 
     Args:
         run: the model.

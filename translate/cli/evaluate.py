@@ -118,6 +118,11 @@ def evaluate(
     if not run:
         raise click.UsageError("give the run to score: translate eval RUN --data PATH")
     if aligned or inputs or targets:
+        unscored = set(metrics.strip().lower().split(",")) - {"all", "l1", "psnr", "ssim"}
+        if unscored:
+            raise click.UsageError(
+                f"--aligned / --inputs score L1, PSNR and SSIM; {','.join(sorted(unscored))} need --data PATH"
+            )
         score_paired(run, aligned, inputs, targets, direction, label_colors, train_pairs, size, json_out)
         return
     if data is None:

@@ -17,6 +17,7 @@ import torch
 from translate.data.io import list_images, read_image
 from translate.errors import DataError
 from translate.metrics.paired import estimate_palette, l1_distance, label_accuracy, psnr, to_labels
+from translate.metrics.perceptual import ssim
 
 
 @dataclass
@@ -95,7 +96,7 @@ def evaluate_pairs(
     label_colors: int | None = None,
     train_targets: torch.Tensor | None = None,
 ) -> PairedScores:
-    """L1 and PSNR (and label accuracy over a ``label_colors``-colour palette estimated from the targets).
+    """L1, PSNR and SSIM (and label accuracy over a ``label_colors``-colour palette estimated from targets).
 
     With ``label_colors`` and ``train_targets`` (training label maps at the targets' size), the fixed map
     of each position's most common training label is scored too.
@@ -115,6 +116,7 @@ def evaluate_pairs(
         result = {
             "L1": l1_distance(images, targets).mean().item(),
             "PSNR": psnr(images, targets).mean().item(),
+            "SSIM": ssim(images, targets).mean().item(),
         }
         if palette is not None:
             result["label_accuracy"] = label_accuracy(images, targets, palette).mean().item()
