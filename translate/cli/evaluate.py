@@ -118,11 +118,7 @@ def evaluate(
     if not run:
         raise click.UsageError("give the run to score: translate eval RUN --data PATH")
     if aligned or inputs or targets:
-        unscored = set(metrics.strip().lower().split(",")) - {"all", "l1", "psnr", "ssim"}
-        if unscored:
-            raise click.UsageError(
-                f"--aligned / --inputs score L1, PSNR and SSIM; {','.join(sorted(unscored))} need --data PATH"
-            )
+        check_paired_metrics(metrics)
         score_paired(run, aligned, inputs, targets, direction, label_colors, train_pairs, size, json_out)
         return
     if data is None:
@@ -151,6 +147,15 @@ def evaluate(
         click.echo(report.table())
         click.echo(f"wrote {written}")
     show_json(report.to_dict(), json_out)
+
+
+def check_paired_metrics(metrics: str) -> None:
+    """The paired mode scores L1, PSNR and SSIM: another ``--metrics`` name is a usage error, not dropped."""
+    unscored = set(metrics.strip().lower().split(",")) - {"all", "l1", "psnr", "ssim"}
+    if unscored:
+        raise click.UsageError(
+            f"--aligned / --inputs score L1, PSNR and SSIM; {','.join(sorted(unscored))} need --data PATH"
+        )
 
 
 def score_paired(
