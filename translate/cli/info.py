@@ -71,7 +71,7 @@ def describe_checkpoint(checkpoint: Any, run_path: Path) -> None:
 
 def describe_exports(checkpoint: Any) -> None:
     """One line per export of the checkpoint: kind, network, channels, batch statistics, options."""
-    from translate.inference import model_exports
+    from translate.inference.model import model_exports
 
     click.echo("exports:")
     for name, export in model_exports(checkpoint).items():

@@ -11,19 +11,33 @@ files out (``apply_paths``); ``convert.py``: PIL / numpy <-> tensors.
 Never imports the trainer or the training API: weights load through ``translate.engine.checkpoint``.
 """
 
-from translate.inference.convert import pad_to_multiple
-from translate.inference.jobs import output_path
-from translate.inference.model import LoadedExport, load_export, load_model, model_exports
-from translate.inference.sampler import Sampler
-from translate.inference.translator import Translator
+from __future__ import annotations
 
-__all__ = [
-    "LoadedExport",
-    "Sampler",
-    "Translator",
-    "load_export",
-    "load_model",
-    "model_exports",
-    "output_path",
-    "pad_to_multiple",
-]
+import importlib
+from typing import Any
+
+_LAZY = {
+    "pad_to_multiple": "translate.inference.convert",
+    "output_path": "translate.inference.jobs",
+    "LoadedExport": "translate.inference.model",
+    "load_export": "translate.inference.model",
+    "load_model": "translate.inference.model",
+    "model_exports": "translate.inference.model",
+    "Sampler": "translate.inference.sampler",
+    "Translator": "translate.inference.translator",
+}
+"""Each name imported on first use (``translate info`` reads exports without the sampler's torchvision)."""
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'translate.inference' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_LAZY[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
