@@ -1,4 +1,5 @@
-"""Losses; importing this package registers the adversarial losses in ``LOSSES``; the gradient penalty."""
+"""Losses; importing this package registers the adversarial losses in ``LOSSES``; the gradient penalty and
+CUT's PatchNCE are plain functions (and a module) beside them."""
 
 from translate.losses.adversarial import (
     AdversarialLoss,
@@ -13,18 +14,21 @@ from translate.losses.adversarial import (
     wgan_loss,
 )
 from translate.losses.gradient_penalty import GP_REDUCTIONS, gradient_penalty
+from translate.losses.patchnce import PatchNCELoss, patch_nce_loss
 
 __all__ = [
     "GP_REDUCTIONS",
     "AdversarialLoss",
     "HingeLoss",
     "LSGANLoss",
+    "PatchNCELoss",
     "VanillaGANLoss",
     "WGANGPLoss",
     "WGANLoss",
     "gradient_penalty",
     "hinge_loss",
     "lsgan_loss",
+    "patch_nce_loss",
     "vanilla_gan_loss",
     "wgan_loss",
 ]
