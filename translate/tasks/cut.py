@@ -145,10 +145,15 @@ class CUT(Task):
         return self._coin[1]
 
     def forward(self, batch: Batch) -> dict[str, torch.Tensor]:
-        """G on the source (and, for the identity term, the target), both flipped when the coin says so.
+        """G on the source and, for the identity term, the target (one batch, as the authors'), both flipped
+        when FastCUT's coin says so.
 
-        Without gradients (the discriminator's pass) the identity translation is left out: only the
-        generator's losses use it. Returns ``fake_b``, ``idt_b`` and ``flipped`` (a 0-dim bool)."""
+        Args:
+            batch: ``A`` and ``B`` images ``(N, C, H, W)``.
+        Returns:
+            ``fake_b`` ``(N, C, H, W)``, ``idt_b`` (G of the target; left out without gradients, in the
+            discriminator's pass: only the generator's losses use it) and ``flipped`` (a 0-dim bool).
+        """
         real_a, real_b = self.sides(batch)
         flipped = self.flipped(real_a)
         identity = self.nce_identity and torch.is_grad_enabled()
@@ -162,9 +167,18 @@ class CUT(Task):
         return outputs
 
     def nce(self, source: torch.Tensor, translation: torch.Tensor, flipped: bool) -> torch.Tensor:
-        """PatchNCE between ``source`` ``(N, C, H, W)`` and its ``translation``, averaged over the layers (the
-        authors' ``calculate_NCE_loss`` without its lambda); a flipped translation's features are flipped
-        back. The source's side is a constant of the loss, so it runs without a graph."""
+        """The authors' ``calculate_NCE_loss`` without its lambda: PatchNCE at each of ``nce_layers``, the
+        translation's patches the queries, the source's at the same places the keys (constants of the loss,
+        so made without a graph), averaged over the layers.
+
+        Args:
+            source: images ``(N, C, H, W)``.
+            translation: G's output for them ``(N, C, H, W)``; made from flipped inputs when ``flipped``,
+                so its features are flipped back.
+            flipped: FastCUT's coin of this batch.
+        Returns:
+            A scalar.
+        """
         queries = encoder_features(self.encoder, translation, self.nce_layers)
         if flipped:
             queries = [torch.flip(q, [3]) for q in queries]
