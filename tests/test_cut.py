@@ -568,3 +568,13 @@ def test_cut_trains_and_its_run_translates_in_its_direction(tmp_path, demo_root)
 
 def test_fastcut_resumes_bit_exactly(tmp_path, demo_root):
     assert_resuming_changes_nothing(resolve_config("fastcut", overrides=tiny_layers(demo_root)), tmp_path)
+
+
+def test_the_direction_flag_reaches_cut_on_unpaired_data(tmp_path, demo_root):
+    layers = tiny_layers(demo_root, steps=1)
+    layers[0]["data"]["direction"] = "b2a"  # what `translate train cut --direction b2a` sets
+    run = train("cut", overrides=layers, run_dir=tmp_path / "flag")
+    assert load_export(run, None, (IMAGE_TO_IMAGE,)).export.options["direction"] == "b2a"
+    layers[0]["model"]["direction"] = "a2b"  # model.direction, when given, wins
+    run = train("cut", overrides=layers, run_dir=tmp_path / "model")
+    assert load_export(run, None, (IMAGE_TO_IMAGE,)).export.options["direction"] == "a2b"

@@ -4,6 +4,7 @@ schedule, the optimizers, and the networks' memory format and compilation."""
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import torch
 from torch import nn
@@ -14,10 +15,26 @@ from translate.engine.device import native_bf16
 from translate.engine.guards import check_compile, check_image_size
 from translate.engine.optimizers import OptimizerGroup, build_optimizer_groups
 from translate.errors import ConfigError
-from translate.registry import TASKS
+from translate.registry import TASKS, accepted_kwargs
 from translate.tasks.base import Task, Update
 
 log = logging.getLogger("translate")
+
+
+def task_arguments(config: Config, data_arguments: dict[str, Any]) -> dict[str, Any]:
+    """What the task is built from: the dataset's arguments (channels, domains, an aligned set's direction),
+    ``data.direction`` for a task on unpaired data that takes one (CUT: ``--direction b2a``), then ``model``.
+
+    Args:
+        config: the resolved config.
+        data_arguments: the dataset's ``task_kwargs()``.
+
+    Returns:
+        The keyword arguments of ``TASKS.build``.
+    """
+    takes = accepted_kwargs(TASKS.get(config.task)) or []
+    direction = {"direction": config.data.direction} if "direction" in takes else {}
+    return {**direction, **data_arguments, **config.model}
 
 
 def build_task(config: Config, task_kwargs: dict, device: torch.device) -> Task:

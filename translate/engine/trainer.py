@@ -85,7 +85,7 @@ class Trainer:
         self._stops = StopRequests(self.world)
         seed_everything(config.train.seed)
         self.dataset = dataset or DATASETS.build(TASKS.get(config.task).dataset, data=config.data, train=True)
-        self.task_kwargs = {**self.dataset.task_kwargs(), **config.model}
+        self.task_kwargs = setup.task_arguments(config, self.dataset.task_kwargs())
         self.task: Task = setup.build_task(config, self.task_kwargs, self.device)
         groups = self.task.optimizer_groups()
         self._prepare_networks(groups)

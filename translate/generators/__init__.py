@@ -1,9 +1,11 @@
 """Generators; importing this package registers them all in ``GENERATORS``."""
 
-from translate.generators import (  # noqa: F401 (unit, munit: built by their tasks)
+from translate.generators import (  # noqa: F401 (unit, munit, patch_sampler: built by their tasks)
+    antialiased_resnet,
     dcgan,
     mlp,
     munit,
+    patch_sampler,
     resnet,
     stargan,
     unet,
