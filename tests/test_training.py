@@ -29,6 +29,8 @@ def demo_data(tmp_path_factory):
         "cyclegan": unaligned,
         "unit": unaligned,
         "munit": unaligned,
+        "cut": unaligned,
+        "fastcut": unaligned,
         "stargan": unaligned,  # two domain folders: one-of-2 labels
         **dict.fromkeys(GAN_FAMILY, unaligned),  # two class folders
     }
@@ -36,7 +38,7 @@ def demo_data(tmp_path_factory):
 
 def data_layer(task: str, demo_data) -> dict:
     layer = {"data": {"root": str(demo_data[task])}}
-    if task in ("cyclegan", "unit", "munit", "stargan", *GAN_FAMILY):
+    if task in ("cyclegan", "unit", "munit", "cut", "fastcut", "stargan", *GAN_FAMILY):
         layer["data"]["domains"] = ["photo", "anime"]
     if task in ("unit", "munit"):
         layer["train"] = {"step_size": 2}  # their step schedules halve the LR every step_size steps
