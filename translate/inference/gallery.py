@@ -9,13 +9,13 @@ HTML-escaped), so the page opens from disk; it has no external assets.
 
 from __future__ import annotations
 
-import contextlib
 import html
 import os
 from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import quote
 
+from translate.engine.run_folder import write_text_atomically
 from translate.errors import StorageError
 
 GALLERY_NAME = "index.html"
@@ -135,13 +135,9 @@ def write_gallery(
     """
     dst = Path(dst)
     target = dst / GALLERY_NAME
-    partial = dst / f".{GALLERY_NAME}.{os.getpid()}.partial"
     try:
         dst.mkdir(parents=True, exist_ok=True)
-        partial.write_text(page(pairs, dst, title, failed), encoding="utf-8")
-        os.replace(partial, target)
+        write_text_atomically(target, page(pairs, dst, title, failed))
     except OSError as exc:
-        with contextlib.suppress(OSError):
-            partial.unlink(missing_ok=True)
         raise StorageError(f"cannot write the gallery {target}: {exc.strerror or exc}") from exc
     return target

@@ -18,10 +18,8 @@ import torch
 from torch import nn
 
 from translate.config import deep_merge
-from translate.discriminators import antialiased_patchgan  # noqa: F401  (registers CUT's networks)
 from translate.errors import ConfigError
 from translate.exports import IMAGE_TO_IMAGE, Export
-from translate.generators import antialiased_resnet  # noqa: F401
 from translate.generators.patch_sampler import (
     PatchSampler,
     encoder_features,
