@@ -13,6 +13,7 @@ PACKAGE_ROOT = Path(__file__).resolve().parents[1] / "translate"
 ALLOWED = {
     "errors": set(),
     "exports": set(),
+    "lazy": set(),
     "registry": {"errors", "config"},
     "labels": {"errors"},
     "config": {"errors", "labels"},
@@ -28,7 +29,18 @@ ALLOWED = {
     "metrics": {"errors", "config", "data"},
     "components": {"data", "discriminators", "engine", "generators", "losses", "tasks"},
     "kinds": {"errors", "registry", "labels", "layers", "data", "metrics"},
-    "inference": {"errors", "registry", "labels", "layers", "data", "tasks", "engine", "kinds", "components"},
+    "inference": {
+        "errors",
+        "registry",
+        "labels",
+        "layers",
+        "data",
+        "tasks",
+        "engine",
+        "kinds",
+        "components",
+        "lazy",
+    },
     "evaluation": {
         "errors",
         "registry",
@@ -69,7 +81,7 @@ ALLOWED = {
         "api",
         "components",
     },
-    "__init__": {"components", "api", "inference"},
+    "__init__": {"components", "api", "inference", "lazy"},
     "__main__": {"cli"},
 }
 # The export contract is the ground floor: every package may import it.

@@ -2,13 +2,12 @@
 
 ``import translate`` is cheap (no torch): ``train``, ``Translator`` and ``Sampler`` are imported on first
 use, so ``translate --version`` answers at once. ``import translate.components`` registers every
-component in its registry (``translate.api`` and ``translate.inference`` do it for you).
+component in its registry (``translate.api`` and loading a model do it for you).
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from translate.lazy import lazy_names
 
 # The one place the version is written: pyproject.toml reads it from here (setuptools dynamic version,
 # parsed without importing), so the wheel, `pip show translate-gan` and `translate --version` agree.
@@ -20,13 +19,4 @@ _LAZY = {"train": "translate.api", "Translator": "translate.inference", "Sampler
 __all__ = ["Sampler", "Translator", "train", "__version__"]
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _LAZY:
-        raise AttributeError(f"module 'translate' has no attribute {name!r}")
-    value = getattr(importlib.import_module(_LAZY[name]), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_names(__name__, _LAZY)

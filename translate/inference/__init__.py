@@ -13,8 +13,7 @@ Never imports the trainer or the training API: weights load through ``translate.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from translate.lazy import lazy_names
 
 _LAZY = {
     "pad_to_multiple": "translate.inference.convert",
@@ -31,13 +30,4 @@ _LAZY = {
 __all__ = sorted(_LAZY)
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _LAZY:
-        raise AttributeError(f"module 'translate.inference' has no attribute {name!r}")
-    value = getattr(importlib.import_module(_LAZY[name]), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_names(__name__, _LAZY)
