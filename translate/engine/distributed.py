@@ -18,6 +18,7 @@ import contextlib
 import logging
 import os
 import pickle
+import signal
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -28,7 +29,7 @@ import torch.distributed as dist
 from torch import nn
 
 from translate.data.sampler import mix_seed
-from translate.errors import ConfigError
+from translate.errors import ConfigError, TrainingInterrupted
 
 log = logging.getLogger("translate")
 
@@ -253,10 +254,14 @@ def _local(rank: int, size: int) -> tuple[int, int]:
     return int(os.environ.get("LOCAL_RANK", rank)), int(os.environ.get("LOCAL_WORLD_SIZE", size))
 
 
-def teardown() -> None:
-    """Destroy the process group if :func:`setup` made it."""
+def teardown(finished: bool = True) -> None:
+    """Destroy the process group if :func:`setup` made it. After a ``finished`` run every process first
+    waits for the others, so none closes its connections while a peer still has work on them (gloo
+    could abort a peer at exit then: "terminate called without an active exception")."""
     global _initialised_here
     if _initialised_here and dist.is_initialized():
+        if finished:
+            dist.barrier()
         dist.destroy_process_group()
     _initialised_here = False
 
@@ -267,8 +272,13 @@ def session() -> Iterator[World]:
     world = setup()
     try:
         yield world
-    finally:
+    except TrainingInterrupted:  # every process stopped at the same step
         teardown()
+        raise
+    except BaseException:
+        teardown(finished=False)
+        raise
+    teardown()
 
 
 def rank_seed(seed: int, rank: int) -> int:
@@ -307,6 +317,11 @@ def launch(nproc: int, argv: list[str], shutdown_timeout: int = 300) -> int:
         elastic_launch(config, command)(*command_args)
     except ChildFailedError as exc:
         codes = [failure.exitcode for _, failure in sorted(exc.failures.items())]
+        for rank, code in zip(sorted(exc.failures), codes):
+            if code < 0:
+                logging.getLogger("translate").error(
+                    "process %d was killed by %s", rank, signal.Signals(-code).name
+                )
         stopped = [c for c in codes if c in (130, 143)]
         if stopped:
             return max(stopped)
