@@ -11,6 +11,7 @@ from translate.losses import (
     gradient_penalty,
     hinge_loss,
     lsgan_loss,
+    r1_penalty,
     vanilla_gan_loss,
     wgan_loss,
 )
@@ -212,6 +213,39 @@ def test_sum_reduction_is_yunjeys_penalty():
     reference = torch.mean((torch.sqrt(torch.sum(dydx**2, dim=1)) - 1) ** 2)
     torch.testing.assert_close(ours, reference)
     assert out_src.shape[-2:] == (4, 4)  # a patch map, where the two reductions differ
+
+
+def test_r1_is_half_the_squared_gradient_norm_on_the_real_images_only():
+    torch.manual_seed(0)
+    unit = torch.randn(3 * 4 * 4)
+    unit /= unit.norm()
+    critic = linear_critic(3 * unit)
+    real, _ = images()
+    penalty = r1_penalty(critic, real)
+    assert penalty.item() == pytest.approx(0.5 * 3**2, rel=1e-5)
+    penalty.backward()  # d/dw ||w||^2 / 2 = w
+    torch.testing.assert_close(critic[1].weight.grad.view(-1), 3 * unit)
+    # D(x) = a x on a 2 x 2 map: grad a / 4 (mean) or a (sum) per pixel over 4 pixels
+    assert r1_penalty(pixel_critic(2.0), real[:, :1, :2, :2]).item() == pytest.approx(0.5 * 4 * (2 / 4) ** 2)
+    assert r1_penalty(pixel_critic(2.0), real[:, :1, :2, :2], "sum").item() == pytest.approx(0.5 * 4 * 2**2)
+
+
+def test_stargan_adds_r1_only_when_weighted():
+    from translate.tasks.stargan import StarGAN
+
+    labels = {"names": ["a", "b"], "kind": "attributes"}
+    task = StarGAN(
+        generator={"name": "stargan", "base_channels": 4, "num_blocks": 1},
+        discriminator={"name": "stargan", "base_channels": 4, "num_layers": 2},
+        adversarial_loss="vanilla",
+        labels=labels,
+        image_size=8,
+    )
+    batch = {"image": torch.randn(2, 3, 8, 8), "label": torch.tensor([[1.0, 0.0], [0.0, 1.0]])}
+    assert set(task.discriminator_losses(batch, task(batch))) == {"adv", "cls"}
+    task.set_loss_weights({"r1": 1.0})
+    losses = task.discriminator_losses(batch, task(batch))
+    assert set(losses) == {"adv", "cls", "r1"} and losses["r1"].item() > 0
 
 
 def test_unknown_reduction_is_a_config_error():

@@ -13,7 +13,7 @@ from translate.losses.adversarial import (
     vanilla_gan_loss,
     wgan_loss,
 )
-from translate.losses.gradient_penalty import GP_REDUCTIONS, gradient_penalty
+from translate.losses.gradient_penalty import GP_REDUCTIONS, gradient_penalty, r1_penalty
 from translate.losses.patchnce import PatchNCELoss, patch_nce_loss
 
 __all__ = [
@@ -28,6 +28,7 @@ __all__ = [
     "gradient_penalty",
     "hinge_loss",
     "lsgan_loss",
+    "r1_penalty",
     "patch_nce_loss",
     "vanilla_gan_loss",
     "wgan_loss",

@@ -1,8 +1,10 @@
-"""The WGAN-GP gradient penalty (Gulrajani et al., 2017): the one definition every task uses."""
+"""The WGAN-GP gradient penalty (Gulrajani et al., 2017) and R1 (Mescheder et al., 2018): the one definition
+of each that every task uses."""
 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 
 import torch
 from torch import Tensor, nn
@@ -41,25 +43,41 @@ def gradient_penalty(discriminator: nn.Module, real: Tensor, fake: Tensor, reduc
     off, and eagerly where D is compiled (``train.compile``): compiled graphs have no double backward.
     ``eps`` comes from the global torch RNG.
     """
+    real, fake = real.detach().float(), fake.detach().float()
+    eps = torch.rand(real.size(0), *([1] * (real.dim() - 1)), device=real.device)
+    x_hat = eps * real + (1 - eps) * fake
+    return _over_scales(discriminator, x_hat, reduction, lambda grad: (grad.norm(2, dim=1) - 1) ** 2)
+
+
+def r1_penalty(discriminator: nn.Module, real: Tensor, reduction: str = "mean") -> Tensor:
+    """R1 (Mescheder et al., 2018): ``E[||grad_x D(x)||^2] / 2`` on real images only, as StarGAN v2 and
+    StyleGAN regularise a non-saturating discriminator (the weight is their gamma). ``reduction``, the
+    scales, a tuple output, float32 and eager mode as in :func:`gradient_penalty`."""
+    return _over_scales(
+        discriminator, real.detach().float(), reduction, lambda grad: 0.5 * grad.pow(2).sum(1)
+    )
+
+
+def _over_scales(
+    discriminator: nn.Module, x: Tensor, reduction: str, per_sample: Callable[[Tensor], Tensor]
+) -> Tensor:
+    """``per_sample`` of D's flattened input gradient at ``x``, averaged over the batch and D's scales."""
     if reduction not in GP_REDUCTIONS:
         raise ConfigError(
             f"the gradient penalty's reduction must be one of {', '.join(GP_REDUCTIONS)}; got {reduction!r}"
         )
-    device_type = real.device.type
-    with torch.autocast(device_type, enabled=False), eager():
-        real, fake = real.detach().float(), fake.detach().float()
-        eps = torch.rand(real.size(0), *([1] * (real.dim() - 1)), device=real.device)
+    with torch.autocast(x.device.type, enabled=False), eager():
         # Differentiate with respect to a non-leaf copy: torch's module trackers (FlopCounterMode) cannot
         # hook a leaf that autograd.grad is asked about.
-        x_hat = (eps * real + (1 - eps) * fake).requires_grad_(True).clone()
-        output = discriminator(x_hat)
+        x = x.requires_grad_(True).clone()
+        output = discriminator(x)
         if isinstance(output, tuple):
             output = output[0]
         scales = output if isinstance(output, list) else [output]
         penalties = []
         for scale in scales:
-            per_sample = scale.float().flatten(1)
-            critic = per_sample.sum(1) if reduction == "sum" else per_sample.mean(1)
-            (grad,) = torch.autograd.grad(critic.sum(), x_hat, create_graph=True)
-            penalties.append(((grad.flatten(1).norm(2, dim=1) - 1) ** 2).mean())
+            flat = scale.float().flatten(1)
+            critic = flat.sum(1) if reduction == "sum" else flat.mean(1)
+            (grad,) = torch.autograd.grad(critic.sum(), x, create_graph=True)
+            penalties.append(per_sample(grad.flatten(1)).mean())
         return torch.stack(penalties).mean()

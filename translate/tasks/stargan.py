@@ -10,6 +10,7 @@ targets of the critic update on the same batch, as yunjey/stargan's ``train()`` 
 iteration. One step: the critic five times (new batch each), then G once on the last batch:
 ``train.steps`` counts G updates (the reference's 200,000 iterations are 40,000 steps). The gradient
 penalty differentiates the sum of the critic's patch map, as the reference does (``gp_reduction``).
+``loss_weights.r1`` > 0 adds R1 on the real faces (StarGAN v2's regulariser of a non-saturating critic).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from torch import nn
 from translate.errors import ConfigError
 from translate.exports import IMAGE_AND_TARGET_TO_IMAGE, Export
 from translate.labels import LabelSpace
-from translate.losses import GP_REDUCTIONS, gradient_penalty
+from translate.losses import GP_REDUCTIONS, gradient_penalty, r1_penalty
 from translate.registry import DISCRIMINATORS, GENERATORS, LOSSES, TASKS
 from translate.tasks.base import Batch, Task, Update
 from translate.tasks.common import DEMO_DATA, demo_schedule
@@ -43,7 +44,7 @@ class StarGAN(Task):
             "adversarial_loss": "wgangp",
             "gp_reduction": "sum",
         },
-        "loss_weights": {"adv": 1.0, "cls": 1.0, "rec": 10.0, "gp": 10.0},
+        "loss_weights": {"adv": 1.0, "cls": 1.0, "rec": 10.0, "gp": 10.0, "r1": 0.0},
         "data": {"image_size": 128, "preprocess": "center_square", "attributes": CELEBA_ATTRIBUTES},
         "train": {
             "steps": 40_000,
@@ -145,6 +146,8 @@ class StarGAN(Task):
         }
         if self.adversarial.uses_gradient_penalty:
             losses["gp"] = gradient_penalty(self.discriminator, real, fake, self.gp_reduction)
+        if self.loss_weights.get("r1"):
+            losses["r1"] = r1_penalty(self.discriminator, real, self.gp_reduction)
         return losses
 
     @torch.no_grad()
