@@ -97,7 +97,7 @@ def test_catalog_lists_the_published_generators():
         assert entry.url == f"http://efrosgans.eecs.berkeley.edu/pix2pix/models-pytorch/{upstream}.pth"
         assert (entry.arch, entry.norm, entry.dropout) == ("unet_256", "batch", True)
         assert entry.test_mode == "batch_statistics" and entry.upstream_name == upstream
-    assert len(catalog) == len(CYCLEGAN) + len(PIX2PIX) + 2  # and yunjey's two StarGAN models
+    assert len(catalog) == len(CYCLEGAN) + len(PIX2PIX) + 2 + 6  # and yunjey's two StarGAN, CUT's six
     for entry in catalog.values():
         assert entry.licence and entry.description and entry.direction and entry.size_mb
         assert entry.md5 is None and entry.sha256 is None and entry.size_bytes is None  # none published

@@ -1,9 +1,10 @@
 """The model zoo: published reference generators by name, downloaded once into a cache of run folders.
 
 ``translate/catalog/models.yaml`` (data, packaged with the code; ``$TRANSLATE_MODEL_CATALOG`` names another
-file: a private mirror list, tests) lists the pix2pix/CycleGAN authors' generators and yunjey's StarGAN
-models: URL, file format, architecture, direction, licence, approximate size. ``model_run("style_vangogh")``
-returns the run folder of one, downloading and importing it first when the cache lacks it:
+file: a private mirror list, tests) lists the pix2pix/CycleGAN authors' generators, yunjey's StarGAN
+models and the CUT authors' CUT/FastCUT generators: URL, file format, architecture, direction, licence,
+approximate size. ``model_run("style_vangogh")`` returns the run folder of one, downloading and importing
+it first when the cache lacks it:
 
 - **cache**: ``$TRANSLATE_HOME/models/NAME`` when ``TRANSLATE_HOME`` is set, else
   ``$XDG_CACHE_HOME/translate/models/NAME`` (``~/.cache/translate/models/NAME``), or ``root/NAME``.
@@ -16,15 +17,21 @@ returns the run folder of one, downloading and importing it first when the cache
   the importer of the entry's ``format`` (``FORMATS``): ``junyanz``, a junyanz/pytorch-CycleGAN-and-pix2pix
   generator file (``translate.inference.junyanz.import_junyanz``), or ``stargan``, a yunjey/stargan
   ``*-G.ckpt`` or the archive holding it and its critic
-  (``translate.inference.stargan_import.import_stargan``). The catalog package does not import
+  (``translate.inference.stargan_import.import_stargan``), or ``cut``, a taesungp/contrastive-unpaired-
+  translation ``latest_net_G.pth`` or the archive of several (``translate.inference.cut_import.import_cut``;
+  ``upstream_name``, the authors' experiment name, picks the model). The catalog package does not import
   ``inference`` (docs/ARCHITECTURE.md), so the caller passes it; ``translate.cli.models.model_run`` picks
   it by format. The downloaded file is removed once imported (``keep_file`` keeps it in
   ``root/.partial``).
+- **one download, several models**: the models of the catalog's other entries with the same URL (the CUT
+  authors' ``pretrained_models.tar`` holds six) are imported from the same file at the same time, those
+  the cache lacks, so the archive is fetched once (``bundled_with``).
 """
 
 from __future__ import annotations
 
 import difflib
+import logging
 import os
 import urllib.parse
 from collections.abc import Callable
@@ -40,7 +47,7 @@ from translate.errors import CheckpointError, ConfigError, DataError
 CATALOG_ENV = "TRANSLATE_MODEL_CATALOG"
 DEFAULT_CATALOG = Path(__file__).resolve().parent / "models.yaml"
 HOME_ENV = "TRANSLATE_HOME"
-FAMILIES = ("cyclegan", "pix2pix", "stargan")
+FAMILIES = ("cyclegan", "pix2pix", "stargan", "cut")
 COMMON_FIELDS = ("description", "url", "arch", "norm", "direction")
 """What every entry must give (``arch``, ``norm``, ``direction``: shown by ``translate models list``)."""
 
@@ -57,7 +64,12 @@ class FileFormat:
 FORMATS = {
     "junyanz": FileFormat((), ("arch", "norm", "dropout", "eval_mode", "direction", "image_size")),
     "stargan": FileFormat(("attributes", "image_size"), ("attributes", "image_size")),
+    "cut": FileFormat(
+        ("upstream_name", "domains"), ("experiment", "cut_mode", "direction", "domains", "image_size")
+    ),
 }
+
+log = logging.getLogger("translate")
 
 Importer = Callable[..., Any]
 """``importer(file, run_dir, **options)``: writes the run folder ``run_dir`` from a downloaded file."""
@@ -79,13 +91,16 @@ class ModelEntry:
     test_mode: str = "eval"
     image_size: int | None = None
     attributes: tuple[str, ...] | None = None  # StarGAN: the labels in training order
+    domains: tuple[str, ...] | None = None  # CUT: the source and target domains
+    cut_mode: str | None = None  # CUT: the authors' --CUT_mode, CUT or FastCUT
     size_mb: float | None = None  # approximate; display only
     size_bytes: int | None = None  # exact, verified after download when known
     md5: str | None = None
     sha256: str | None = None
     licence: str = ""
     dataset: str | None = None  # the dataset catalog's name of the training data
-    upstream_name: str | None = None  # the authors' name where ours differs (pix2pix_edges2shoes)
+    upstream_name: str | None = None  # the authors' name where ours differs (pix2pix_edges2shoes; CUT: the
+    # experiment, their --name, whose folder in their archive holds the model)
     extra: dict = field(default_factory=dict, compare=False, hash=False)
 
     archive = "pth"  # what ``fetch`` names the downloaded file with
@@ -95,6 +110,11 @@ class ModelEntry:
     def filename(self) -> str:
         tail = urllib.parse.urlparse(self.url).path.rstrip("/").rsplit("/", 1)[-1]
         return tail or f"{self.upstream_name or self.name}.pth"
+
+    @property
+    def experiment(self) -> str | None:
+        """The authors' experiment name (``upstream_name``): a CUT model's folder in their archive."""
+        return self.upstream_name
 
     @property
     def eval_mode(self) -> bool:
@@ -149,8 +169,9 @@ def _entry(name: str, raw: Any, source: Path) -> ModelEntry:
     if raw.get("test_mode", "eval") not in ("eval", "batch_statistics"):
         raise DataError(f"{source}: model {name!r} has test_mode {raw['test_mode']!r}; eval|batch_statistics")
     known = {k: v for k, v in raw.items() if k in _FIELDS}
-    if "attributes" in known:
-        known["attributes"] = _names(known["attributes"], f"{source}: attributes of model {name!r}")
+    for key, example in (("attributes", "[Black_Hair, Blond_Hair]"), ("domains", "[horse, zebra]")):
+        if key in known:
+            known[key] = _names(known[key], f"{source}: {key} of model {name!r}", example)
     for key in ("md5", "sha256"):
         value = known.get(key)
         if value is not None and not isinstance(value, str):  # YAML reads 00ab.. as a number: refuse it
@@ -160,12 +181,12 @@ def _entry(name: str, raw: Any, source: Path) -> ModelEntry:
     return ModelEntry(name=name, extra={k: v for k, v in raw.items() if k not in _FIELDS}, **known)
 
 
-def _names(value: Any, what: str) -> tuple[str, ...] | None:
+def _names(value: Any, what: str, example: str) -> tuple[str, ...] | None:
     """A YAML list of names as a tuple (entries are frozen, hashable); anything else is a DataError."""
     if value is None:
         return None
     if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-        raise DataError(f"{what} must be a list of names, e.g. [Black_Hair, Blond_Hair]")
+        raise DataError(f"{what} must be a list of names, e.g. {example}")
     return tuple(value)
 
 
@@ -295,6 +316,36 @@ def model_run(
     except OSError:
         if not is_imported(run):  # else another process imported it at the same time: use that
             raise
+    if url is None or url == entry.url:  # another file (a mirror, a copy) may hold this model alone
+        import_bundled(entry, file, root, importer)
     if downloaded and not keep_file:
         remove_download(file)
     return run
+
+
+def bundled_with(entry: ModelEntry, catalog: dict[str, ModelEntry] | None = None) -> list[ModelEntry]:
+    """The zoo's other models that come in the same download as ``entry`` (its URL, its format)."""
+    catalog = load_models() if catalog is None else catalog
+    return [
+        other
+        for other in catalog.values()
+        if other.url == entry.url and other.format == entry.format and other.name != entry.name
+    ]
+
+
+def import_bundled(entry: ModelEntry, file: Path, root: Path, importer: Importer) -> list[str]:
+    """Import the models of ``bundled_with(entry)`` that ``root`` lacks from ``file``, the download of
+    ``entry``; one that fails to import is logged and left to be downloaded on its own. Returns the names
+    imported."""
+    imported = []
+    for other in bundled_with(entry):
+        run = root / other.name
+        if run.exists():
+            continue
+        try:
+            importer(file, run, **other.import_options())
+        except (CheckpointError, ConfigError, OSError) as exc:
+            log.warning("%s was not imported from %s: %s", other.name, file.name, exc)
+            continue
+        imported.append(other.name)
+    return imported

@@ -1,6 +1,7 @@
 """``translate models list | download`` (the zoo of published generators) and ``translate import junyanz |
-stargan`` (a generator file of junyanz/pytorch-CycleGAN-and-pix2pix or of yunjey/stargan as a run folder):
-two click groups that the main CLI adds as ``models`` and ``import``.
+stargan | cut`` (a generator file of junyanz/pytorch-CycleGAN-and-pix2pix, of yunjey/stargan or of
+taesungp/contrastive-unpaired-translation as a run folder): two click groups that the main CLI adds as
+``models`` and ``import``.
 
 ``model_run(name)`` is ``translate.catalog.zoo.model_run`` with the importer of the model's format bound:
 the run folder of a zoo model, downloaded and imported on first use (what ``apply --model NAME`` needs).
@@ -19,11 +20,15 @@ from translate.cli.options import ManyValues, ManyValuesCommand, OneLineErrors
 
 def importer(file_format: str) -> Callable[..., Any]:
     """The importer of files of ``file_format`` (``translate.catalog.zoo.FORMATS``): ``import_stargan`` for
-    yunjey/stargan files, else ``import_junyanz``."""
+    yunjey/stargan files, ``import_cut`` for the CUT authors', else ``import_junyanz``."""
     if file_format == "stargan":
         from translate.inference.stargan_import import import_stargan
 
         return import_stargan
+    if file_format == "cut":
+        from translate.inference.cut_import import import_cut
+
+        return import_cut
     from translate.inference.junyanz import import_junyanz
 
     return import_junyanz
@@ -50,7 +55,7 @@ def apply_line(run: Path, labels: Sequence[str] | None = None, domains: bool = F
 # ---------------------------------------------------------------------------------------------- models
 @click.group(cls=OneLineErrors)
 def models() -> None:
-    """Published pix2pix/CycleGAN/StarGAN generators: list them, download one as a run folder."""
+    """Published pix2pix/CycleGAN/StarGAN/CUT generators: list them, download one as a run folder."""
 
 
 ROOT_HELP = "Cache of model run folders (default $TRANSLATE_HOME/models, else ~/.cache/translate/models)."
@@ -66,13 +71,15 @@ def list_models(verbose: bool, root: str | None) -> None:
     catalog = load_models()
     cache = models_root(root)
     width = max(len(n) for n in catalog)
-    click.echo(f"{'name':<{width}}  {'family':<8}  {'network':<24}  {'size':>8}  {'export':<14}  description")
+    networks = {name: f"{entry.arch}+{entry.norm}" for name, entry in catalog.items()}
+    net_width = max(24, *map(len, networks.values()))
+    header = f"{'name':<{width}}  {'family':<8}  {'network':<{net_width}}  {'size':>8}  {'export':<14}"
+    click.echo(f"{header}  description")
     for entry in catalog.values():
-        network = f"{entry.arch}+{entry.norm}"
         mark = " (downloaded)" if is_imported(cache / entry.name) else ""
         click.echo(
-            f"{entry.name:<{width}}  {entry.family:<8}  {network:<24}  {entry.size_text:>8}  "
-            f"{entry.direction:<14}  {entry.description}{mark}"
+            f"{entry.name:<{width}}  {entry.family:<8}  {networks[entry.name]:<{net_width}}  "
+            f"{entry.size_text:>8}  {entry.direction:<14}  {entry.description}{mark}"
         )
         if verbose:
             checksum = "none published"
@@ -100,7 +107,7 @@ def list_models(verbose: bool, root: str | None) -> None:
 @click.option(
     "--url",
     help="Fetch from a mirror (http/https) or use a local copy (path or file://) of the model's file "
-    "(.pth; .zip for StarGAN).",
+    "(.pth; .zip for StarGAN; the authors' .tar for CUT).",
 )
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 @click.option(
@@ -110,17 +117,23 @@ def list_models(verbose: bool, root: str | None) -> None:
 def download(
     name: str, root: str | None, url: str | None, no_progress: bool, retries: int, keep_file: bool
 ) -> None:
-    """Download model NAME and import it as the run folder ROOT/NAME (once; then it is reused)."""
-    from translate.catalog.zoo import get_model, is_imported, models_root
+    """Download model NAME and import it as the run folder ROOT/NAME (once; then it is reused). The other
+    models of the same download (the CUT authors publish six in one archive) are imported with it."""
+    from translate.catalog.zoo import bundled_with, get_model, is_imported, models_root
 
     entry = get_model(name)
-    run = models_root(root) / entry.name
+    cache = models_root(root)
+    run = cache / entry.name
     existed = is_imported(run)
+    missing = [e.name for e in bundled_with(entry) if not is_imported(cache / e.name)]
     if not existed:
         click.echo(f"{entry.name}: {entry.description} ({entry.size_text}) from {url or entry.url}", err=True)
     path = model_run(
         entry.name, root, url=url, progress=not no_progress, retries=retries, keep_file=keep_file
     )
+    also = [other for other in missing if is_imported(cache / other)]
+    if also:
+        click.echo(f"from the same download: {', '.join(also)} (in {cache})")
     state = "already downloaded (delete the folder to download it again)" if existed else "ready"
     labels = f"; labels {' '.join(entry.attributes)}" if entry.attributes else ""
     click.echo(
@@ -292,3 +305,64 @@ def stargan(
         image_size=image_size,
     )
     report_import(result, result.labels.names, bool(domains))
+
+
+@import_command("cut")
+@click.option(
+    "--name",
+    "experiment",
+    help="The authors' --name of the model in an archive (pretrained_models.tar: horse2zebra_cut_pretrained, "
+    "cat2dog_fastcut_pretrained, ...): its NAME/latest_net_G.pth. Default: the archive's only model.",
+)
+@click.option(
+    "--epoch", default="latest", show_default=True, help="The authors' --epoch: NAME/<epoch>_net_G.pth."
+)
+@click.option(
+    "--cut-mode",
+    type=click.Choice(["CUT", "FastCUT"], case_sensitive=False),
+    help="The authors' --CUT_mode (names the run's recipe; both translate alike). Default: FastCUT when "
+    "--name says fastcut, else CUT.",
+)
+@click.option(
+    "--direction",
+    default="a2b",
+    show_default=True,
+    help="Name of the run's export, e.g. horse2zebra: a CUT generator translates one way only.",
+)
+@click.option(
+    "--domains",
+    nargs=2,
+    metavar="SOURCE TARGET",
+    help="The names of the domains it translates from and to, e.g. horse zebra (default A B).",
+)
+@click.option("--image-size", type=click.IntRange(1), help="The size it was trained at (default 256).")
+def cut(
+    file: str,
+    out: str,
+    experiment: str | None,
+    epoch: str,
+    cut_mode: str | None,
+    direction: str,
+    domains: tuple[str, str] | None,
+    image_size: int | None,
+) -> None:
+    """Import FILE, a CUT or FastCUT generator saved by taesungp/contrastive-unpaired-translation
+    (latest_net_G.pth) or the authors' archive of them (pretrained_models.tar, with --name), as the run
+    folder --out.
+
+    Read with torch.load(weights_only=True) only; every tensor's name and shape is checked against the
+    toolkit's anti-aliased ResNet. It translates as the authors' test.py does (instance norm: each image on
+    its own statistics)."""
+    from translate.inference.cut_import import import_cut
+
+    result = import_cut(
+        file,
+        out,
+        experiment=experiment,
+        epoch=epoch,
+        cut_mode=cut_mode,
+        direction=direction,
+        domains=domains or None,
+        image_size=image_size,
+    )
+    report_import(result)

@@ -327,7 +327,7 @@ def import_junyanz(
     zoo name).
     """
     path, out = Path(path), Path(out)
-    _check_destination(out, direction)
+    check_destination(out, direction)
     state = read_state_dict(path)
     chosen, weights, dropped, filled = resolve_arch(state, arch, norm, input_nc, output_nc, ngf)
     chosen = replace(chosen, dropout=chosen.arch.startswith("unet") if dropout is None else dropout)
@@ -341,7 +341,7 @@ def import_junyanz(
         "test_mode": test_mode,
     }
     task_kwargs = {**model, "in_channels": chosen.input_nc, "out_channels": chosen.output_nc}
-    task = _build_task(task_kwargs, weights)
+    task = build_imported_task(task_kwargs, weights)
     sha256 = file_sha256(path)
     imported = {**_provenance(path, sha256, chosen, test_mode, dropped, filled), **dict(source or {})}
     size = image_size or TRAINED_SIZE[chosen.arch]
@@ -355,7 +355,7 @@ def import_junyanz(
     return ImportedRun(out, direction, chosen, test_mode, tensors, dropped, filled, sha256)
 
 
-def _check_destination(out: Path, direction: str) -> None:
+def check_destination(out: Path, direction: str) -> None:
     """A ConfigError for a ``direction`` that cannot name an export; a CheckpointError for an ``out`` that
     holds anything."""
     if not EXPORT_NAME.match(direction):
@@ -364,12 +364,14 @@ def _check_destination(out: Path, direction: str) -> None:
         raise CheckpointError(f"{out} exists and is not empty; choose another --out or delete it")
 
 
-def _build_task(task_kwargs: dict[str, Any], weights: dict[str, torch.Tensor]) -> nn.Module:
-    """The run's ``pix2pix`` task: the reference's generator weights, the placeholder discriminator seeded
-    (the same bytes for the same file)."""
+def build_imported_task(
+    task_kwargs: dict[str, Any], weights: dict[str, torch.Tensor], task_name: str = TASK
+) -> nn.Module:
+    """The run's task (``pix2pix`` by default) holding the imported generator ``weights``; its other,
+    placeholder networks seeded (the same bytes for the same file)."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
-        task = TASKS.build({"name": TASK, **task_kwargs})
+        task = TASKS.build({"name": task_name, **task_kwargs})
     generator: nn.Module = task.generator
     generator.load_state_dict(weights, strict=True)
     return task
