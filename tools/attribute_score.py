@@ -28,7 +28,7 @@ from translate import Translator
 from translate.config import build_config
 from translate.data.labelled import LabelledDataset
 from translate.engine.checkpoint import load_model_checkpoint
-from translate.metrics.domain_classifier import predict_attributes, train_domain_classifier
+from translate.metrics.domain_classifier import DomainClassifier, predict_attributes, train_domain_classifier
 
 
 def load(dataset: LabelledDataset, count: int | None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -36,6 +36,20 @@ def load(dataset: LabelledDataset, count: int | None) -> tuple[torch.Tensor, tor
     indices = range(len(dataset) if count is None else min(count, len(dataset)))
     items = [dataset[i] for i in indices]
     return torch.stack([item["image"] for item in items]), torch.stack([item["label"] for item in items])
+
+
+def attribute_classifier(
+    file: Path | None, images: torch.Tensor, labels: torch.Tensor, num_attributes: int, steps: int
+) -> DomainClassifier:
+    """The classifier kept in ``file`` if it is there, else one trained now (and kept there)."""
+    if file is not None and file.is_file():
+        classifier = DomainClassifier(images.shape[1], num_attributes)
+        classifier.load_state_dict(torch.load(file, weights_only=True))
+        return classifier.eval()
+    classifier = train_domain_classifier(images, labels, num_domains=num_attributes, steps=steps)
+    if file is not None:
+        torch.save(classifier.state_dict(), file)
+    return classifier
 
 
 def main() -> None:
@@ -50,6 +64,11 @@ def main() -> None:
         "--source", choices=["file", "model"], default="file", help="where input labels come from"
     )
     parser.add_argument("--json", help="write the scores here too")
+    parser.add_argument(
+        "--classifier",
+        type=Path,
+        help="keep the trained classifier in this file and reuse it when it is there (same data and steps)",
+    )
     args = parser.parse_args()
 
     config = build_config(load_model_checkpoint(args.run).config)
@@ -57,7 +76,7 @@ def main() -> None:
     test_set = LabelledDataset.from_config(config.data, train=False)
     test_images, test_labels = load(test_set, args.n)
     space = test_set.space
-    classifier = train_domain_classifier(train_images, train_labels, num_domains=len(space), steps=args.steps)
+    classifier = attribute_classifier(args.classifier, train_images, train_labels, len(space), args.steps)
     accuracy = (predict_attributes(classifier, test_images) == test_labels).float().mean(0)
 
     translator = Translator.from_run(args.run)
