@@ -94,7 +94,7 @@ def test_classification_loss_is_bce_per_attribute_or_ce_over_domains():
 
 def test_losses_the_papers_weights_and_schedule():
     task = build_task("stargan")
-    assert task.loss_weights == {"adv": 1.0, "cls": 1.0, "rec": 10.0, "gp": 10.0}
+    assert task.loss_weights == {"adv": 1.0, "cls": 1.0, "rec": 10.0, "gp": 10.0, "r1": 0.0}
     assert [(u.group, u.repeats) for u in task.schedule(5)] == [("discriminator", 5), ("generator", 1)]
     batch = random_batch("stargan", n=3)
     outputs = task(batch)
