@@ -355,10 +355,10 @@ def import_junyanz(
     return ImportedRun(out, direction, chosen, test_mode, tensors, dropped, filled, sha256)
 
 
-def check_destination(out: Path, direction: str) -> None:
+def check_destination(out: Path, direction: str | None = None) -> None:
     """A ConfigError for a ``direction`` that cannot name an export; a CheckpointError for an ``out`` that
     holds anything."""
-    if not EXPORT_NAME.match(direction):
+    if direction is not None and not EXPORT_NAME.match(direction):
         raise ConfigError(f"--direction names the export: letters, digits, '_', '-', '.'; got {direction!r}")
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise CheckpointError(f"{out} exists and is not empty; choose another --out or delete it")

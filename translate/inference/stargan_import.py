@@ -44,9 +44,14 @@ from torch import nn
 import translate.components  # noqa: F401  (registers every component)
 from translate.engine.checkpoint import file_sha256
 from translate.errors import CheckpointError, ConfigError, ImportMismatch
-from translate.inference.junyanz import read_state_dict, write_imported_run
+from translate.inference.junyanz import (
+    build_imported_task,
+    check_destination,
+    read_state_dict,
+    write_imported_run,
+)
 from translate.labels import HAIR_COLOURS, LabelSpace
-from translate.registry import GENERATORS, TASKS
+from translate.registry import GENERATORS
 from translate.tasks.stargan import CELEBA_ATTRIBUTES
 
 TASK = "stargan"
@@ -299,8 +304,7 @@ def import_stargan(
         What was written (``describe()`` says it in one line).
     """
     path, out = Path(path), Path(out)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise CheckpointError(f"{out} exists and is not empty; choose another --out or delete it")
+    check_destination(out)
     if not path.is_file():
         raise CheckpointError(f"no checkpoint file at {path}")
     with tempfile.TemporaryDirectory(prefix="stargan-import-") as scratch:
@@ -312,7 +316,7 @@ def import_stargan(
     critic = critic_arch(critic_state) if critic_state is not None else None
     size = _image_size(arch, critic, image_size)
     task_kwargs = _task_kwargs(arch, critic, labels, size)
-    task = _build_task(task_kwargs, weights)
+    task = build_imported_task(task_kwargs, weights, TASK)
     if critic_state is not None:
         load_critic(task.discriminator, critic_state, critic)
     sha256 = file_sha256(path)
@@ -395,16 +399,6 @@ def placeholder_critic(image_size: int) -> dict[str, Any]:
     while layers > 1 and image_size % 2**layers:
         layers -= 1
     return {"name": "stargan", "base_channels": 1, "num_layers": layers}
-
-
-def _build_task(task_kwargs: dict[str, Any], weights: dict[str, torch.Tensor]) -> nn.Module:
-    """The run's ``stargan`` task with the reference generator's weights (the placeholder critic seeded:
-    the same bytes for the same file)."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)
-        task = TASKS.build({"name": TASK, **task_kwargs})
-    task.generator.load_state_dict(weights, strict=True)
-    return task
 
 
 def _write_run(
